@@ -1,0 +1,74 @@
+"""The paired-bench JSONL format shared by ``memory seed``, ``screen --input`` and ``eval``.
+
+One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``category`` (a
+taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
+``GenOCR``, ``text``, ...). Unknown fields are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from echosafe_guard.exceptions import DataFormatError
+
+__all__ = ["BUILTIN", "PairedItem", "builtin_path", "read_paired_jsonl"]
+
+BUILTIN = "builtin"
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+class PairedItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    id: Annotated[str, Field(min_length=1)]
+    pair_id: Annotated[str, Field(min_length=1)]
+    label: Literal["unsafe", "safe"]
+    category: Annotated[str, Field(min_length=1)]
+    text: str
+    image: str | None = None
+    mode: str = "text"
+
+    def image_path(self, base: Path) -> Path | None:
+        return None if self.image is None else (base / self.image)
+
+
+def builtin_path() -> Path:
+    """The bundled paired set (``builtin``)."""
+    return Path(str(resources.files("echosafe_guard.data").joinpath("builtin_pairs.jsonl")))
+
+
+def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
+    """``(file, items)`` for a paired-bench JSONL file or ``builtin``; errors name the line."""
+    path = builtin_path() if str(source) == BUILTIN else Path(source)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise DataFormatError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+        raw = path.read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise DataFormatError(f"{path}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{path}: cannot be read: {exc}") from exc
+    items: list[PairedItem] = []
+    seen: set[str] = set()
+    for n, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = PairedItem.model_validate(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"{path}:{n}: not valid JSON: {exc.msg}") from exc
+        except ValidationError as exc:
+            errs = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors()
+            )
+            raise DataFormatError(f"{path}:{n}: {errs}") from exc
+        if item.id in seen:
+            raise DataFormatError(f"{path}:{n}: duplicate id {item.id!r}")
+        seen.add(item.id)
+        items.append(item)
+    return path, items

@@ -1,0 +1,180 @@
+"""``echosafe-guard memory``: seed, list, count, export and import insights."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from echosafe_guard.cli.common import (
+    JsonOpt,
+    NoImagesOpt,
+    PolicyOpt,
+    StoreOpt,
+    TenantOpt,
+    TextModelOpt,
+    build_guard,
+    console,
+    emit_json,
+    handle_errors,
+)
+from echosafe_guard.exceptions import DataFormatError
+from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource
+from echosafe_guard.seeding import seed_memory
+
+__all__ = ["memory_app"]
+
+memory_app = typer.Typer(help="Manage the insight memory.", no_args_is_help=True)
+
+AllTenantsOpt = Annotated[
+    str | None, typer.Option("--tenant", help="Only this tenant (default: every tenant).")
+]
+
+
+@memory_app.command()
+def seed(
+    source: Annotated[str, typer.Argument(help="Paired-bench JSONL file, or 'builtin'.")],
+    store: StoreOpt = None,
+    tenant: TenantOpt = "default",
+    policy: PolicyOpt = None,
+    text_model: TextModelOpt = None,
+    no_images: NoImagesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """One insight per labelled item (provenance 'seed'); identical items merge."""
+    with (
+        handle_errors(as_json),
+        build_guard(
+            store=store, policy=policy, text_model=text_model, no_images=no_images
+        ) as guard,
+    ):
+        report = seed_memory(guard, source, tenant=tenant)
+        out = {**report.__dict__, "store": guard.store.location}
+        if as_json:
+            emit_json(out)
+        else:
+            console.print(
+                f"seeded {report.insights} insights from {report.items} items "
+                f"({report.merged} merged) into {guard.store.location} (tenant {tenant})"
+            )
+
+
+@memory_app.command("ls")
+def ls(
+    store: StoreOpt = None,
+    tenant: AllTenantsOpt = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """List insights (without vectors)."""
+    with handle_errors(as_json), build_guard(store=store, policy=None) as guard:
+        rows = []
+        for n, ins in enumerate(guard.store.iter_insights(tenant)):
+            if n >= limit:
+                break
+            rows.append(ins)
+        if as_json:
+            for ins in rows:
+                emit_json(ins.to_json_dict(with_vector=False))
+            return
+        table = Table("tenant", "id", "verdict", "category", "support", "status", "scenario")
+        for i in rows:
+            table.add_row(
+                i.tenant,
+                i.id,
+                i.verdict.value,
+                i.category,
+                str(i.support),
+                i.status.value,
+                i.scenario,
+            )
+        console.print(table)
+
+
+@memory_app.command()
+def stats(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Counts by tenant, verdict, category and status."""
+    with handle_errors(as_json), build_guard(store=store, policy=None) as guard:
+        st = guard.store.stats()
+        if as_json:
+            emit_json(st.model_dump())
+        else:
+            for key, val in st.model_dump().items():
+                console.print(f"[bold]{key}[/]: {val}", highlight=False)
+
+
+@memory_app.command()
+def export(
+    out: Annotated[Path | None, typer.Argument(help="Output JSONL file (default: stdout).")] = None,
+    store: StoreOpt = None,
+    tenant: AllTenantsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write insights with their vectors as JSONL (one insight per line)."""
+    with handle_errors(as_json), build_guard(store=store, policy=None) as guard:
+        n = 0
+        fh = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+        try:
+            for ins in guard.store.iter_insights(tenant, with_vector=True):
+                fh.write(json.dumps(ins.to_json_dict()) + "\n")
+                n += 1
+        finally:
+            if out:
+                fh.close()
+        if out:
+            summary = {"exported": n, "file": str(out)}
+            emit_json(summary) if as_json else console.print(f"exported {n} insights to {out}")
+
+
+def _read_export(path: Path, tenant: str | None) -> list[Insight]:
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{path}: cannot be read: {exc}") from exc
+    out = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data: dict[str, Any] = json.loads(line)
+            ins = Insight.model_validate(data)
+        except (json.JSONDecodeError, ValidationError, TypeError) as exc:
+            raise DataFormatError(f"{path}:{n}: not an insight record: {exc}") from exc
+        if ins.vector is None:
+            raise DataFormatError(f"{path}:{n}: insight {ins.id!r} has no vector")
+        prov = ins.provenance
+        ref = f"{prov.source.value}:{prov.ref or ''} via {path.name}"[:300]
+        update: dict[str, Any] = {
+            "provenance": Provenance(
+                source=ProvenanceSource.IMPORT, request_hashes=prov.request_hashes, ref=ref
+            )
+        }
+        if tenant:
+            update["tenant"] = tenant
+        out.append(ins.model_copy(update=update))
+    return out
+
+
+@memory_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSONL written by 'memory export'.")],
+    store: StoreOpt = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Import into this tenant.")] = None,
+    text_model: TextModelOpt = None,
+    no_images: NoImagesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import insights (provenance 'import'); the key layout must match the store's."""
+    with (
+        handle_errors(as_json),
+        build_guard(store=store, policy=None, text_model=text_model, no_images=no_images) as guard,
+    ):
+        insights = _read_export(file, tenant)  # validate the whole file before writing anything
+        guard.bound_store().upsert(insights)
+        summary = {"imported": len(insights), "store": guard.store.location}
+        emit_json(summary) if as_json else console.print(f"imported {len(insights)} insights")

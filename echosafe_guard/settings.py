@@ -1,0 +1,138 @@
+"""Guard settings from arguments and environment variables, and the factories that use them.
+
+==============================  =======================================================
+environment variable            meaning (default)
+==============================  =======================================================
+``ECHOSAFE_STORE``              store path or URL (``./.echosafe``)
+``ECHOSAFE_POLICY``             policy file or builtin policy name (``default``)
+``ECHOSAFE_TEXT_MODEL``         sentence-transformers model id or directory (all-MiniLM-L6-v2)
+``ECHOSAFE_IMAGES``             ``0`` runs without an image model (``1``)
+``ECHOSAFE_IMAGE_MODEL``        open_clip model name (``ViT-B-32``)
+``ECHOSAFE_IMAGE_PRETRAINED``   open_clip tag, weights file, or ``none`` (``laion2b_s34b_b79k``)
+``ECHOSAFE_IMAGE_MODEL_CONFIG`` extra open_clip model-config JSON file to register
+``ECHOSAFE_IMAGE_DOWNLOAD``     ``1``/``0``: allow weight downloads (on unless HF_HUB_OFFLINE)
+==============================  =======================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from echosafe_guard.exceptions import ConfigError
+from echosafe_guard.key.image_cache import ImageCache
+from echosafe_guard.key.key_builder import KeyBuilder
+from echosafe_guard.key.open_clip_embedder import (
+    DEFAULT_IMAGE_MODEL,
+    DEFAULT_IMAGE_PRETRAINED,
+    OpenClipEmbedder,
+)
+from echosafe_guard.key.sentence_transformer_embedder import (
+    DEFAULT_TEXT_MODEL,
+    SentenceTransformerEmbedder,
+)
+from echosafe_guard.memory.base import InsightStore
+from echosafe_guard.memory.local_store import LocalStore
+
+__all__ = ["DEFAULT_STORE", "GuardSettings", "open_store"]
+
+DEFAULT_STORE = "./.echosafe"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+class GuardSettings(BaseModel):
+    """Which store, policy and embedders a guard uses. ``from_env`` reads the variables above."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    store: str = DEFAULT_STORE
+    policy: str | None = None
+    text_model: str = DEFAULT_TEXT_MODEL
+    images: bool = True
+    image_model: str = DEFAULT_IMAGE_MODEL
+    image_pretrained: str | None = DEFAULT_IMAGE_PRETRAINED
+    image_model_config: str | None = None
+    image_download: bool | None = None
+    image_cache_size: int = 4096
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, /, **overrides: object
+    ) -> GuardSettings:
+        """Settings from the environment; ``None``-valued overrides are ignored."""
+        e = os.environ if env is None else env
+        data: dict[str, object] = {}
+        for key, var in (
+            ("store", "ECHOSAFE_STORE"),
+            ("policy", "ECHOSAFE_POLICY"),
+            ("text_model", "ECHOSAFE_TEXT_MODEL"),
+            ("image_model", "ECHOSAFE_IMAGE_MODEL"),
+            ("image_model_config", "ECHOSAFE_IMAGE_MODEL_CONFIG"),
+        ):
+            if e.get(var):
+                data[key] = e[var]
+        if e.get("ECHOSAFE_IMAGE_PRETRAINED"):
+            raw = e["ECHOSAFE_IMAGE_PRETRAINED"]
+            data["image_pretrained"] = None if raw.lower() == "none" else raw
+        if (images := _flag(e, "ECHOSAFE_IMAGES")) is not None:
+            data["images"] = images
+        if (download := _flag(e, "ECHOSAFE_IMAGE_DOWNLOAD")) is not None:
+            data["image_download"] = download
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValueError as exc:
+            raise ConfigError(f"invalid settings: {exc}") from exc
+
+    def key_builder(self, *, wait_for_image_model: bool = False) -> KeyBuilder:
+        """Embedders for these settings (nothing is loaded yet)."""
+        image = (
+            OpenClipEmbedder(
+                self.image_model,
+                self.image_pretrained,
+                model_config=self.image_model_config,
+                download=self.image_download,
+            )
+            if self.images
+            else None
+        )
+        return KeyBuilder(
+            SentenceTransformerEmbedder(self.text_model),
+            image,
+            cache=ImageCache(self.image_cache_size),
+            wait_for_image_model=wait_for_image_model,
+        )
+
+    def open_store(self) -> InsightStore:
+        return open_store(self.store)
+
+
+def open_store(location: str | os.PathLike[str]) -> InsightStore:
+    """A store for a path (``./.echosafe``, ``file:///srv/echosafe``). Does no I/O."""
+    text = os.fspath(location)
+    scheme = urlsplit(text).scheme.lower() if "://" in text else ""
+    if scheme in ("", "file"):
+        path = urlsplit(text).path if scheme == "file" else text
+        if not path:
+            raise ConfigError(f"store {text!r}: empty path")
+        return LocalStore(Path(path).expanduser())
+    raise ConfigError(
+        f"store {text!r}: unsupported scheme {scheme!r}; this version supports a directory "
+        "path or file:// URL"
+    )

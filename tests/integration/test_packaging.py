@@ -1,0 +1,126 @@
+"""`integrations/` and `policies/` install inside the package (editable installs and wheels)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import importlib.util, json, echosafe_guard, echosafe_guard.integrations as integ
+from echosafe_guard.policy.loader import builtin_policy_names, load_policy
+from echosafe_guard.bench.paired import read_paired_jsonl
+print(json.dumps({
+    "package": echosafe_guard.__file__,
+    "integrations": integ.__file__,
+    "top_level_integrations": importlib.util.find_spec("integrations") is not None,
+    "top_level_policies": importlib.util.find_spec("policies") is not None,
+    "policies": builtin_policy_names(),
+    "default_policy": load_policy().name,
+    "builtin_items": len(read_paired_jsonl("builtin")[1]),
+}))
+"""
+
+
+def probe(cwd: Path, extra_path: Path | None = None) -> dict[str, object]:
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    if extra_path is not None:
+        env["PYTHONPATH"] = str(extra_path)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path) -> None:
+    editable = any(
+        json.loads(d.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable")
+        for d in metadata.distributions(name="echosafe-guard")
+    )
+    if not editable:
+        pytest.skip("echosafe-guard is not installed in editable mode here")
+    got = probe(tmp_path)  # another cwd: the repository root is not on sys.path
+    assert got["package"] == str(REPO / "echosafe_guard" / "__init__.py")
+    assert got["integrations"] == str(REPO / "integrations" / "__init__.py")
+    assert got["top_level_integrations"] is False
+    assert got["top_level_policies"] is False
+    assert "default" in got["policies"]  # type: ignore[operator]
+    assert got["builtin_items"] == 24
+
+
+def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
+    # Build from a copy: setuptools writes build/ and *.egg-info into the source tree.
+    src = tmp_path / "src"
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__"),
+    )
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("echosafe_guard-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for required in (
+        "echosafe_guard/integrations/__init__.py",
+        "echosafe_guard/policies/default.yaml",
+        "echosafe_guard/data/builtin_pairs.jsonl",
+        "echosafe_guard/py.typed",
+    ):
+        assert required in names
+    roots = {n.split("/")[0] for n in names}
+    assert roots == {
+        "echosafe_guard",
+        wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info",
+    }
+    entry = next(n for n in names if n.endswith("entry_points.txt"))
+    assert (
+        "echosafe-guard = echosafe_guard.cli.app:main"
+        in zipfile.ZipFile(wheel).read(entry).decode()
+    )
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    got = probe(tmp_path, target)
+    assert got["package"] == str(target / "echosafe_guard" / "__init__.py")
+    assert got["integrations"] == str(target / "echosafe_guard" / "integrations" / "__init__.py")
+    assert got["top_level_integrations"] is False
+    assert got["default_policy"] == "default"
