@@ -158,26 +158,39 @@ class Guard:
         p = self.policy
         return build_context(messages, context=p.context, images=p.images)
 
+    def _search_kwargs(self) -> dict[str, Any]:
+        r = self.policy.retrieval
+        return {"k": r.k, "min_score": r.min_similarity, "filters": SearchFilter()}
+
+    def _store_failed(self, exc: StoreError) -> tuple[list[ScoredInsight], str]:
+        """Apply ``on_store_error``. A key-layout mismatch is configuration: always raised."""
+        if isinstance(exc, KeyLayoutMismatchError):
+            raise exc
+        if self.policy.on_store_error is StoreErrorPolicy.FAIL_CLOSED:
+            if isinstance(exc, StoreUnavailableError):
+                raise exc
+            raise StoreUnavailableError(f"insight store failed (fail_closed): {exc}") from exc
+        return [], f"store unavailable (fail_open): {exc}"
+
     def _search(self, key: ContextKey, tenant: str) -> tuple[list[ScoredInsight], str | None]:
-        p = self.policy
         if key.is_zero:
             return [], None
         try:
-            hits = self.bound_store().search(
-                key.vector,
-                tenant=tenant,
-                k=p.retrieval.k,
-                min_score=p.retrieval.min_similarity,
-                filters=SearchFilter(),
-            )
-        except KeyLayoutMismatchError:
-            raise
+            store = self.bound_store()
+            return store.search(key.vector, tenant=tenant, **self._search_kwargs()), None
         except StoreError as exc:
-            if p.on_store_error is StoreErrorPolicy.FAIL_CLOSED:
-                if isinstance(exc, StoreUnavailableError):
-                    raise
-                raise StoreUnavailableError(f"insight store failed (fail_closed): {exc}") from exc
-            return [], f"store unavailable (fail_open): {exc}"
+            return self._store_failed(exc)
+
+    async def _asearch(
+        self, key: ContextKey, tenant: str
+    ) -> tuple[list[ScoredInsight], str | None]:
+        if key.is_zero:
+            return [], None
+        try:
+            store = self.store if self._bound else await asyncio.to_thread(self.bound_store)
+            hits = await store.asearch(key.vector, tenant=tenant, **self._search_kwargs())
+        except StoreError as exc:
+            return self._store_failed(exc)
         return hits, None
 
     def _decide(
@@ -204,26 +217,39 @@ class Guard:
             return Action.CAUTION, "borderline_insight", top_unsafe
         return Action.ALLOW, "safe_insights", None
 
+    def _context_and_key(self, messages: Any) -> tuple[RequestContext, ContextKey, float]:
+        t0 = time.perf_counter()
+        ctx = self.context(messages)
+        normalize_ms = (time.perf_counter() - t0) * 1000
+        return ctx, self.keys.key(ctx), normalize_ms
+
     def prepare(
         self, messages: Any, *, tenant: str = "default", mode: Mode | str | None = None
     ) -> Prepared:
         """Guard one request. Raises an :class:`~echosafe_guard.exceptions.InputError` for bad
         messages; store failures follow the policy's ``on_store_error``."""
         t0 = time.perf_counter()
-        ctx = self.context(messages)
+        ctx, key, normalize_ms = self._context_and_key(messages)
         t1 = time.perf_counter()
-        key = self.keys.key(ctx)
-        return self._finish(messages, ctx, key, tenant, mode, t0, t1)
+        hits, note = self._search(key, tenant)
+        search_ms = (time.perf_counter() - t1) * 1000
+        return self._finish(
+            messages, ctx, key, tenant, mode, hits, note, normalize_ms, search_ms, t0
+        )
 
     async def aprepare(
         self, messages: Any, *, tenant: str = "default", mode: Mode | str | None = None
     ) -> Prepared:
-        """As :meth:`prepare`; embedding and search run off the event loop."""
+        """As :meth:`prepare`. Decoding and embedding run on a worker thread, the store's
+        ``asearch`` is awaited: the event loop is never blocked by CPU work."""
         t0 = time.perf_counter()
-        ctx = self.context(messages)
+        ctx, key, normalize_ms = await asyncio.to_thread(self._context_and_key, messages)
         t1 = time.perf_counter()
-        key = await asyncio.to_thread(self.keys.key, ctx)
-        return await asyncio.to_thread(self._finish, messages, ctx, key, tenant, mode, t0, t1)
+        hits, note = await self._asearch(key, tenant)
+        search_ms = (time.perf_counter() - t1) * 1000
+        return self._finish(
+            messages, ctx, key, tenant, mode, hits, note, normalize_ms, search_ms, t0
+        )
 
     def _finish(
         self,
@@ -232,13 +258,14 @@ class Guard:
         key: ContextKey,
         tenant: str,
         mode: Mode | str | None,
+        hits: list[ScoredInsight],
+        store_note: str | None,
+        normalize_ms: float,
+        search_ms: float,
         t0: float,
-        t1: float,
     ) -> Prepared:
         p = self.policy
         run_mode = Mode(mode) if mode is not None else p.mode
-        t2 = time.perf_counter()
-        hits, store_note = self._search(key, tenant)
         t3 = time.perf_counter()
         action, reason, top_unsafe = self._decide(hits, store_note, run_mode)
         notes = list(key.notes)
@@ -250,10 +277,10 @@ class Guard:
         out = apply_block(messages, block) if applied else list(messages)
         t4 = time.perf_counter()
         timings = Timings(
-            normalize_ms=(t1 - t0) * 1000,
+            normalize_ms=normalize_ms,
             embed_text_ms=key.text_ms,
             embed_image_ms=key.image_ms,
-            search_ms=(t3 - t2) * 1000,
+            search_ms=search_ms,
             rewrite_ms=(t4 - t3) * 1000,
             total_ms=(t4 - t0) * 1000,
         )

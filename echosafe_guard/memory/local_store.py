@@ -147,22 +147,27 @@ class LocalStore:
                     f"cannot create store directory {self.root}: {exc}"
                 ) from exc
             self._flock = FileLock(str(self.root / "lock"), timeout=30)
-            meta = self.root / "store.json"
-            if meta.exists():
-                try:
-                    data = json.loads(meta.read_text("utf-8"))
-                    if data.get("format") != _FORMAT:
-                        raise StoreCorruptError(f"{meta}: not an echosafe-guard store")
-                    if data.get("schema") != LOCAL_STORE_SCHEMA:
-                        raise StoreCorruptError(
-                            f"{meta}: store schema {data.get('schema')}, this version reads "
-                            f"{LOCAL_STORE_SCHEMA}"
-                        )
-                    lay = data.get("layout")
-                    self._layout = KeyLayout.model_validate(lay) if lay else None
-                except (OSError, ValueError, ValidationError) as exc:
-                    raise StoreCorruptError(f"{meta}: cannot be read: {exc}") from exc
+            self._layout = self._read_meta()
             self._opened = True
+
+    def _read_meta(self) -> KeyLayout | None:
+        """The layout recorded in ``store.json`` (None for a store never bound)."""
+        meta = self.root / "store.json"
+        if not meta.exists():
+            return None
+        try:
+            data = json.loads(meta.read_text("utf-8"))
+            if not isinstance(data, dict) or data.get("format") != _FORMAT:
+                raise StoreCorruptError(f"{meta}: not an echosafe-guard store")
+            if data.get("schema") != LOCAL_STORE_SCHEMA:
+                raise StoreCorruptError(
+                    f"{meta}: store schema {data.get('schema')}, this version reads "
+                    f"{LOCAL_STORE_SCHEMA}"
+                )
+            lay = data.get("layout")
+            return KeyLayout.model_validate(lay) if lay else None
+        except (OSError, ValueError, ValidationError) as exc:
+            raise StoreCorruptError(f"{meta}: cannot be read: {exc}") from exc
 
     def layout(self) -> KeyLayout | None:
         self._open()
@@ -173,16 +178,19 @@ class LocalStore:
         self._open()
         with self._lock:
             if self._layout is None:
-                meta = {
-                    "format": _FORMAT,
-                    "schema": LOCAL_STORE_SCHEMA,
-                    "layout": layout.model_dump(),
-                }
                 assert self._flock is not None
                 with self._flock:
-                    _atomic_write(self.root / "store.json", json.dumps(meta, indent=1).encode())
-                self._layout = layout
-            elif self._layout.id != layout.id:
+                    # Another process may have bound the store since we opened it.
+                    self._layout = self._read_meta()
+                    if self._layout is None:
+                        meta = {
+                            "format": _FORMAT,
+                            "schema": LOCAL_STORE_SCHEMA,
+                            "layout": layout.model_dump(),
+                        }
+                        _atomic_write(self.root / "store.json", json.dumps(meta, indent=1).encode())
+                        self._layout = layout
+            if self._layout.id != layout.id:
                 raise KeyLayoutMismatchError(
                     f"store {self.root} was built with key layout {self._layout.describe()}, "
                     f"not {layout.describe()}; use the same embedders, or another store "
@@ -249,6 +257,10 @@ class LocalStore:
                 if op["op"] == "put":
                     rec = dict(op["rec"])
                     vec = np.frombuffer(base64.b64decode(rec.pop("v")), dtype="<f4")
+                    if self._layout is not None and vec.shape != (self._layout.dim,):
+                        raise ValueError(
+                            f"vector has {vec.size} values, the layout {self._layout.dim}"
+                        )
                     table.put(Insight.model_validate(rec), vec)
                 elif op["op"] == "del":
                     table.delete(str(op["id"]))
@@ -292,9 +304,9 @@ class LocalStore:
         )
         _atomic_write(files.snapshot, body)
         files.snap_id = _ident(files.snapshot)
-        with open(files.log, "wb") as fh:
-            fh.flush()
-            os.fsync(fh.fileno())
+        # A new, empty log file (new inode), never an in-place truncation: a reader in another
+        # process must not resume an old offset inside the new log.
+        _atomic_write(files.log, b"")
         ident = _ident(files.log)
         files.log_ino = ident[1] if ident else 0
         files.log_offset = files.log_lines = 0
@@ -369,8 +381,11 @@ class LocalStore:
         out = []
         for d in sorted((self.root / "tenants").glob("*/tenant.json")):
             try:
-                out.append(str(json.loads(d.read_text("utf-8"))["tenant"]))
-            except (OSError, ValueError, KeyError) as exc:
+                data = json.loads(d.read_text("utf-8"))
+                if not isinstance(data, dict) or not isinstance(data.get("tenant"), str):
+                    raise ValueError("expected an object with a 'tenant' string")
+                out.append(data["tenant"])
+            except (OSError, ValueError) as exc:
                 raise StoreCorruptError(f"{d}: cannot be read: {exc}") from exc
         return sorted(out)
 

@@ -100,7 +100,11 @@ class TenantTable:
         mask: npt.NDArray[np.bool_] | None = None
         wanted = {
             "category": filters.categories,
-            "verdict": frozenset(v.value for v in filters.verdicts) if filters.verdicts else None,
+            "verdict": (
+                frozenset(v.value for v in filters.verdicts)
+                if filters.verdicts is not None
+                else None
+            ),
             "status": frozenset(s.value for s in filters.statuses),
         }
         for name, allowed in wanted.items():

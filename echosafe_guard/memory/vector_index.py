@@ -46,6 +46,7 @@ class VectorIndex:
         self._building = False
         self._pending_add: list[int] = []
         self._pending_remove: list[int] = []
+        self.build_error: str | None = None
 
     def __len__(self) -> int:
         return self._n_alive
@@ -82,7 +83,7 @@ class VectorIndex:
             if self._building:
                 self._pending_add.extend(rows)
             elif self._ann is not None:
-                self._ann_add(np.arange(rows.start, rows.stop))
+                self._ann_add(self._ann, np.arange(rows.start, rows.stop))
             return rows
 
     def remove(self, row: int) -> None:
@@ -108,32 +109,36 @@ class VectorIndex:
             expansion_search=s.expansion_search,
         )
 
-    def _ann_add(self, rows: npt.NDArray[np.int64]) -> None:
+    def _ann_add(self, ann: Any, rows: npt.NDArray[np.int64]) -> None:
         if len(rows):
-            self._ann.add(rows.astype(np.uint64), self._vecs[rows], threads=self.settings.threads)
+            ann.add(rows.astype(np.uint64), self._vecs[rows], threads=self.settings.threads)
 
     def _build(self) -> None:
+        with self._lock:
+            # The copy and the pending lists start together: a row is either in the copy or
+            # pending, never both.
+            rows = np.flatnonzero(self._alive[: self._n])
+            vecs = self._vecs[rows].copy()
+            self._pending_add.clear()
+            self._pending_remove.clear()
         try:
-            with self._lock:
-                rows = np.flatnonzero(self._alive[: self._n])
-                vecs = self._vecs[rows].copy()
             ann = self._new_ann()
             if len(rows):
                 ann.add(rows.astype(np.uint64), vecs, threads=self.settings.threads)
-            with self._lock:
-                self._ann = ann
-                self._building = False
-                self._ann_add(np.asarray(self._pending_add, dtype=np.int64))
-                for row in self._pending_remove:
-                    if row in ann:
-                        ann.remove(row)
-                self._pending_add.clear()
-                self._pending_remove.clear()
-        except Exception:
+        except Exception as exc:  # no graph: exact search goes on serving every query
             with self._lock:
                 self._building = False
-                self._pending_add.clear()
-                self._pending_remove.clear()
+                self.build_error = f"{type(exc).__name__}: {exc}"
+            return
+        with self._lock:
+            self._ann_add(ann, np.asarray(self._pending_add, dtype=np.int64))
+            for row in self._pending_remove:
+                if row in ann:
+                    ann.remove(row)
+            self._pending_add.clear()
+            self._pending_remove.clear()
+            self._ann = ann
+            self._building = False
 
     def build_ann(self, *, background: bool = True) -> None:
         """Build the HNSW graph now (normally triggered by size on search)."""
@@ -181,6 +186,9 @@ class VectorIndex:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Top ``k`` live rows and their cosine scores, passing ``mask``, score >= min_score."""
         q = np.asarray(q, dtype=np.float32).reshape(self.dim)
+        norm = float(np.linalg.norm(q))
+        if norm > 0 and abs(norm - 1.0) > 1e-4:
+            q = q / norm  # scores are cosine similarities whatever the query's length
         with self._lock:
             n = self._n
             live = self._alive[:n] if mask is None else (self._alive[:n] & mask[:n])

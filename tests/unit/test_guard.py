@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,8 @@ def test_fail_open_and_fail_closed(tmp_path: Path) -> None:
     assert prep.decision.action is Action.ALLOW
     assert any("disk on fire" in n for n in prep.decision.notes)
     assert BEGIN in prep.messages[0]["content"]
+    aprep = asyncio.run(open_guard.aprepare(user(UNSAFE)))
+    assert aprep.decision.reason == "store_unavailable"
     closed = Guard(
         store=BrokenStore(tmp_path / "b"),
         policy=policy(on_store_error=StoreErrorPolicy.FAIL_CLOSED),
@@ -131,6 +135,8 @@ def test_fail_open_and_fail_closed(tmp_path: Path) -> None:
     )
     with pytest.raises(StoreUnavailableError, match="disk on fire"):
         closed.prepare(user(UNSAFE))
+    with pytest.raises(StoreUnavailableError, match="disk on fire"):
+        asyncio.run(closed.aprepare(user(UNSAFE)))
 
 
 def test_store_that_cannot_open_is_fail_open(tmp_path: Path) -> None:
@@ -156,6 +162,28 @@ def test_aprepare_matches_prepare(seeded: Guard) -> None:
     got = asyncio.run(seeded.aprepare(user(SAFE), tenant="acme"))
     assert [h.insight.id for h in got.insights] == [h.insight.id for h in sync.insights]
     assert got.decision == sync.decision and got.messages == sync.messages
+
+
+class ThreadRecordingEmbedder(FakeTextEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[int] = []
+
+    def embed(self, items: Sequence[str]) -> Any:
+        self.threads.append(threading.get_ident())
+        return super().embed(items)
+
+
+def test_aprepare_embeds_off_the_event_loop(tmp_path: Path) -> None:
+    emb = ThreadRecordingEmbedder()
+    guard = Guard(store=LocalStore(tmp_path / "s"), policy=policy(), keys=KeyBuilder(emb, None))
+
+    async def main() -> int:
+        await guard.aprepare(user(SAFE))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert emb.threads and loop_thread not in emb.threads
 
 
 def test_bad_input_is_typed(seeded: Guard) -> None:
