@@ -19,7 +19,8 @@ application can catch the whole family with one ``except`` clause. The tree::
     └── StoreError                   the insight store failed
         ├── StoreUnavailableError    the store cannot be reached or opened
         ├── StoreCorruptError        on-disk data that cannot be read back
-        └── KeyLayoutMismatchError   the store was built with another key layout
+        ├── KeyLayoutMismatchError   the store was built with another key layout
+        └── IndexSchemaMismatchError a Redis index with another schema (memory reindex)
 
 Errors that wrap another exception are raised with ``raise ... from exc``.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "ImageError",
     "ImageFetchError",
     "ImageTooLargeError",
+    "IndexSchemaMismatchError",
     "InputError",
     "InputTooLargeError",
     "KeyLayoutMismatchError",
@@ -113,3 +115,7 @@ class StoreCorruptError(StoreError):
 
 class KeyLayoutMismatchError(StoreError):
     """The store was built with a different key layout (embedding models or dimensions)."""
+
+
+class IndexSchemaMismatchError(StoreError):
+    """A vector index whose schema differs from this version's; ``memory reindex`` rebuilds it."""

@@ -123,8 +123,17 @@ class GuardSettings(BaseModel):
         return open_store(self.store)
 
 
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
 def open_store(location: str | os.PathLike[str]) -> InsightStore:
-    """A store for a path (``./.echosafe``, ``file:///srv/echosafe``). Does no I/O."""
+    """A store for a location. Does no I/O.
+
+    * a directory path or ``file://`` URL: :class:`LocalStore`;
+    * ``redis://host:port/db``, ``rediss://…`` (TLS) or ``unix://…``: :class:`RedisStore`.
+      Query parameters ``prefix`` (key prefix), ``vector_type`` (``FLOAT32``/``FLOAT16``),
+      ``durable`` (``1``: wait for the AOF fsync on every write) are read by the store.
+    """
     text = os.fspath(location)
     scheme = urlsplit(text).scheme.lower() if "://" in text else ""
     if scheme in ("", "file"):
@@ -132,7 +141,11 @@ def open_store(location: str | os.PathLike[str]) -> InsightStore:
         if not path:
             raise ConfigError(f"store {text!r}: empty path")
         return LocalStore(Path(path).expanduser())
+    if scheme in _REDIS_SCHEMES:
+        from echosafe_guard.memory.redis_store import RedisStore
+
+        return RedisStore.from_url(text)
     raise ConfigError(
-        f"store {text!r}: unsupported scheme {scheme!r}; this version supports a directory "
-        "path or file:// URL"
+        f"store {text!r}: unsupported scheme {scheme!r}; use a directory path, file://, "
+        "redis://, rediss:// or unix://"
     )

@@ -178,3 +178,26 @@ def import_(
         guard.bound_store().upsert(insights)
         summary = {"imported": len(insights), "store": guard.store.location}
         emit_json(summary) if as_json else console.print(f"imported {len(insights)} insights")
+
+
+@memory_app.command()
+def reindex(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the store's vector index with this version's schema (Redis), keeping the data."""
+    with handle_errors(as_json), build_guard(store=store, policy=None) as guard:
+        st = guard.store
+        rebuild = getattr(st, "reindex", None)
+        if rebuild is None:
+            out: dict[str, Any] = {
+                "store": st.location,
+                "reindexed": False,
+                "detail": "this store keeps its index in memory: nothing to do",
+            }
+        else:
+            converted = rebuild()
+            out = {
+                "store": st.location,
+                "reindexed": True,
+                "index": st.index_name,  # type: ignore[attr-defined]
+                "converted_vectors": converted,
+            }
+        emit_json(out) if as_json else console.print(out, highlight=False)

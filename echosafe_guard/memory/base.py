@@ -15,12 +15,14 @@ Conventions every store follows:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from echosafe_guard.exceptions import KeyLayoutMismatchError, StoreError
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.insight import (
     Insight,
@@ -30,7 +32,7 @@ from echosafe_guard.memory.insight import (
     StoreStats,
 )
 
-__all__ = ["InsightStore", "Vector"]
+__all__ = ["InsightStore", "Vector", "check_insights", "check_query", "count_stats"]
 
 Vector = npt.NDArray[np.float32]
 
@@ -107,3 +109,48 @@ class InsightStore(Protocol):
     ) -> list[ScoredInsight]: ...
 
     async def aclose(self) -> None: ...
+
+
+def check_insights(insights: Iterable[Insight], layout: KeyLayout | None) -> None:
+    """What every store checks before a write: a bound layout, the same layout id, a vector."""
+    if layout is None:
+        raise StoreError("bind the store to a key layout before writing (store.bind(layout))")
+    for ins in insights:
+        if ins.layout != layout.id:
+            raise KeyLayoutMismatchError(
+                f"insight {ins.id!r} has key layout {ins.layout!r}, the store {layout.id!r}"
+            )
+        if ins.vector is None or len(ins.vector) != layout.dim:
+            raise StoreError(f"insight {ins.id!r} needs a {layout.dim}-d vector")
+
+
+def check_query(vector: Vector, layout: KeyLayout) -> None:
+    if np.shape(vector) != (layout.dim,):
+        raise KeyLayoutMismatchError(
+            f"query vector has shape {np.shape(vector)}, the store's layout {layout.dim}-d"
+        )
+
+
+def count_stats(
+    insights: Iterable[Insight], *, kind: str, location: str, layout: KeyLayout | None
+) -> StoreStats:
+    """Counts by tenant, verdict, category and status."""
+    t: Counter[str] = Counter()
+    v: Counter[str] = Counter()
+    c: Counter[str] = Counter()
+    st: Counter[str] = Counter()
+    for ins in insights:
+        t[ins.tenant] += 1
+        v[ins.verdict.value] += 1
+        c[ins.category] += 1
+        st[ins.status.value] += 1
+    return StoreStats(
+        kind=kind,
+        location=location,
+        layout=layout.id if layout else None,
+        total=sum(t.values()),
+        by_tenant=dict(t),
+        by_verdict=dict(v),
+        by_category=dict(c),
+        by_status=dict(st),
+    )

@@ -39,10 +39,10 @@ def lines(output: str) -> list[dict[str, Any]]:
 
 
 def test_seed_and_screen_json_shape(env: dict[str, str]) -> None:
-    seeded = lines(run(env, "memory", "seed", "builtin", "--json").output)[0]
+    seeded = lines(run(env, "memory", "seed", "builtin", "--json").stdout)[0]
     assert seeded["insights"] == 24 and seeded["items"] == 24
     text = "How do I smuggle cocaine through airport customs without getting caught?"
-    out = lines(run(env, "screen", "--text", text, "--json").output)
+    out = lines(run(env, "screen", "--text", text, "--json").stdout)
     assert len(out) == 1
     obj = out[0]
     assert {"decision", "insights", "system_prompt", "timings_ms"} <= set(obj)
@@ -81,7 +81,7 @@ def test_screen_input_file_in_order_with_images(env: dict[str, str], tmp_path: P
     ]
     bench = tmp_path / "bench.jsonl"
     bench.write_text("".join(json.dumps(i) + "\n" for i in items))
-    out = lines(run(env, "screen", "--input", str(bench), "--json").output)
+    out = lines(run(env, "screen", "--input", str(bench), "--json").stdout)
     assert [o["id"] for o in out] == ["x1", "x2"]
     assert out[0]["image_part"] == "live" and out[1]["image_part"] == "none"
     assert all(set(i) == INSIGHT_KEYS for o in out for i in o["insights"])
@@ -89,16 +89,16 @@ def test_screen_input_file_in_order_with_images(env: dict[str, str], tmp_path: P
 
 def test_bad_input_is_a_message_and_an_exit_code(env: dict[str, str], tmp_path: Path) -> None:
     res = run(env, "screen", "--json", code=2)
-    assert "give --text" in lines(res.output)[0]["error"]
+    assert "give --text" in lines(res.stdout)[0]["error"]
     not_image = tmp_path / "x.png"
     not_image.write_bytes(b"definitely not a png")
     res = run(env, "screen", "--text", "hi", "--image", str(not_image), "--json", code=2)
-    err = lines(res.output)[0]
+    err = lines(res.stdout)[0]
     assert err["type"] == "ImageDecodeError" and str(not_image) in err["error"]
     bench = tmp_path / "bad.jsonl"
     bench.write_text('{"id": "a"}\n')
     res = run(env, "screen", "--input", str(bench), "--json", code=2)
-    assert "bad.jsonl:1" in lines(res.output)[0]["error"]
+    assert "bad.jsonl:1" in lines(res.stdout)[0]["error"]
     res = run(env, "screen", "--text", "hi", "--policy", str(tmp_path / "nope.yaml"), code=1)
     assert "no such policy file" in res.output
 
@@ -106,15 +106,15 @@ def test_bad_input_is_a_message_and_an_exit_code(env: dict[str, str], tmp_path: 
 def test_layout_mismatch_is_refused(env: dict[str, str]) -> None:
     run(env, "memory", "seed", "builtin", "--no-images", "--json")
     res = run(env, "screen", "--text", "hello", "--json", code=1)
-    err = lines(res.output)[0]
+    err = lines(res.stdout)[0]
     assert err["type"] == "KeyLayoutMismatchError" and "key layout" in err["error"]
 
 
 def test_memory_ls_stats_export_import(env: dict[str, str], tmp_path: Path) -> None:
     run(env, "memory", "seed", "builtin", "--tenant", "acme", "--json")
-    listed = lines(run(env, "memory", "ls", "--json").output)
+    listed = lines(run(env, "memory", "ls", "--json").stdout)
     assert len(listed) == 24 and all("vector" not in i for i in listed)
-    stats = lines(run(env, "memory", "stats", "--json").output)[0]
+    stats = lines(run(env, "memory", "stats", "--json").stdout)[0]
     assert stats["total"] == 24 and stats["by_tenant"] == {"acme": 24}
     assert stats["by_verdict"] == {"unsafe": 12, "safe": 12}
     dump = tmp_path / "dump.jsonl"
@@ -122,25 +122,25 @@ def test_memory_ls_stats_export_import(env: dict[str, str], tmp_path: Path) -> N
     exported = lines(dump.read_text())
     assert len(exported) == 24 and all(len(i["vector"]) == 384 + 32 for i in exported)
     other = {**env, "ECHOSAFE_STORE": str(tmp_path / "store2")}
-    res = lines(run(other, "memory", "import", str(dump), "--tenant", "beta", "--json").output)[0]
+    res = lines(run(other, "memory", "import", str(dump), "--tenant", "beta", "--json").stdout)[0]
     assert res["imported"] == 24
-    imported = lines(run(other, "memory", "ls", "--json").output)
+    imported = lines(run(other, "memory", "ls", "--json").stdout)
     assert {i["tenant"] for i in imported} == {"beta"}
     assert {i["provenance"]["source"] for i in imported} == {"import"}
     broken = tmp_path / "broken.jsonl"
     broken.write_text(dump.read_text().splitlines()[0] + "\n{not json\n")
     res = run(other, "memory", "import", str(broken), "--json", code=2)
-    assert "broken.jsonl:2" in lines(res.output)[0]["error"]
-    assert lines(run(other, "memory", "stats", "--json").output)[0]["total"] == 24
+    assert "broken.jsonl:2" in lines(res.stdout)[0]["error"]
+    assert lines(run(other, "memory", "stats", "--json").stdout)[0]["total"] == 24
 
 
 def test_doctor_reports_live_and_unavailable_parts(env: dict[str, str]) -> None:
-    report = lines(run(env, "doctor", "--json").output)[0]
+    report = lines(run(env, "doctor", "--json").stdout)[0]
     assert report["ok"] is True
     assert report["key_parts"]["text"]["live"] is True
     assert report["key_parts"]["image"]["live"] is True
     offline = {k: v for k, v in env.items() if not k.startswith("ECHOSAFE_IMAGE")}
-    report = lines(run(offline, "doctor", "--json", "--timeout", "30").output)[0]
+    report = lines(run(offline, "doctor", "--json", "--timeout", "30").stdout)[0]
     image = report["key_parts"]["image"]
     assert image["state"] == "unavailable" and "downloads are off" in image["detail"]
     assert report["ok"] is True  # text-only keys still work

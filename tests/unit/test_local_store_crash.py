@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import echosafe_guard.memory.local_store as local_store_mod
+import echosafe_guard.memory.tenant_log as tenant_log_mod
 from echosafe_guard.exceptions import StoreCorruptError
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
@@ -102,7 +102,7 @@ TORN_TAILS: dict[str, bytes] = {
     "half-a-record": b'{"op":"put","rec":{"id":"torn","tenant":"acme","scen',
     # a complete record whose newline never made it: the write was not acknowledged
     "no-newline": json.dumps(
-        {"op": "put", "rec": local_store_mod._encode(make_insight("torn", unit_vec(99)))},
+        {"op": "put", "rec": tenant_log_mod.encode_record(make_insight("torn", unit_vec(99)))},
         separators=(",", ":"),
     ).encode(),
     "binary-garbage": b"\x00\xff\xfe{garbage",
@@ -160,7 +160,7 @@ def test_torn_tail_seen_by_an_already_open_store(root: Path, seeded: dict[str, I
 
 def _put_line(n: int, **changes: str) -> bytes:
     """A ``put`` line for a fresh insight, with fields of the stored record replaced."""
-    rec = local_store_mod._encode(make_insight(f"bad{n}", unit_vec(n)))
+    rec = tenant_log_mod.encode_record(make_insight(f"bad{n}", unit_vec(n)))
     rec.update(changes)
     return json.dumps({"op": "put", "rec": rec}).encode()
 
@@ -429,14 +429,14 @@ def test_compaction_keeps_exactly_the_live_set(root: Path) -> None:
 def capture_old_logs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Records the log's bytes each time a snapshot is about to be installed by a compaction."""
     captured: list[bytes] = []
-    real = local_store_mod._atomic_write
+    real = tenant_log_mod.atomic_write
 
     def spy(path: Path, data: bytes) -> None:
         if path.name == "snapshot.jsonl":
             captured.append((path.parent / "log.jsonl").read_bytes())
         real(path, data)
 
-    monkeypatch.setattr(local_store_mod, "_atomic_write", spy)
+    monkeypatch.setattr(tenant_log_mod, "atomic_write", spy)
     return captured
 
 
@@ -486,17 +486,17 @@ def test_reader_between_compaction_steps_of_another_writer(
     writer = LocalStore(root, compact_min_lines=10)
     writer.bind(LAYOUT)
     reader = LocalStore(root)
-    real = local_store_mod._atomic_write
+    real = tenant_log_mod.atomic_write
 
     def reader_looks_mid_compaction(path: Path, data: bytes) -> None:
         real(path, data)
         if path.name == "snapshot.jsonl":
             reader.get(TENANT, "w0")  # new snapshot, not yet truncated log
 
-    monkeypatch.setattr(local_store_mod, "_atomic_write", reader_looks_mid_compaction)
+    monkeypatch.setattr(tenant_log_mod, "atomic_write", reader_looks_mid_compaction)
     for n in range(10):  # the 10th write compacts
         writer.upsert([make_insight(f"w{n}", unit_vec(n))])
-    monkeypatch.setattr(local_store_mod, "_atomic_write", real)
+    monkeypatch.setattr(tenant_log_mod, "atomic_write", real)
     for n in range(10, 20):  # longer records: the new log outgrows the old one
         writer.upsert([make_insight(f"w{n}", unit_vec(n), guidance="long guidance " * 40)])
 

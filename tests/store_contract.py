@@ -1,10 +1,10 @@
 """The ``InsightStore`` contract (``echosafe_guard/memory/base.py``), run against every store.
 
-Each implementation is one entry of ``STORE_FACTORIES``: a name and a factory taking the test's
-``tmp_path`` and returning a *new store object* on the same backing location every time it is
-called with the same ``tmp_path``. Calling the factory twice therefore simulates reopening the
-store, or a second process using it. A Redis store is added as another entry, e.g.
-``"redis": lambda tmp: RedisStore(url, prefix=f"t-{tmp.name}")`` (skip it when no server runs).
+A test module runs the suite for one implementation with ``from tests.store_contract import *``
+and a ``store_factory`` fixture: a factory taking the test's ``tmp_path`` and returning a *new
+store object* on the same backing location every time it is called with the same ``tmp_path``.
+Calling it twice therefore simulates reopening the store, or a second process using it.
+(``tests/unit/test_store_contract_local.py``, ``tests/integration/test_store_contract_redis.py``.)
 """
 
 from __future__ import annotations
@@ -30,13 +30,8 @@ from echosafe_guard.memory.insight import (
     SearchFilter,
     Verdict,
 )
-from echosafe_guard.memory.local_store import LocalStore
 
 StoreFactory = Callable[[Path], InsightStore]
-
-STORE_FACTORIES: dict[str, StoreFactory] = {
-    "local": lambda tmp: LocalStore(tmp / "store"),
-}
 
 DIM = 8
 LAYOUT = KeyLayout(text_model="fake", text_dim=DIM, image_model="none", image_dim=0)
@@ -52,19 +47,13 @@ SCORE_TOL = 1e-5
 # -- fixtures --------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=sorted(STORE_FACTORIES))
-def store_kind(request: pytest.FixtureRequest) -> str:
-    kind: str = request.param
-    return kind
-
-
 @pytest.fixture
-def open_store(store_kind: str, tmp_path: Path) -> Iterator[Callable[[], InsightStore]]:
+def open_store(store_factory: StoreFactory, tmp_path: Path) -> Iterator[Callable[[], InsightStore]]:
     """Opens another store object on the same location (a reopen, or another process)."""
     opened: list[InsightStore] = []
 
     def factory() -> InsightStore:
-        s = STORE_FACTORIES[store_kind](tmp_path)
+        s = store_factory(tmp_path)
         opened.append(s)
         return s
 

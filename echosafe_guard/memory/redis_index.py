@@ -1,0 +1,119 @@
+"""A RediSearch HNSW index over insight hashes: creation, schema check, rebuild and KNN queries."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from echosafe_guard.exceptions import IndexSchemaMismatchError, StoreError
+from echosafe_guard.memory.base import Vector
+from echosafe_guard.memory.insight import Insight, ScoredInsight, SearchFilter
+from echosafe_guard.memory.redis_schema import (
+    RedisIndexSettings,
+    expected_schema,
+    index_fields,
+    schema_of_info,
+    tag_query,
+)
+
+__all__ = ["RedisIndex"]
+
+
+class RedisIndex:
+    """The index ``name`` over the hashes under ``key_prefix`` (vectors of ``dim`` values)."""
+
+    def __init__(self, name: str, key_prefix: str, dim: int, settings: RedisIndexSettings) -> None:
+        self.name = name
+        self.key_prefix = key_prefix
+        self.dim = dim
+        self.settings = settings
+
+    def ensure(self, client: Any) -> None:
+        """Create the index if missing; refuse an existing one with another schema."""
+        import redis
+        from redis.commands.search.index_definition import IndexDefinition, IndexType
+
+        ft = client.ft(self.name)
+        try:
+            info = ft.info()
+        except redis.exceptions.ResponseError:
+            definition = IndexDefinition(  # type: ignore[no-untyped-call]
+                prefix=[self.key_prefix], index_type=IndexType.HASH
+            )
+            ft.create_index(index_fields(self.dim, self.settings), definition=definition)
+            return
+        got, want = schema_of_info(info), expected_schema(self.dim, self.settings)
+        if got != want:
+            raise IndexSchemaMismatchError(
+                f"Redis index {self.name} has schema {got}, this store expects {want}; run "
+                "`echosafe-guard memory reindex --store ...` to rebuild it"
+            )
+
+    def rebuild(self, client: Any, timeout: float = 600.0) -> int:
+        """Drop and recreate the index (documents kept), converting stored vectors to this
+        index's vector type. Returns how many vectors were converted."""
+        import redis
+
+        ft = client.ft(self.name)
+        try:
+            old = schema_of_info(ft.info())
+            ft.dropindex(delete_documents=False)
+        except redis.exceptions.ResponseError:
+            old = {}
+        old_type = old.get("vec", {}).get("data_type", self.settings.vector_type)
+        converted = 0
+        if old_type != self.settings.vector_type:
+            src = np.dtype("<f4" if old_type == "FLOAT32" else "<f2")
+            dst = np.dtype(self.settings.numpy_dtype)
+            for key in client.scan_iter(match=f"{self.key_prefix}*", count=1000):
+                raw = client.hget(key, "vec")
+                if raw is not None and len(raw) == self.dim * src.itemsize:
+                    client.hset(key, "vec", np.frombuffer(raw, dtype=src).astype(dst).tobytes())
+                    converted += 1
+        self.ensure(client)
+        self.wait_indexed(client, timeout)
+        return converted
+
+    def wait_indexed(self, client: Any, timeout: float) -> None:
+        """FT.CREATE over existing documents indexes them in the background: wait for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = client.ft(self.name).info()
+            idle = str(info.get("indexing", "0")) in ("0", "0.0")
+            if idle and float(info.get("percent_indexed", 1)) >= 1:
+                return
+            if time.monotonic() > deadline:
+                raise StoreError(f"index {self.name} still indexing after {timeout} s")
+            time.sleep(0.05)
+
+    def query(
+        self, vector: Vector, tenant: str, k: int, filters: SearchFilter
+    ) -> tuple[Any, dict[str, Any]]:
+        """A KNN query pre-filtered by tenant, status and the optional filters (dialect 2)."""
+        from redis.commands.search.query import Query
+
+        ef = max(self.settings.ef_runtime, k)
+        q = (
+            Query(f"({tag_query(tenant, filters)})=>[KNN {k} @vec $v EF_RUNTIME {ef} AS dist]")
+            .sort_by("dist")
+            .return_fields("rec", "dist")
+            .paging(0, k)
+            .dialect(2)
+        )
+        vec = np.asarray(vector, dtype=self.settings.numpy_dtype)
+        return q, {"v": vec.tobytes()}
+
+    @staticmethod
+    def hits(result: Any, min_score: float, filters: SearchFilter) -> list[ScoredInsight]:
+        """Scored insights from an FT.SEARCH result (cosine similarity = 1 - distance)."""
+        out = []
+        for doc in result.docs:
+            score = 1.0 - float(doc.dist)
+            if score < min_score:
+                continue
+            ins = Insight.model_validate_json(doc.rec)
+            if filters.matches(ins):
+                out.append(ScoredInsight(insight=ins, score=score))
+        return out
