@@ -16,6 +16,9 @@ application can catch the whole family with one ``except`` clause. The tree::
     │       └── ImageFetchError      an allowed remote image that could not be fetched
     ├── EmbedderError                an embedding model failed
     │   └── EmbedderUnavailableError a model that cannot be loaded (e.g. weights offline)
+    ├── LearningError                the learning loop failed on one exchange
+    │   ├── ReflectionUnavailableError  the reflecting model failed or timed out (retried)
+    │   └── ReflectionInvalidError   the reflection stayed invalid after a repair (dropped)
     └── StoreError                   the insight store failed
         ├── StoreUnavailableError    the store cannot be reached or opened
         ├── StoreCorruptError        on-disk data that cannot be read back
@@ -41,8 +44,11 @@ __all__ = [
     "InputError",
     "InputTooLargeError",
     "KeyLayoutMismatchError",
+    "LearningError",
     "MessageFormatError",
     "PolicyError",
+    "ReflectionInvalidError",
+    "ReflectionUnavailableError",
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
@@ -99,6 +105,18 @@ class EmbedderError(EchoSafeError):
 
 class EmbedderUnavailableError(EmbedderError):
     """An embedding model that cannot be loaded (missing package, weights not available offline)."""
+
+
+class LearningError(EchoSafeError):
+    """The learning loop failed on one exchange."""
+
+
+class ReflectionUnavailableError(LearningError):
+    """The reflecting model failed or timed out; worth retrying with backoff."""
+
+
+class ReflectionInvalidError(LearningError):
+    """The reflection did not return a valid insight, even after one repair request."""
 
 
 class StoreError(EchoSafeError):

@@ -16,6 +16,10 @@ import numpy.typing as npt
 
 from echosafe_guard.exceptions import KeyLayoutMismatchError, StoreError, StoreUnavailableError
 from echosafe_guard.key.key_builder import ContextKey, ImagePart, KeyBuilder
+from echosafe_guard.learning.exchange import Exchange, hash_actor
+from echosafe_guard.learning.learner import Learner
+from echosafe_guard.learning.llm_reflector import LLMReflector, response_text
+from echosafe_guard.learning.reflector import Reflector
 from echosafe_guard.memory.base import InsightStore
 from echosafe_guard.memory.insight import ScoredInsight, SearchFilter, Verdict
 from echosafe_guard.messages import RequestContext, build_context
@@ -74,6 +78,8 @@ class Prepared:
     system_prompt: str | None
     """The guard's block as written into the system message (None when nothing was added)."""
     key: npt.NDArray[np.float32] = field(repr=False)
+    context: RequestContext | None = field(default=None, repr=False)
+    """The request context (held in memory for :meth:`Guard.learn`; never stored)."""
 
     @property
     def blocked(self) -> bool:
@@ -95,6 +101,7 @@ class Guard:
         policy: Policy | str | Path | None = None,
         keys: KeyBuilder | None = None,
         settings: GuardSettings | None = None,
+        reflector: Reflector | None = None,
     ) -> None:
         self.settings = settings or GuardSettings.from_env()
         self._store_arg = store
@@ -105,6 +112,8 @@ class Guard:
         self.keys = keys or self.settings.key_builder()
         self._lock = threading.Lock()
         self._bound = False
+        self._reflector = reflector
+        self._learner: Learner | None = None
 
     # -- lazily resolved parts ---------------------------------------------------------------
 
@@ -137,6 +146,69 @@ class Guard:
             store.bind(self.keys.layout())
             self._bound = True
         return store
+
+    @property
+    def learner(self) -> Learner:
+        """The background learning loop (created on first use; its thread on first work)."""
+        if self._learner is None:
+            with self._lock:
+                if self._learner is None:
+                    reflector = self._reflector or LLMReflector(self.policy)
+                    self._learner = Learner(self.policy, self.store, reflector)
+        return self._learner
+
+    def learn(
+        self,
+        prepared: Prepared,
+        response: Any,
+        *,
+        user: str | None = None,
+        session: str | None = None,
+        model: str | None = None,
+    ) -> bool:
+        """Queue the exchange for reflection and learning, off the request path. Never blocks.
+
+        ``response``: the model's answer (a string, a LiteLLM/OpenAI response or its dict).
+        ``user``/``session``: who asked (hashed before use) — the poisoning quorum counts distinct
+        ones and rate limits apply per user. ``model``: the model that served the request (the
+        reflection default). Returns False when the exchange was dropped (learning disabled,
+        nothing to key on, rate limited, queue full)."""
+        if not self.policy.learning.enabled or prepared.context is None:
+            return False
+        if not np.any(prepared.key):
+            return False
+        actor = (
+            hash_actor("user", user)
+            if user
+            else hash_actor("session", session)
+            if session
+            else None
+        )
+        ctx = prepared.context
+        exchange = Exchange(
+            tenant=prepared.tenant,
+            request_text=ctx.text,
+            n_images=len(ctx.images) + len(ctx.skipped_images),
+            response_text=response_text(response),
+            key=prepared.key,
+            layout=prepared.layout,
+            request_hash=prepared.request_hash,
+            actor=actor,
+            model=model,
+        )
+        return self.learner.submit(exchange)
+
+    async def alearn(
+        self,
+        prepared: Prepared,
+        response: Any,
+        *,
+        user: str | None = None,
+        session: str | None = None,
+        model: str | None = None,
+    ) -> bool:
+        """As :meth:`learn` (which never blocks: safe to call on the event loop)."""
+        return self.learn(prepared, response, user=user, session=session, model=model)
 
     def warmup(self, *, images: bool = True, wait_for_images: bool = False) -> None:
         """Load the policy, the text model and the store now; with ``images``, start loading the
@@ -217,6 +289,10 @@ class Guard:
             return Action.CAUTION, "borderline_insight", top_unsafe
         return Action.ALLOW, "safe_insights", None
 
+    def _note_hits(self, tenant: str, hits: list[ScoredInsight]) -> None:
+        if hits and self.policy.learning.enabled:
+            self.learner.record_hits(tenant, [h.insight.id for h in hits])
+
     def _context_and_key(self, messages: Any) -> tuple[RequestContext, ContextKey, float]:
         t0 = time.perf_counter()
         ctx = self.context(messages)
@@ -233,6 +309,7 @@ class Guard:
         t1 = time.perf_counter()
         hits, note = self._search(key, tenant)
         search_ms = (time.perf_counter() - t1) * 1000
+        self._note_hits(tenant, hits)
         return self._finish(
             messages, ctx, key, tenant, mode, hits, note, normalize_ms, search_ms, t0
         )
@@ -247,6 +324,7 @@ class Guard:
         t1 = time.perf_counter()
         hits, note = await self._asearch(key, tenant)
         search_ms = (time.perf_counter() - t1) * 1000
+        self._note_hits(tenant, hits)
         return self._finish(
             messages, ctx, key, tenant, mode, hits, note, normalize_ms, search_ms, t0
         )
@@ -295,12 +373,16 @@ class Guard:
             image_part=key.image_part,
             system_prompt=block,
             key=key.vector,
+            context=ctx,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Close what the guard opened itself (a store it created from a path or URL)."""
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Drain the learning queue (everything accepted is processed), then close what the
+        guard opened itself (a store it created from a path or URL)."""
+        if self._learner is not None:
+            self._learner.close(timeout)
         if self._owns_store and self._store is not None:
             self._store.close()
 

@@ -24,7 +24,8 @@ from echosafe_guard.cli.common import (
     handle_errors,
 )
 from echosafe_guard.exceptions import DataFormatError
-from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource
+from echosafe_guard.learning.hygiene import Hygiene
+from echosafe_guard.memory.insight import Insight, InsightStatus, Provenance, ProvenanceSource
 from echosafe_guard.seeding import seed_memory
 
 __all__ = ["memory_app"]
@@ -201,3 +202,70 @@ def reindex(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
                 "converted_vectors": converted,
             }
         emit_json(out) if as_json else console.print(out, highlight=False)
+
+
+@memory_app.command()
+def review(
+    store: StoreOpt = None,
+    tenant: TenantOpt = "default",
+    approve: Annotated[list[str] | None, typer.Option("--approve", help="Insight id.")] = None,
+    reject: Annotated[list[str] | None, typer.Option("--reject", help="Insight id.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Reviewer name, kept in provenance.")] = "cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """List quarantined insights; approve (make retrievable) or reject them."""
+    with handle_errors(as_json), build_guard(store=store, policy=None) as guard:
+        st = guard.store
+        decided: list[Insight] = []
+        for ids, status in (
+            (approve or [], InsightStatus.ACTIVE),
+            (reject or [], InsightStatus.REJECTED),
+        ):
+            for iid in ids:
+                ins = st.get(tenant, iid, with_vector=True)
+                if ins is None:
+                    raise DataFormatError(f"no insight {iid!r} in tenant {tenant!r}")
+                prov = ins.provenance.model_copy(update={"reviewed_by": by})
+                decided.append(ins.model_copy(update={"status": status, "provenance": prov}))
+        if decided:
+            st.upsert(decided)
+        waiting = [i for i in st.iter_insights(tenant) if i.status is InsightStatus.QUARANTINED]
+        if as_json:
+            emit_json(
+                {
+                    "decided": [{"id": i.id, "status": i.status.value} for i in decided],
+                    "quarantined": [
+                        i.to_json_dict(with_vector=False)
+                        | {"supporters": len(i.provenance.supporters)}
+                        for i in waiting
+                    ],
+                }
+            )
+            return
+        for i in decided:
+            console.print(f"{i.id}: {i.status.value}")
+        table = Table("id", "verdict", "category", "supporters", "support", "scenario")
+        for i in waiting:
+            table.add_row(
+                i.id,
+                i.verdict.value,
+                i.category,
+                str(len(i.provenance.supporters)),
+                str(i.support),
+                i.scenario,
+            )
+        console.print(table)
+
+
+@memory_app.command()
+def prune(
+    store: StoreOpt = None,
+    tenant: AllTenantsOpt = None,
+    policy: PolicyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the policy's TTL and per-tenant capacity to learnt insights now."""
+    with handle_errors(as_json), build_guard(store=store, policy=policy) as guard:
+        hygiene = Hygiene(guard.policy, guard.store)
+        report = {t: hygiene.prune(t) for t in ([tenant] if tenant else guard.store.tenants())}
+        emit_json(report) if as_json else console.print(report, highlight=False)

@@ -38,7 +38,12 @@ class Verdict(StrEnum):
 
 
 class InsightStatus(StrEnum):
-    """Lifecycle of an insight. Only ``active`` and ``conflicted`` ones are retrieved by default."""
+    """Lifecycle of an insight. Only ``active`` and ``conflicted`` ones are retrieved by default.
+
+    ``conflicted``: a close insight has the opposite verdict; both are kept and shown together.
+    ``quarantined``: a learnt insight that relaxes safety in a high-risk category, waiting for a
+    quorum of independent supporters or a human approval. ``rejected``: refused in review.
+    """
 
     ACTIVE = "active"
     CONFLICTED = "conflicted"
@@ -68,15 +73,29 @@ def new_insight_id() -> str:
     return "ins_" + uuid.uuid4().hex
 
 
+MAX_HASHES = 64
+
+
 class Provenance(BaseModel):
-    """Where an insight came from. Holds hashes of the requests behind it, never their text."""
+    """Where an insight came from. Holds hashes of the requests and of the users behind it,
+    never their text."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: ProvenanceSource
     request_hashes: tuple[str, ...] = ()
+    supporters: tuple[str, ...] = ()
+    """Hashed ids of the distinct users (or sessions) whose exchanges support the insight."""
     ref: str | None = Field(default=None, max_length=300)
     """A free reference: the seed file and item id, the reflecting model, the import file."""
+    reviewed_by: str | None = Field(default=None, max_length=128)
+    """Who approved or rejected it in ``memory review``."""
+
+    def merged(self, other: Provenance) -> Provenance:
+        """This provenance with ``other``'s request hashes and supporters added (bounded)."""
+        hashes = tuple(dict.fromkeys(self.request_hashes + other.request_hashes))[-MAX_HASHES:]
+        people = tuple(dict.fromkeys(self.supporters + other.supporters))[-MAX_HASHES:]
+        return self.model_copy(update={"request_hashes": hashes, "supporters": people})
 
 
 _Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
@@ -104,6 +123,9 @@ class Insight(BaseModel):
     provenance: Provenance
     created: datetime = Field(default_factory=utcnow)
     updated: datetime = Field(default_factory=utcnow)
+    hits: Annotated[int, Field(ge=0)] = 0
+    """How often the insight was retrieved."""
+    last_hit: datetime | None = None
     layout: Annotated[str, Field(min_length=1, max_length=128)]
     vector: tuple[float, ...] | None = None
 

@@ -13,9 +13,11 @@ __all__ = [
     "Category",
     "ContextPolicy",
     "ImagePolicy",
+    "LearningPolicy",
     "Mode",
     "Policy",
     "PromptPolicy",
+    "ReflectionPolicy",
     "RetrievalPolicy",
     "SeedTemplate",
     "StoreErrorPolicy",
@@ -182,6 +184,54 @@ class SeedTemplate(_Strict):
         return self
 
 
+REFLECTION_FIELDS = {"request", "n_images", "response", "categories"}
+
+
+class ReflectionPolicy(_Strict):
+    """How the model reflects on an exchange to distil an insight (through LiteLLM)."""
+
+    model: str | None = None
+    """LiteLLM model id; None: the model that served the request."""
+    prompt: Annotated[str, Field(min_length=1)]
+    """System prompt of the reflection call."""
+    exchange_template: Annotated[str, Field(min_length=1)]
+    """User message; placeholders {request}, {n_images}, {response}, {categories}."""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    """Attempts on model errors and timeouts, with exponential backoff."""
+    backoff_s: Annotated[float, Field(ge=0, le=60)] = 0.5
+    max_tokens: Annotated[int, Field(ge=32, le=4096)] = 400
+    max_request_chars: Annotated[int, Field(ge=100)] = 4000
+    max_response_chars: Annotated[int, Field(ge=100)] = 4000
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _check_template(self.exchange_template, REFLECTION_FIELDS, "reflection.exchange_template")
+        _check_template(self.prompt, set(), "reflection.prompt")
+        return self
+
+
+class LearningPolicy(_Strict):
+    """Memory hygiene and poisoning defences applied on every learnt insight."""
+
+    enabled: bool = True
+    queue_size: Annotated[int, Field(ge=1)] = 1000
+    merge_threshold: Annotated[float, Field(ge=0, le=1)] = 0.92
+    """A new insight this close to one with the same verdict merges into it (support + 1)."""
+    conflict_threshold: Annotated[float, Field(ge=0, le=1)] = 0.88
+    """A new insight this close to one with the opposite verdict marks both ``conflicted``."""
+    quorum: Annotated[int, Field(ge=1)] = 3
+    """Distinct supporters before a safe insight in a high-risk category leaves quarantine."""
+    capacity_per_tenant: Annotated[int, Field(ge=1)] = 10_000
+    ttl_days: Annotated[float, Field(gt=0)] | None = None
+    """Learnt insights not updated or retrieved for this long are pruned (None: never)."""
+    user_rate_per_hour: Annotated[int, Field(ge=1)] = 30
+    tenant_rate_per_hour: Annotated[int, Field(ge=1)] = 2000
+    max_copied_words: Annotated[int, Field(ge=2, le=20)] = 5
+    """Insight text may not repeat more consecutive words of the user's text or the answer."""
+    hit_flush_s: Annotated[float, Field(gt=0)] = 5.0
+
+
 class Policy(_Strict):
     """A whole policy: taxonomy, prompt rewrite, retrieval, decisions and input limits."""
 
@@ -198,6 +248,8 @@ class Policy(_Strict):
     images: ImagePolicy = ImagePolicy()
     seed: dict[str, SeedTemplate]
     """Templates for ``memory seed``: one per verdict (unsafe, safe, borderline)."""
+    reflection: ReflectionPolicy
+    learning: LearningPolicy = LearningPolicy()
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -206,4 +258,6 @@ class Policy(_Strict):
             raise ValueError(f"seed must define exactly the verdicts {sorted(need)}")
         if self.block_threshold < self.retrieval.min_similarity:
             raise ValueError("block_threshold must not be below retrieval.min_similarity")
+        if self.learning.conflict_threshold > self.learning.merge_threshold:
+            raise ValueError("learning.conflict_threshold must not exceed merge_threshold")
         return self

@@ -1,0 +1,204 @@
+"""Memory hygiene and poisoning defences, applied to every learnt insight before it is stored.
+
+* abstraction: personal data redacted, copied runs of the request or the answer removed;
+* merge: a close insight with the same verdict absorbs the new one (support + 1, supporters
+  united, the more confident guidance kept);
+* conflict: a close insight with the opposite verdict is kept, and both are marked
+  ``conflicted`` so they are shown together;
+* quarantine: an insight that relaxes safety (verdict ``safe``) in a high-risk category is not
+  retrieved until a quorum of distinct supporters (hashed users/sessions) or a human approves;
+  quarantined insights never mark others as conflicted;
+* capacity and TTL: the least useful learnt insights (support, hits, recency) are evicted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from echosafe_guard.learning.exchange import Exchange, InsightDraft
+from echosafe_guard.learning.sanitize import redact, scrub_copies
+from echosafe_guard.memory.base import InsightStore
+from echosafe_guard.memory.insight import (
+    Insight,
+    InsightStatus,
+    Provenance,
+    ProvenanceSource,
+    ScoredInsight,
+    SearchFilter,
+    Verdict,
+    new_insight_id,
+    utcnow,
+)
+from echosafe_guard.policy.models import Policy
+
+__all__ = ["Admission", "Hygiene", "utility"]
+
+_ALL = frozenset(InsightStatus)
+_LIVE = frozenset({InsightStatus.ACTIVE, InsightStatus.CONFLICTED})
+_OPPOSITE = {Verdict.SAFE: Verdict.UNSAFE, Verdict.UNSAFE: Verdict.SAFE}
+_MIN_TEXT = 8
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What happened to one draft."""
+
+    outcome: str
+    """``new``, ``merged``, or ``rejected_copy`` (nothing abstract left after scrubbing)."""
+    insight: Insight | None
+    conflicts: int = 0
+    copied_runs: int = 0
+
+
+def utility(ins: Insight, now: datetime) -> float:
+    """Higher is more useful: support, retrievals and recency (30-day half-life)."""
+    last = max(ins.updated, ins.last_hit or ins.updated)
+    age_days = max(0.0, (now - last).total_seconds() / 86400)
+    return math.log1p(ins.support) + 0.5 * math.log1p(ins.hits) + 2 ** (-age_days / 30)
+
+
+class Hygiene:
+    def __init__(self, policy: Policy, store: InsightStore) -> None:
+        self.policy = policy
+        self.store = store
+
+    def _abstract(self, draft: InsightDraft, ex: Exchange) -> tuple[InsightDraft | None, int]:
+        sources = [ex.request_text, ex.response_text]
+        limit = self.policy.learning.max_copied_words
+        runs = 0
+
+        def clean(text: str) -> str:
+            nonlocal runs
+            out, n = scrub_copies(redact(text), sources, limit)
+            runs += n
+            return out
+
+        scenario, guidance = clean(draft.scenario), clean(draft.guidance)
+        signals = [s for s in (clean(x) for x in draft.intent_signals) if len(s.strip("[…] ")) >= 2]
+        if (
+            min(len(scenario.replace("[…]", "").strip()), len(guidance.replace("[…]", "").strip()))
+            < _MIN_TEXT
+        ):
+            return None, runs
+        return draft.model_copy(
+            update={"scenario": scenario, "guidance": guidance, "intent_signals": signals}
+        ), runs
+
+    def _needs_quorum(self, verdict: Verdict, category: str) -> bool:
+        cat = self.policy.taxonomy.categories.get(category)
+        return verdict is Verdict.SAFE and cat is not None and cat.high_risk
+
+    def _status(self, ins: Insight) -> InsightStatus:
+        """Quarantine until the quorum; human decisions (reviewed_by) stick."""
+        if ins.provenance.reviewed_by or ins.status is InsightStatus.REJECTED:
+            return ins.status
+        if self._needs_quorum(ins.verdict, ins.category):
+            if len(ins.provenance.supporters) < self.policy.learning.quorum:
+                return InsightStatus.QUARANTINED
+            if ins.status is InsightStatus.QUARANTINED:
+                return InsightStatus.ACTIVE
+        return ins.status
+
+    def admit(self, draft: InsightDraft, ex: Exchange, *, now: datetime | None = None) -> Admission:
+        now = now or utcnow()
+        clean, runs = self._abstract(draft, ex)
+        if clean is None:
+            return Admission("rejected_copy", None, copied_runs=runs)
+        learning = self.policy.learning
+        near = self.store.search(
+            ex.key,
+            tenant=ex.tenant,
+            k=8,
+            min_score=learning.conflict_threshold,
+            filters=SearchFilter(statuses=_ALL),
+        )
+        prov = Provenance(
+            source=ProvenanceSource.REFLECTION,
+            request_hashes=(ex.request_hash,),
+            supporters=(ex.actor,) if ex.actor else (),
+            ref=f"reflection:{ex.model}" if ex.model else "reflection",
+        )
+        same = [
+            h
+            for h in near
+            if h.insight.verdict is clean.verdict and h.score >= learning.merge_threshold
+        ]
+        old = None
+        if same:  # search results carry no vector: read the record whole
+            old = self.store.get(ex.tenant, same[0].insight.id, with_vector=True)
+        if old is not None:
+            better = clean.confidence > old.confidence
+            merged = old.model_copy(
+                update={
+                    "support": old.support + 1,
+                    "provenance": old.provenance.merged(prov),
+                    "updated": now,
+                    "guidance": clean.guidance if better else old.guidance,
+                    "intent_signals": tuple(clean.intent_signals) if better else old.intent_signals,
+                    "confidence": max(old.confidence, clean.confidence),
+                }
+            )
+            ins = merged.model_copy(update={"status": self._status(merged)})
+            outcome = "merged"
+        else:
+            fresh = Insight(
+                id=new_insight_id(),
+                tenant=ex.tenant,
+                scenario=clean.scenario,
+                intent_signals=tuple(clean.intent_signals),
+                verdict=clean.verdict,
+                guidance=clean.guidance,
+                category=clean.category,
+                confidence=clean.confidence,
+                provenance=prov,
+                created=now,
+                updated=now,
+                layout=ex.layout,
+                vector=tuple(float(x) for x in ex.key),
+            )
+            ins = fresh.model_copy(update={"status": self._status(fresh)})
+            outcome = "new"
+        writes, found = self._conflicting(ins, near)
+        if found and ins.status is not InsightStatus.CONFLICTED:
+            ins = ins.model_copy(update={"status": InsightStatus.CONFLICTED})
+        self.store.upsert([ins, *writes])
+        return Admission(outcome, ins, conflicts=found, copied_runs=runs)
+
+    def _conflicting(self, ins: Insight, near: list[ScoredInsight]) -> tuple[list[Insight], int]:
+        """Retrievable opposite-verdict neighbours of a retrievable insight: how many, and the
+        ones to re-write as ``conflicted`` (the caller marks ``ins`` too)."""
+        if ins.status not in _LIVE or ins.verdict not in _OPPOSITE:
+            return [], 0
+        out, found = [], 0
+        for h in near:
+            other = h.insight
+            if other.verdict is not _OPPOSITE[ins.verdict] or other.status not in _LIVE:
+                continue
+            found += 1
+            if other.status is InsightStatus.ACTIVE:
+                full = self.store.get(other.tenant, other.id, with_vector=True)
+                if full is not None:
+                    out.append(full.model_copy(update={"status": InsightStatus.CONFLICTED}))
+        return out, found
+
+    def prune(self, tenant: str, *, now: datetime | None = None) -> dict[str, int]:
+        """Apply TTL and capacity to one tenant now. Seeded and reviewed insights are kept."""
+        now = now or utcnow()
+        learning = self.policy.learning
+        learnt = [
+            i
+            for i in self.store.iter_insights(tenant)
+            if i.provenance.source is ProvenanceSource.REFLECTION and not i.provenance.reviewed_by
+        ]
+        expired: list[str] = []
+        if learning.ttl_days is not None:
+            cutoff = now - timedelta(days=learning.ttl_days)
+            expired = [i.id for i in learnt if max(i.updated, i.last_hit or i.updated) < cutoff]
+        total = sum(1 for _ in self.store.iter_insights(tenant)) - len(expired)
+        over = total - learning.capacity_per_tenant
+        keep = [i for i in learnt if i.id not in set(expired)]
+        evicted = [i.id for i in sorted(keep, key=lambda i: utility(i, now))[: max(0, over)]]
+        removed = self.store.delete(tenant, expired + evicted) if expired or evicted else 0
+        return {"expired": len(expired), "evicted": len(evicted), "removed": removed}

@@ -1,0 +1,213 @@
+"""The learning loop, off the request path: a bounded queue and one background worker.
+
+``submit`` never blocks: a full queue or a rate limit drops the exchange and counts it. The
+worker reflects (retrying model errors and timeouts with exponential backoff), applies hygiene
+and writes to the store. ``close`` stops intake and drains what was accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+from echosafe_guard.exceptions import (
+    EchoSafeError,
+    ReflectionInvalidError,
+    ReflectionUnavailableError,
+)
+from echosafe_guard.learning.exchange import Exchange
+from echosafe_guard.learning.hygiene import Hygiene
+from echosafe_guard.learning.rate_limit import RateLimiter
+from echosafe_guard.learning.reflector import Reflector
+from echosafe_guard.memory.base import InsightStore
+from echosafe_guard.memory.insight import utcnow
+from echosafe_guard.policy.models import Policy
+
+__all__ = ["Learner"]
+
+log = logging.getLogger("echosafe_guard.learning")
+_STOP = object()
+
+
+class Learner:
+    """Thread-safe. ``counters`` tells what happened to every exchange."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        store: InsightStore,
+        reflector: Reflector,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.reflector = reflector
+        self.hygiene = Hygiene(policy, store)
+        lp = policy.learning
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=lp.queue_size)
+        self._users = RateLimiter(lp.user_rate_per_hour, clock=clock)
+        self._tenants = RateLimiter(lp.tenant_rate_per_hour, clock=clock)
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+        self.counters: Counter[str] = Counter()
+        self.latencies_ms: deque[float] = deque(maxlen=2000)
+        self._hits: dict[tuple[str, str], int] = {}
+        self._last_hit_flush = clock()
+        self._clock = clock
+
+    # -- intake --------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="echosafe-learner", daemon=True
+                    )
+                    self._thread.start()
+
+    def submit(self, exchange: Exchange) -> bool:
+        """Queue an exchange for learning; never blocks. False when it was dropped."""
+        if self._closing.is_set():
+            self.counters["dropped_closed"] += 1
+            return False
+        if exchange.actor and not self._users.allow(f"{exchange.tenant}\0{exchange.actor}"):
+            self.counters["dropped_rate_user"] += 1
+            return False
+        if not self._tenants.allow(exchange.tenant):
+            self.counters["dropped_rate_tenant"] += 1
+            return False
+        self._start()
+        with self._lock:
+            try:
+                self._queue.put_nowait((exchange, self._clock()))
+            except queue.Full:
+                self.counters["dropped_queue_full"] += 1
+                log.warning("learning queue full: exchange dropped")
+                return False
+            self._busy += 1
+        self.counters["queued"] += 1
+        return True
+
+    def record_hits(self, tenant: str, ids: list[str]) -> None:
+        """Count retrievals; written to the store in batches by the worker."""
+        if not ids:
+            return
+        with self._lock:
+            for iid in ids:
+                self._hits[(tenant, iid)] = self._hits.get((tenant, iid), 0) + 1
+        self._start()
+
+    @property
+    def pending(self) -> int:
+        return self._busy
+
+    # -- worker --------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self.policy.learning.hit_flush_s)
+            except queue.Empty:
+                self._flush_hits()
+                continue
+            if item is _STOP:
+                self._flush_hits()
+                return
+            exchange, queued_at = item
+            try:
+                self._process(exchange)
+            except Exception:  # the worker must survive anything one exchange does
+                self.counters["failed"] += 1
+                log.exception("learning failed on one exchange")
+            finally:
+                self.latencies_ms.append((self._clock() - queued_at) * 1000)
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+            if self._clock() - self._last_hit_flush >= self.policy.learning.hit_flush_s:
+                self._flush_hits()
+
+    def _process(self, exchange: Exchange) -> None:
+        r = self.policy.reflection
+        for attempt in range(r.max_attempts):
+            try:
+                draft = self.reflector.reflect(exchange)
+                break
+            except ReflectionUnavailableError as exc:
+                self.counters["retries"] += 1
+                if attempt + 1 == r.max_attempts:
+                    self.counters["failed_model"] += 1
+                    log.warning("reflection gave up after %d attempts: %s", r.max_attempts, exc)
+                    return
+                self._sleep(r.backoff_s * 2**attempt)
+            except ReflectionInvalidError as exc:
+                self.counters["dropped_invalid"] += 1
+                log.info("reflection invalid, dropped: %s", exc)
+                return
+        try:
+            got = self.hygiene.admit(draft, exchange)
+        except EchoSafeError as exc:
+            self.counters["failed_store"] += 1
+            log.warning("could not store a learnt insight: %s", exc)
+            return
+        self.counters[got.outcome] += 1
+        self.counters["conflicts"] += got.conflicts
+        if got.insight is not None and got.insight.status.value == "quarantined":
+            self.counters["quarantined"] += 1
+        if (self.counters["new"] + self.counters["merged"]) % 50 == 0:
+            self.counters["evicted"] += self.hygiene.prune(exchange.tenant)["evicted"]
+
+    def _flush_hits(self) -> None:
+        with self._lock:
+            hits, self._hits = self._hits, {}
+        self._last_hit_flush = self._clock()
+        if not hits:
+            return
+        now = utcnow()
+        updated = []
+        try:
+            for (tenant, iid), n in hits.items():
+                ins = self.store.get(tenant, iid, with_vector=True)
+                if ins is not None:
+                    updated.append(ins.model_copy(update={"hits": ins.hits + n, "last_hit": now}))
+            self.store.upsert(updated)
+        except EchoSafeError as exc:
+            log.warning("could not record retrieval hits: %s", exc)
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every accepted exchange is processed; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._busy:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def close(self, timeout: float | None = 60.0) -> bool:
+        """Stop intake, process what was accepted, write pending hits, stop the worker."""
+        self._closing.set()
+        drained = self.drain(timeout)
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+        else:
+            self._flush_hits()
+        if not drained:
+            log.error("learning closed with %d exchanges unprocessed", self._busy)
+        return drained

@@ -1,0 +1,183 @@
+"""``LLMReflector``: reflection through any LiteLLM model, strict JSON, one repair retry."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from echosafe_guard.exceptions import (
+    ConfigError,
+    MessageFormatError,
+    ReflectionInvalidError,
+    ReflectionUnavailableError,
+)
+from echosafe_guard.learning.exchange import Exchange, InsightDraft
+from echosafe_guard.policy.models import Policy
+
+__all__ = ["LLMReflector", "parse_draft", "response_text"]
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def _litellm() -> Any:
+    # Without this LiteLLM fetches its model-cost map from the network on import.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        import litellm
+    except ImportError as exc:  # pragma: no cover - litellm is a dependency
+        raise ConfigError("reflection needs the 'litellm' package") from exc
+    return litellm
+
+
+def response_text(response: Any) -> str:
+    """The answer text of a string, a LiteLLM/OpenAI response object, or its dict form."""
+    if isinstance(response, str):
+        return response
+    try:
+        if isinstance(response, dict):
+            content = response["choices"][0]["message"]["content"]
+        else:
+            content = response.choices[0].message.content
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:
+        raise MessageFormatError(
+            f"response: expected a string or a chat completion, got {type(response).__name__}"
+        ) from exc
+    return content if isinstance(content, str) else ""
+
+
+def parse_draft(text: str, policy: Policy) -> InsightDraft:
+    """Validate a reflection's text; raises ``ValueError`` naming what is wrong."""
+    body = _FENCE.sub("", text.strip())
+    start, end = body.find("{"), body.rfind("}")
+    if start < 0 or end <= start:
+        raise ValueError("no JSON object in the answer")
+    data = json.loads(body[start : end + 1])
+    if not isinstance(data, dict):
+        raise ValueError("the JSON is not an object")
+    draft = InsightDraft.model_validate(data)
+    category = policy.taxonomy.resolve(draft.category)
+    if category is None:
+        raise ValueError(
+            f"category {draft.category!r} is not one of {sorted(policy.taxonomy.categories)}"
+        )
+    return draft.model_copy(update={"category": category})
+
+
+class LLMReflector:
+    """Asks a LiteLLM model to reflect on an exchange with the policy's reflection prompt.
+
+    ``model`` overrides ``policy.reflection.model``; when both are None the model that served
+    the request (``Exchange.model``) reflects. ``completion_kwargs`` go to ``litellm.completion``
+    (api_base, api_key, ...).
+    """
+
+    def __init__(
+        self, policy: Policy, *, model: str | None = None, **completion_kwargs: Any
+    ) -> None:
+        self.policy = policy
+        self.model = model
+        self.completion_kwargs = completion_kwargs
+
+    def _model(self, exchange: Exchange) -> str:
+        model = self.model or self.policy.reflection.model or exchange.model
+        if not model:
+            raise ConfigError(
+                "no reflection model: set reflection.model in the policy, pass model= to "
+                "LLMReflector, or pass model= to Guard.learn"
+            )
+        return model
+
+    def _messages(self, exchange: Exchange) -> list[dict[str, str]]:
+        r = self.policy.reflection
+        user = r.exchange_template.format(
+            request=exchange.request_text[: r.max_request_chars],
+            n_images=exchange.n_images,
+            response=exchange.response_text[: r.max_response_chars],
+            categories=", ".join(sorted(self.policy.taxonomy.categories)),
+        )
+        return [{"role": "system", "content": r.prompt}, {"role": "user", "content": user}]
+
+    def _kwargs(self, exchange: Exchange, messages: list[dict[str, str]]) -> dict[str, Any]:
+        r = self.policy.reflection
+        return {
+            "model": self._model(exchange),
+            "messages": messages,
+            "timeout": r.timeout_s,
+            "max_tokens": r.max_tokens,
+            "temperature": 0,
+            "num_retries": 0,  # retries and backoff are the learner's
+            **self.completion_kwargs,
+        }
+
+    @staticmethod
+    def _text(response: Any) -> str:
+        try:
+            content = response.choices[0].message.content
+        except (AttributeError, IndexError, KeyError) as exc:
+            raise ReflectionInvalidError(f"reflection response has no message: {exc}") from exc
+        return content if isinstance(content, str) else ""
+
+    @staticmethod
+    def _repair(
+        messages: list[dict[str, str]], text: str, error: Exception
+    ) -> list[dict[str, str]]:
+        return [
+            *messages,
+            {"role": "assistant", "content": text[:2000]},
+            {
+                "role": "user",
+                "content": f"That was not a valid insight ({str(error)[:300]}). Reply with only "
+                "the corrected JSON object with the keys scenario, intent_signals, verdict, "
+                "guidance, category, confidence.",
+            },
+        ]
+
+    def _call(self, kwargs: dict[str, Any]) -> str:
+        litellm = _litellm()
+        try:
+            return self._text(litellm.completion(**kwargs))
+        except ReflectionInvalidError:
+            raise
+        except Exception as exc:  # LiteLLM maps provider errors to its own exception types
+            raise ReflectionUnavailableError(
+                f"reflection call failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _acall(self, kwargs: dict[str, Any]) -> str:
+        litellm = _litellm()
+        try:
+            return self._text(await litellm.acompletion(**kwargs))
+        except ReflectionInvalidError:
+            raise
+        except Exception as exc:
+            raise ReflectionUnavailableError(
+                f"reflection call failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def reflect(self, exchange: Exchange) -> InsightDraft:
+        messages = self._messages(exchange)
+        text = self._call(self._kwargs(exchange, messages))
+        try:
+            return parse_draft(text, self.policy)
+        except (ValueError, ValidationError) as first:
+            text2 = self._call(self._kwargs(exchange, self._repair(messages, text, first)))
+            try:
+                return parse_draft(text2, self.policy)
+            except (ValueError, ValidationError) as exc:
+                raise ReflectionInvalidError(f"reflection invalid after one repair: {exc}") from exc
+
+    async def areflect(self, exchange: Exchange) -> InsightDraft:
+        messages = self._messages(exchange)
+        text = await self._acall(self._kwargs(exchange, messages))
+        try:
+            return parse_draft(text, self.policy)
+        except (ValueError, ValidationError) as first:
+            text2 = await self._acall(self._kwargs(exchange, self._repair(messages, text, first)))
+            try:
+                return parse_draft(text2, self.policy)
+            except (ValueError, ValidationError) as exc:
+                raise ReflectionInvalidError(f"reflection invalid after one repair: {exc}") from exc
