@@ -246,7 +246,7 @@ def test_sanitize_helpers() -> None:
     )
     assert text == "The user asked how to […], quietly." and runs == 1
     five, kept = scrub_copies("traffic illegal substances across borders", [UNSAFE], max_words=5)
-    assert kept == 0  # five consecutive words are allowed
+    assert (five, kept) == ("traffic illegal substances across borders", 0)  # five are allowed
     same, none = scrub_copies("Smuggling request; decline.", [UNSAFE], max_words=5)
     assert none == 0 and same == "Smuggling request; decline."
 
