@@ -16,6 +16,7 @@ application can catch the whole family with one ``except`` clause. The tree::
     │       └── ImageFetchError      an allowed remote image that could not be fetched
     ├── EmbedderError                an embedding model failed
     │   └── EmbedderUnavailableError a model that cannot be loaded (e.g. weights offline)
+    ├── RequestBlockedError          enforce mode blocked the request (carries the decision)
     ├── LearningError                the learning loop failed on one exchange
     │   ├── ReflectionUnavailableError  the reflecting model failed or timed out (retried)
     │   └── ReflectionInvalidError   the reflection stayed invalid after a repair (dropped)
@@ -49,6 +50,7 @@ __all__ = [
     "PolicyError",
     "ReflectionInvalidError",
     "ReflectionUnavailableError",
+    "RequestBlockedError",
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
@@ -105,6 +107,14 @@ class EmbedderError(EchoSafeError):
 
 class EmbedderUnavailableError(EmbedderError):
     """An embedding model that cannot be loaded (missing package, weights not available offline)."""
+
+
+class RequestBlockedError(EchoSafeError):
+    """``enforce`` mode blocked the request; ``prepared`` holds the decision and insights."""
+
+    def __init__(self, message: str, prepared: object | None = None) -> None:
+        super().__init__(message)
+        self.prepared = prepared
 
 
 class LearningError(EchoSafeError):

@@ -60,6 +60,24 @@ class ScriptedLLM(CustomLLM):  # type: ignore[misc]
     async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
         return self.completion(*args, **kwargs)
 
+    def streaming(self, *args: Any, **kwargs: Any) -> Any:
+        text = self._answer(kwargs["messages"])
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            last = i == len(words) - 1
+            yield {
+                "text": word if last else word + " ",
+                "is_finished": last,
+                "finish_reason": "stop" if last else "",
+                "usage": None,
+                "index": 0,
+                "tool_use": None,
+            }
+
+    async def astreaming(self, *args: Any, **kwargs: Any) -> Any:
+        for chunk in self.streaming(*args, **kwargs):
+            yield chunk
+
 
 def register() -> ScriptedLLM:
     handler = ScriptedLLM()

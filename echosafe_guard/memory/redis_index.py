@@ -16,9 +16,12 @@ from echosafe_guard.memory.redis_schema import (
     index_fields,
     schema_of_info,
     tag_query,
+    tenant_tag,
 )
 
 __all__ = ["RedisIndex"]
+
+_SHARE_TTL_S = 30.0
 
 
 class RedisIndex:
@@ -29,6 +32,7 @@ class RedisIndex:
         self.key_prefix = key_prefix
         self.dim = dim
         self.settings = settings
+        self._shares: dict[str, tuple[float, float]] = {}
 
     def ensure(self, client: Any) -> None:
         """Create the index if missing; refuse an existing one with another schema."""
@@ -88,15 +92,58 @@ class RedisIndex:
                 raise StoreError(f"index {self.name} still indexing after {timeout} s")
             time.sleep(0.05)
 
+    # -- the tenant's share of the index decides the hybrid policy ---------------------------
+    #
+    # RediSearch's planner may choose brute force over every document matching the tenant
+    # pre-filter even when that is (nearly) the whole index: 13 ms instead of 0.5 ms at 10k
+    # insights (benchmarks/store_scale.py). A tenant holding a large share of the index is
+    # searched with HYBRID_POLICY BATCHES (HNSW batches, filtered); small tenants keep the
+    # planner's choice, which is exact and fast for them.
+
+    def _count_queries(self, tenant: str) -> tuple[Any, Any]:
+        from redis.commands.search.query import Query
+
+        mine = Query(f"@tenant:{{{tenant_tag(tenant)}}}").paging(0, 0).dialect(2)
+        return mine, Query("*").paging(0, 0).dialect(2)
+
+    def _cached_share(self, tenant: str) -> float | None:
+        hit = self._shares.get(tenant)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def _store_share(self, tenant: str, mine: int, total: int) -> float:
+        share = mine / total if total else 0.0
+        self._shares[tenant] = (share, time.monotonic() + _SHARE_TTL_S)
+        return share
+
+    def tenant_share(self, client: Any, tenant: str) -> float:
+        cached = self._cached_share(tenant)
+        if cached is not None:
+            return cached
+        mine, every = self._count_queries(tenant)
+        ft = client.ft(self.name)
+        return self._store_share(tenant, ft.search(mine).total, ft.search(every).total)
+
+    async def atenant_share(self, aclient: Any, tenant: str) -> float:
+        cached = self._cached_share(tenant)
+        if cached is not None:
+            return cached
+        mine, every = self._count_queries(tenant)
+        ft = aclient.ft(self.name)
+        return self._store_share(
+            tenant, (await ft.search(mine)).total, (await ft.search(every)).total
+        )
+
     def query(
-        self, vector: Vector, tenant: str, k: int, filters: SearchFilter
+        self, vector: Vector, tenant: str, k: int, filters: SearchFilter, *, share: float = 0.0
     ) -> tuple[Any, dict[str, Any]]:
         """A KNN query pre-filtered by tenant, status and the optional filters (dialect 2)."""
         from redis.commands.search.query import Query
 
         ef = max(self.settings.ef_runtime, k)
+        batches = " HYBRID_POLICY BATCHES" if share >= self.settings.batches_min_share else ""
+        knn = f"KNN {k} @vec $v EF_RUNTIME {ef}{batches} AS dist"
         q = (
-            Query(f"({tag_query(tenant, filters)})=>[KNN {k} @vec $v EF_RUNTIME {ef} AS dist]")
+            Query(f"({tag_query(tenant, filters)})=>[{knn}]")
             .sort_by("dist")
             .return_fields("rec", "dist")
             .paging(0, k)

@@ -36,6 +36,9 @@ class RedisIndexSettings(BaseModel):
     m: Annotated[int, Field(ge=2, le=512)] = 16
     ef_construction: Annotated[int, Field(ge=1)] = 200
     ef_runtime: Annotated[int, Field(ge=1)] = 50
+    batches_min_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    """A tenant holding at least this share of the index is searched with HYBRID_POLICY
+    BATCHES; smaller tenants are left to RediSearch's planner."""
 
     @property
     def numpy_dtype(self) -> str:
@@ -138,7 +141,7 @@ def encode_doc(ins: Insight, settings: RedisIndexSettings) -> dict[str, Any]:
         "support": ins.support,
         "confidence": ins.confidence,
         "updated": ins.updated.timestamp(),
-        "rec": ins.without_vector().model_dump_json(),
+        "rec": ins.model_dump_json(exclude={"vector"}),
         "vec": np.asarray(ins.vector, dtype=settings.numpy_dtype).tobytes(),
     }
 

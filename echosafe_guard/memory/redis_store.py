@@ -334,11 +334,11 @@ class RedisStore:
         return decode_doc(data, self.settings, with_vector=with_vector) if data else None
 
     def _query(
-        self, vector: Vector, tenant: str, k: int, filters: SearchFilter
+        self, vector: Vector, tenant: str, k: int, filters: SearchFilter, share: float
     ) -> tuple[Any, dict[str, Any]]:
         layout = self._need_layout()
         check_query(vector, layout)
-        return self._index().query(vector, tenant, k, filters)
+        return self._index().query(vector, tenant, k, filters, share=share)
 
     def search(
         self,
@@ -352,12 +352,15 @@ class RedisStore:
         f = filters or SearchFilter()
         if self.layout() is None or k <= 0 or _empty(f):
             return []
-        q, params = self._query(vector, tenant, k, f)
         with self._lock:
             self._flush_buffer()
         try:
             self._ensure_index()
+            share = self._index().tenant_share(self.client, tenant)
+            q, params = self._query(vector, tenant, k, f, share)
             res = self.client.ft(self.index_name).search(q, query_params=params)
+        except StoreError:
+            raise
         except Exception as exc:
             raise self._wrap(exc, "search") from exc
         return RedisIndex.hits(res, min_score, f)
@@ -448,9 +451,12 @@ class RedisStore:
             return await asyncio.to_thread(
                 self.search, vector, tenant=tenant, k=k, min_score=min_score, filters=filters
             )
-        q, params = self._query(vector, tenant, k, f)
         try:
+            share = await self._index().atenant_share(aclient, tenant)
+            q, params = self._query(vector, tenant, k, f, share)
             res = await aclient.ft(self.index_name).search(q, query_params=params)
+        except StoreError:
+            raise
         except Exception as exc:
             raise self._wrap(exc, "search") from exc
         return RedisIndex.hits(res, min_score, f)

@@ -241,6 +241,13 @@ class Policy(_Strict):
     block_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.92
     """``enforce`` blocks when a known-unsafe insight is at least this similar."""
     on_store_error: StoreErrorPolicy = StoreErrorPolicy.FAIL_OPEN
+    block_message: Annotated[str, Field(min_length=1)] = (
+        "I can't help with that request. If I misread it, please rephrase what you need."
+    )
+    """What a blocked request gets instead of a model answer (``enforce`` mode)."""
+    raise_on_block: bool = False
+    """Integrations raise ``RequestBlockedError`` (the proxy: HTTP 400) instead of answering
+    ``block_message`` as a normal assistant message."""
     taxonomy: Taxonomy
     prompt: PromptPolicy
     retrieval: RetrievalPolicy = RetrievalPolicy()

@@ -1,0 +1,699 @@
+"""Scale benchmark of ``RedisStore``: insert rate, top-10 latency, recall@10 and memory.
+
+Run from the repository root (prints ONE JSON object on stdout, progress on stderr)::
+
+    python benchmarks/store_scale.py --quick                      # CI smoke run, < 60 s
+    python benchmarks/store_scale.py                              # 10k and 100k (default)
+    python benchmarks/store_scale.py --sizes 1000000 --dists clustered --types FLOAT16
+    python benchmarks/store_scale.py --redis-url redis://host:6379/0 --out results.json
+
+For every N in ``--sizes`` (default ``10000,100000``: ~20 min on a 2-core machine; ``1000000``
+works but needs ~7 GB of RAM and, at the 500-1300 insights/s HNSW insertion rate measured on 2
+cores, 15-35 min of loading per configuration), every key distribution in ``--dists`` and every
+vector type in ``--types`` the benchmark loads N insights of ``--dim`` (512) dimensions into one
+tenant (``bench``; ``--tenants T`` spreads them over T tenants, queries then cycle through the
+tenants, to show the tenant pre-filter cost) and measures:
+
+* insert rate. Sizes up to ``--upsert-max`` (100000) go through ``RedisStore.upsert`` in
+  batches of 1000 validated ``Insight`` objects (path ``upsert``; the rate counts only the time
+  inside ``upsert``, the rate including building the pydantic objects is reported too). Larger
+  sizes write the same hash documents (``encode_doc`` of per-category template insights, with
+  the id and vector swapped in) through a redis-py pipeline (path ``pipeline``), because
+  building a million pydantic insights is slow client work that says nothing about Redis;
+* top-10 latency (wall clock of ``RedisStore.search``, including the client's parsing of the
+  hits) for one client running ``--queries`` sequential queries, and for ``--clients`` (16)
+  concurrent clients, both as threads that each own a ``RedisStore`` and as asyncio tasks
+  sharing one store through ``asearch``; per-query p50/p99 and aggregate QPS. The server-side
+  FT.SEARCH percentiles from ``INFO latencystats`` are reported next to them;
+* recall@10 against exact search (numpy brute force over the same float32 keys; for FLOAT16
+  also against the float16-rounded keys the index holds) at every EF_RUNTIME in ``--ef``;
+* memory: the ``used_memory`` delta over the load divided by N, ``MEMORY USAGE`` of sampled
+  hash documents and the index's own figures from ``FT.INFO``.
+
+Key distributions: ``clustered`` (the realistic case) draws unit keys around ``--clusters``
+(200) random unit centres with isotropic Gaussian noise of total norm ``--noise`` (0.5, i.e.
+cosine ~0.89 to the centre); queries are fresh points from the same clusters. ``gaussian`` is
+iid random unit keys (the adversarial case, informational).
+
+Server: unless ``--redis-url`` is given, a fresh redis-server 8.2 with RediSearch from the PyPI
+wheels (``tests/redis_server.py``) is started on loopback for every configuration, so memory
+deltas start from an empty server. The helper always starts with AOF (appendfsync everysec); the
+benchmark then runs ``CONFIG SET appendonly no`` so the load is not slowed by AOF writes and
+rewrites (``--aof`` keeps AOF on). With ``--redis-url`` every configuration uses its own key
+prefix and drops its index and documents afterwards.
+
+Goals (checked on every result, binding only at N >= 1M on clustered keys): single-client top-10
+p99 <= 2 ms, recall@10 >= 0.98, <= 3 KB (3072 B) per insight with FLOAT16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from echosafe_guard.key.layout import KeyLayout
+from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
+from echosafe_guard.memory.redis_schema import (
+    REDIS_SCHEMA_VERSION,
+    RedisIndexSettings,
+    encode_doc,
+    tenant_tag,
+)
+from echosafe_guard.memory.redis_store import RedisStore
+
+REPO = Path(__file__).resolve().parents[1]
+K = 10
+BATCH = 1000
+WARMUP = 20
+CATEGORIES = ["illegal_activity", "fraud", "privacy_violation", "physical_harm", "malware"]
+VERDICTS = [Verdict.UNSAFE, Verdict.SAFE, Verdict.BORDERLINE]
+GOAL_P99_MS = 2.0
+GOAL_RECALL = 0.98
+GOAL_BYTES_FP16 = 3072
+GOAL_MIN_N = 1_000_000
+NOTES = [
+    "latency_ms: wall clock per RedisStore.search/asearch call (query build, round trip, "
+    "parsing the 10 hits into Insight objects); server_ft_search_ms: INFO latencystats and "
+    "commandstats for FT.SEARCH over the same phase (includes the warm-up queries).",
+    "threads_N: N threads, each with its own RedisStore (own connection), started together; "
+    "asyncio_N: N tasks on one event loop sharing one RedisStore through asearch. qps = all "
+    "queries / wall time of the phase. Client and server share the machine's cores.",
+    "recall_at_10.exact_float32: against numpy brute force over the float32 keys that were "
+    "inserted; exact_float16_stored: against the float16-rounded keys the index holds.",
+    "bytes_per_insight: INFO used_memory after loading and indexing minus before binding the "
+    "store, divided by N (hash documents + index + tenants set). hash_doc_bytes_mean: MEMORY "
+    "USAGE of ~50 sampled documents. index_bytes_per_insight: FT.INFO total_index_memory_sz_mb "
+    "(which in RediSearch 2.10 excludes the vector index); vector_index_bytes_per_insight: "
+    "FT.INFO vector_index_sz_mb.",
+    "loadavg_1m: the machine's 1-minute load average around each configuration (other work "
+    "on the machine inflates latencies).",
+]
+REFERENCE_100K = {
+    "note": "measured earlier on this machine at 100k (FLOAT32)",
+    "ef10": {"p50_ms": 0.21, "recall_at_10": 0.954},
+    "ef50": {"p50_ms": 0.30, "recall_at_10": 1.0},
+    "bytes_per_insight_float32": 5500,
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def pct(xs: Any, q: float) -> float:
+    return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 4)
+
+
+def summary(xs: Any) -> dict[str, float]:
+    return {"p50": pct(xs, 50), "p90": pct(xs, 90), "p99": pct(xs, 99), "max": pct(xs, 100)}
+
+
+def goal(value: float, limit: float, applies: bool, higher_is_better: bool = False) -> dict:
+    ok = value >= limit if higher_is_better else value <= limit
+    return {
+        "value": round(value, 4),
+        "limit": limit,
+        "ratio_to_limit": round(value / limit, 4),
+        "pass": bool(ok),
+        "binding": applies,
+    }
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def make_keys(
+    kind: str, n: int, n_q: int, args: argparse.Namespace
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``n`` stored keys and ``n_q`` query keys (float32, unit norm) and a short description."""
+    dim = args.dim
+    rng = np.random.default_rng([n, 1 if kind == "clustered" else 2])
+    if kind == "gaussian":
+        allv = rng.standard_normal((n + n_q, dim), dtype=np.float32)
+        return unit_rows(allv[:n]), unit_rows(allv[n:]), {"kind": kind}
+    centres = unit_rows(rng.standard_normal((args.clusters, dim), dtype=np.float32))
+    sigma = np.float32(args.noise / np.sqrt(dim))
+    out = []
+    for m in (n, n_q):
+        labels = rng.integers(0, args.clusters, m)
+        x = np.empty((m, dim), np.float32)
+        for s in range(0, m, 100_000):
+            part = rng.standard_normal((min(100_000, m - s), dim), dtype=np.float32)
+            x[s : s + len(part)] = centres[labels[s : s + len(part)]] + sigma * part
+        out.append(unit_rows(x))
+        last_labels = labels
+    cos_centre = float(np.mean(np.sum(out[1] * centres[last_labels], axis=1)))
+    info = {
+        "kind": kind,
+        "clusters": args.clusters,
+        "noise_norm": args.noise,
+        "mean_query_cos_to_centre": round(cos_centre, 4),
+    }
+    return out[0], out[1], info
+
+
+def key_base(prefix: str, layout_id: str) -> str:
+    """The key prefix ``RedisStore`` documents: ``{prefix}:{layout id}:s{schema}``."""
+    return f"{prefix}:{layout_id}:s{REDIS_SCHEMA_VERSION}"
+
+
+def doc_key(base: str, tenant: str, insight_id: str) -> str:
+    return f"{base}:i:{{{tenant_tag(tenant)}}}:{insight_id}"
+
+
+def tenant_name(t: int, n_tenants: int) -> str:
+    return "bench" if n_tenants == 1 else f"bench-{t}"
+
+
+def exact_topk(vecs: np.ndarray, queries: np.ndarray, n_tenants: int) -> tuple[np.ndarray, Any]:
+    """Exact top-K insight numbers per query (query j asks tenant ``j % T``; insight i is in
+    tenant ``i % T``) and the mean top-1 / top-K cosine."""
+    out = np.empty((len(queries), K), np.int64)
+    top1, topk = [], []
+    for t in range(n_tenants):
+        members = np.arange(t, len(vecs), n_tenants)
+        sub = vecs[members]
+        for s in range(t, len(queries), 64 * n_tenants):
+            qidx = np.arange(s, min(s + 64 * n_tenants, len(queries)), n_tenants)
+            scores = queries[qidx] @ sub.T
+            part = np.argpartition(-scores, K - 1, axis=1)[:, :K]
+            best = np.take_along_axis(scores, part, axis=1)
+            out[qidx] = members[part]
+            top1.extend(best.max(axis=1).tolist())
+            topk.extend(best.min(axis=1).tolist())
+    return out, {
+        "mean_top1_cos": round(float(np.mean(top1)), 4),
+        "mean_top10_cos": round(float(np.mean(topk)), 4),
+    }
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> dict[str, float]:
+    r = [len(set(f) & set(t.tolist())) / K for f, t in zip(found, truth, strict=True)]
+    return {"mean": round(float(np.mean(r)), 4), "min": round(float(np.min(r)), 2)}
+
+
+# -- server ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def server(args: argparse.Namespace, tmp: Path, tag: str) -> Iterator[str]:
+    """A Redis URL: ``--redis-url`` as given, or a fresh server of our own for this run."""
+    if args.redis_url:
+        yield args.redis_url
+        return
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))  # tests/redis_server.py, the tests' server helper
+    from tests.redis_server import RedisServer, free_port
+
+    srv = RedisServer(tmp / tag, free_port()).start()
+    try:
+        if not args.aof:
+            with redis.Redis.from_url(srv.url) as c:
+                c.config_set("appendonly", "no")
+        yield srv.url
+    finally:
+        srv.stop()
+
+
+def used_memory(c: redis.Redis) -> dict[str, int]:
+    info = c.info("memory")
+    return {k: int(info[k]) for k in ("used_memory", "used_memory_rss")}
+
+
+def server_latency(c: redis.Redis) -> dict[str, Any]:
+    """FT.SEARCH server-side latency since the last ``CONFIG RESETSTAT``, in ms."""
+    out: dict[str, Any] = {}
+    for key, val in c.info("latencystats").items():
+        if key.lower().endswith("ft.search"):
+            items = val.items() if isinstance(val, dict) else []
+            out |= {k: round(float(v) / 1000, 4) for k, v in items}
+    for key, val in c.info("commandstats").items():
+        if key.lower().endswith("ft.search") and isinstance(val, dict):
+            out["calls"] = int(val.get("calls", 0))
+            out["mean"] = round(float(val.get("usec_per_call", 0)) / 1000, 4)
+    return out
+
+
+def ft_info(c: redis.Redis, index: str) -> dict[str, Any]:
+    """The scalar fields of ``FT.INFO``."""
+    info = c.ft(index).info()
+    return {k: v for k, v in info.items() if isinstance(v, (str, int, float))}
+
+
+def index_memory(info: dict[str, Any]) -> dict[str, float]:
+    keys = [k for k in info if k.endswith(("_sz_mb", "_size_mb"))]
+    return {k: round(float(info[k]), 3) for k in sorted(keys)}
+
+
+def wait_indexed(c: redis.Redis, index: str, n: int, timeout: float = 3600.0) -> float:
+    t0 = time.perf_counter()
+    while True:
+        info = ft_info(c, index)
+        done = str(info.get("indexing", "0")) in ("0", "0.0")
+        if done and int(float(info.get("num_docs", 0))) >= n:
+            return time.perf_counter() - t0
+        if time.perf_counter() - t0 > timeout:
+            raise RuntimeError(f"{index}: not indexed after {timeout} s: {info}")
+        time.sleep(0.2)
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+PROVENANCE = Provenance(source=ProvenanceSource.SEED, ref="benchmarks/store_scale.py")
+
+
+def make_insight(i: int, vec: np.ndarray, layout: str, n_tenants: int) -> Insight:
+    v = VERDICTS[i % len(VERDICTS)]
+    return Insight(
+        id=f"b{i}",
+        tenant=tenant_name(i % n_tenants, n_tenants),
+        verdict=v,
+        category=CATEGORIES[i % len(CATEGORIES)],
+        layout=layout,
+        scenario=f"A request that asks for help with task #{i % 97} in a {v.value} context.",
+        intent_signals=("asks for actionable steps", "mentions evading detection"),
+        guidance="Help with the legitimate reading; withhold operational detail that mainly "
+        "serves harm.",
+        provenance=PROVENANCE,
+        vector=tuple(vec.tolist()),
+    )
+
+
+def load_upsert(store: RedisStore, vecs: np.ndarray, layout: str, n_tenants: int) -> dict:
+    build = spent = 0.0
+    for s in range(0, len(vecs), BATCH):
+        t0 = time.perf_counter()
+        group = [
+            make_insight(s + j, v, layout, n_tenants) for j, v in enumerate(vecs[s : s + BATCH])
+        ]
+        t1 = time.perf_counter()
+        store.upsert(group)
+        spent += time.perf_counter() - t1
+        build += t1 - t0
+        if s and s % 100_000 == 0:
+            log(f"  upserted {s}")
+    assert store.pending_writes == 0 and store.dropped_writes == 0
+    return {
+        "path": "upsert",
+        "batch": BATCH,
+        "seconds_in_upsert": round(spent, 2),
+        "insert_per_s": round(len(vecs) / spent),
+        "insert_per_s_with_insight_build": round(len(vecs) / (spent + build)),
+    }
+
+
+def load_pipeline(
+    store: RedisStore, vecs: np.ndarray, layout: str, n_tenants: int, prefix: str
+) -> dict:
+    """The documents ``upsert`` writes, built from ``encode_doc`` of a template insight per
+    (tenant, verdict, category) combination with the id and the vector swapped in."""
+    dtype = store.settings.numpy_dtype
+    base = key_base(prefix, layout)
+    period = len(VERDICTS) * len(CATEGORIES) * n_tenants
+    templates = []
+    for i in range(min(period, len(vecs))):
+        doc = encode_doc(make_insight(i, vecs[i], layout, n_tenants), store.settings)
+        head, tail = doc["rec"].split(f'"id":"b{i}"', 1)
+        templates.append((doc, head + '"id":"b', '"' + tail))
+    client = store.client
+    t0 = time.perf_counter()
+    for s in range(0, len(vecs), BATCH):
+        pipe = client.pipeline(transaction=False)
+        raw = vecs[s : s + BATCH].astype(dtype)
+        for j, row in enumerate(raw):
+            i = s + j
+            doc, head, tail = templates[i % period]
+            tag = doc["tenant"]
+            mapping = {**doc, "rec": f"{head}{i}{tail}", "vec": row.tobytes()}
+            pipe.hset(f"{base}:i:{{{tag}}}:b{i}", mapping=mapping)
+        for t in range(min(n_tenants, len(raw))):
+            pipe.sadd(f"{base}:tenants", tenant_name(t, n_tenants))
+        pipe.execute()
+        if s and s % 100_000 == 0:
+            log(f"  written {s}")
+    spent = time.perf_counter() - t0
+    return {
+        "path": "pipeline",
+        "batch": BATCH,
+        "seconds": round(spent, 2),
+        "insert_per_s": round(len(vecs) / spent),
+    }
+
+
+# -- searching -------------------------------------------------------------------------------
+
+
+def ids(hits: list[Any]) -> list[int]:
+    return [int(h.insight.id[1:]) for h in hits]
+
+
+def open_store(url: str, prefix: str, settings: RedisIndexSettings, layout: KeyLayout) -> Any:
+    store = RedisStore(url, prefix=prefix, index=settings)
+    store.bind(layout)
+    return store
+
+
+def single_client(
+    make: Callable[[], RedisStore], queries: np.ndarray, tenants: list[str]
+) -> tuple[list[float], list[list[int]]]:
+    store = make()
+    for j in range(WARMUP):
+        store.search(queries[j % len(queries)], tenant=tenants[j % len(queries)], k=K)
+    lat, found = [], []
+    for q, t in zip(queries, tenants, strict=True):
+        t0 = time.perf_counter()
+        hits = store.search(q, tenant=t, k=K)
+        lat.append((time.perf_counter() - t0) * 1000)
+        found.append(ids(hits))
+    store.close()
+    return lat, found
+
+
+def concurrent_threads(
+    make: Callable[[], RedisStore], queries: np.ndarray, tenants: list[str], clients: int, per: int
+) -> dict[str, Any]:
+    stores = [make() for _ in range(clients)]
+    barrier = threading.Barrier(clients)
+    spans: list[list[tuple[float, float]]] = [[] for _ in range(clients)]
+
+    def run(c: int) -> None:
+        store = stores[c]
+        for j in range(WARMUP // 4):
+            store.search(queries[j], tenant=tenants[j], k=K)
+        barrier.wait()
+        for j in range(per):
+            x = (c * per + j) % len(queries)
+            t0 = time.perf_counter()
+            store.search(queries[x], tenant=tenants[x], k=K)
+            spans[c].append((t0, time.perf_counter()))
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for s in stores:
+        s.close()
+    return span_summary([x for sp in spans for x in sp])
+
+
+def concurrent_asyncio(
+    make: Callable[[], RedisStore], queries: np.ndarray, tenants: list[str], clients: int, per: int
+) -> dict[str, Any]:
+    store = make()
+
+    async def task(c: int, spans: list[tuple[float, float]]) -> None:
+        for j in range(per):
+            x = (c * per + j) % len(queries)
+            t0 = time.perf_counter()
+            await store.asearch(queries[x], tenant=tenants[x], k=K)
+            spans.append((t0, time.perf_counter()))
+
+    async def main() -> list[tuple[float, float]]:
+        for j in range(WARMUP):
+            await store.asearch(queries[j], tenant=tenants[j], k=K)
+        spans: list[tuple[float, float]] = []
+        await asyncio.gather(*(task(c, spans) for c in range(clients)))
+        await store.aclose()
+        return spans
+
+    return span_summary(asyncio.run(main()))
+
+
+def span_summary(spans: list[tuple[float, float]]) -> dict[str, Any]:
+    lat = [(b - a) * 1000 for a, b in spans]
+    wall = max(b for _, b in spans) - min(a for a, _ in spans)
+    return {"latency_ms": summary(lat), "queries": len(spans), "qps": round(len(spans) / wall)}
+
+
+def search_at_ef(
+    c: redis.Redis,
+    make: Callable[[], RedisStore],
+    queries: np.ndarray,
+    tenants: list[str],
+    truths: dict[str, np.ndarray],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    c.config_resetstat()
+    lat, found = single_client(make, queries, tenants)
+    single = {"latency_ms": summary(lat), "queries": len(lat), "server_ft_search_ms": {}}
+    single["server_ft_search_ms"] = server_latency(c)
+    out: dict[str, Any] = {
+        "recall_at_10": {name: recall(found, t) for name, t in truths.items()},
+        "single_client": single,
+    }
+    if args.clients > 1:
+        c.config_resetstat()
+        per = args.conc_queries
+        out[f"threads_{args.clients}"] = concurrent_threads(
+            make, queries, tenants, args.clients, per
+        )
+        out[f"threads_{args.clients}"]["server_ft_search_ms"] = server_latency(c)
+        c.config_resetstat()
+        out[f"asyncio_{args.clients}"] = concurrent_asyncio(
+            make, queries, tenants, args.clients, per
+        )
+        out[f"asyncio_{args.clients}"]["server_ft_search_ms"] = server_latency(c)
+    return out
+
+
+# -- one configuration -----------------------------------------------------------------------
+
+
+def memory_report(
+    c: redis.Redis, store: RedisStore, base: str, before: dict[str, int], n: int, n_tenants: int
+) -> dict[str, Any]:
+    after = used_memory(c)
+    info = ft_info(c, store.index_name)
+    step = max(1, n // 50)
+    sample = [
+        c.memory_usage(doc_key(base, tenant_name(i % n_tenants, n_tenants), f"b{i}"), samples=0)
+        for i in range(0, n, step)
+    ]
+    delta = after["used_memory"] - before["used_memory"]
+    idx = index_memory(info)
+    total_mb = idx.get("total_index_memory_sz_mb")
+    return {
+        "bytes_per_insight": round(delta / n),
+        "used_memory_delta_mb": round(delta / 2**20, 1),
+        "used_memory_after_mb": round(after["used_memory"] / 2**20, 1),
+        "used_memory_rss_after_mb": round(after["used_memory_rss"] / 2**20, 1),
+        "hash_doc_bytes_mean": round(float(np.mean([s or 0 for s in sample]))),
+        "index_bytes_per_insight": round(total_mb * 2**20 / n) if total_mb else None,
+        "vector_index_bytes_per_insight": round(idx.get("vector_index_sz_mb", 0) * 2**20 / n),
+        "ft_info_mb": idx,
+        "ft_info_num_docs": int(float(info.get("num_docs", 0))),
+    }
+
+
+def run_config(
+    url: str, n: int, kind: str, vtype: str, keys: tuple, args: argparse.Namespace
+) -> dict[str, Any]:
+    vecs, queries, truths, tenants = keys
+    layout = KeyLayout(text_model="bench", text_dim=args.dim, image_model="none", image_dim=0)
+    prefix = f"bench{os.getpid()}-{kind}-{vtype}-{n}".lower()
+    settings = RedisIndexSettings(vector_type=vtype, m=args.m, ef_construction=args.ef_construction)
+    c = redis.Redis.from_url(url)
+    load_before = round(os.getloadavg()[0], 2)
+    before = used_memory(c)
+    store = open_store(url, prefix, settings, layout)
+    t0 = time.perf_counter()
+    if n <= args.upsert_max:
+        insert = load_upsert(store, vecs, layout.id, args.tenants)
+    else:
+        insert = load_pipeline(store, vecs, layout.id, args.tenants, prefix)
+    insert["index_catch_up_s"] = round(wait_indexed(c, store.index_name, n), 2)
+    insert["wall_s"] = round(time.perf_counter() - t0, 2)
+    log(f"{kind}/{vtype}/{n}: loaded via {insert['path']}: {insert['insert_per_s']}/s")
+    check = store.get(tenant_name(7 % args.tenants, args.tenants), "b7", with_vector=True)
+    assert check is not None and check.vector is not None
+    assert float(np.dot(check.vector, vecs[7])) > 0.999, "stored vector mismatch"
+    memory = memory_report(c, store, key_base(prefix, layout.id), before, n, args.tenants)
+    log(f"{kind}/{vtype}/{n}: {memory['bytes_per_insight']} B/insight")
+    truth = {"exact_float32": truths["float32"]}
+    if vtype == "FLOAT16":
+        truth["exact_float16_stored"] = truths["float16"]
+    search = {}
+    for ef in args.ef:
+        s = RedisIndexSettings(**{**settings.model_dump(), "ef_runtime": ef})
+        search[f"ef{ef}"] = search_at_ef(
+            c, lambda s=s: open_store(url, prefix, s, layout), queries, tenants, truth, args
+        )
+        r = search[f"ef{ef}"]
+        log(
+            f"{kind}/{vtype}/{n} ef {ef}: p50 {r['single_client']['latency_ms']['p50']} ms, "
+            f"p99 {r['single_client']['latency_ms']['p99']} ms, "
+            f"recall {r['recall_at_10']['exact_float32']['mean']}"
+        )
+    if args.redis_url:
+        c.execute_command("FT.DROPINDEX", store.index_name, "DD")
+        c.delete(f"{prefix}:layout", f"{key_base(prefix, layout.id)}:tenants")
+    store.close()
+    c.close()
+    out = {
+        "n": n,
+        "distribution": kind,
+        "vector_type": vtype,
+        "insert": insert,
+        "memory": memory,
+        "search": search,
+        "loadavg_1m": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
+    }
+    out["goals"] = goals(out)
+    return out
+
+
+def goals(r: dict[str, Any]) -> dict[str, Any]:
+    binding = r["n"] >= GOAL_MIN_N and r["distribution"] == "clustered"
+    per_ef = {}
+    for ef, s in r["search"].items():
+        per_ef[ef] = {
+            "p99_ms": goal(s["single_client"]["latency_ms"]["p99"], GOAL_P99_MS, binding),
+            "recall_at_10": goal(
+                s["recall_at_10"]["exact_float32"]["mean"], GOAL_RECALL, binding, True
+            ),
+        }
+    ok = [ef for ef, g in per_ef.items() if g["p99_ms"]["pass"] and g["recall_at_10"]["pass"]]
+    out: dict[str, Any] = {"per_ef": per_ef, "ef_meeting_latency_and_recall": ok}
+    if r["vector_type"] == "FLOAT16":
+        out["bytes_per_insight"] = goal(r["memory"]["bytes_per_insight"], GOAL_BYTES_FP16, binding)
+    return out
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def server_facts(url: str) -> dict[str, Any]:
+    with redis.Redis.from_url(url) as c:
+        mods = c.execute_command("MODULE", "LIST")
+        mod_list = []
+        for m in mods:
+            d = m if isinstance(m, dict) else dict(zip(m[::2], m[1::2], strict=False))
+            d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
+            name = d.get("name")
+            mod_list.append(
+                {"name": name.decode() if isinstance(name, bytes) else name, "ver": d.get("ver")}
+            )
+        info = c.info("server")
+        return {
+            "redis_version": info.get("redis_version"),
+            "modules": mod_list,
+            "appendonly": c.config_get("appendonly").get("appendonly"),
+        }
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+    strs = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
+    ap.add_argument("--quick", action="store_true", help="N=2000, FLOAT32, ef 50: CI smoke run")
+    ap.add_argument("--sizes", type=ints, default=None, help="insight counts (10000,100000)")
+    ap.add_argument("--dists", type=strs, default=["clustered", "gaussian"])
+    ap.add_argument("--types", type=strs, default=None, help="FLOAT32,FLOAT16")
+    ap.add_argument("--ef", type=ints, default=None, help="EF_RUNTIME values (10,50,100)")
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--m", type=int, default=16, help="HNSW M (store default 16)")
+    ap.add_argument("--ef-construction", type=int, default=200, help="store default 200")
+    ap.add_argument("--queries", type=int, default=None, help="sequential queries (300)")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent clients (16; 1: off)")
+    ap.add_argument("--conc-queries", type=int, default=None, help="queries per client (60)")
+    ap.add_argument("--tenants", type=int, default=1, help="spread insights over T tenants")
+    ap.add_argument("--clusters", type=int, default=200)
+    ap.add_argument("--noise", type=float, default=0.5, help="noise norm around a centre")
+    ap.add_argument("--upsert-max", type=int, default=100_000, help="larger N: pipeline path")
+    ap.add_argument("--redis-url", default=None, help="use this server instead of our own")
+    ap.add_argument("--aof", action="store_true", help="keep AOF (everysec) on our server")
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = ap.parse_args()
+    q = args.quick
+    args.sizes = args.sizes or ([2000] if q else [10_000, 100_000])
+    args.types = [t.upper() for t in args.types or (["FLOAT32"] if q else ["FLOAT32", "FLOAT16"])]
+    args.ef = args.ef or ([50] if q else [10, 50, 100])
+    args.queries = args.queries or (100 if q else 300)
+    args.conc_queries = args.conc_queries or (20 if q else 60)
+    bad = set(args.dists) - {"clustered", "gaussian"} or set(args.types) - {"FLOAT32", "FLOAT16"}
+    if bad:
+        ap.error(f"unknown distribution or vector type: {sorted(bad)}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    start = time.perf_counter()
+    results, facts = [], {}
+    with tempfile.TemporaryDirectory(prefix="echosafe-store-scale-") as d:
+        for n in args.sizes:
+            for kind in args.dists:
+                t0 = time.perf_counter()
+                vecs, queries, keyinfo = make_keys(kind, n, args.queries, args)
+                truth32, contrast = exact_topk(vecs, queries, args.tenants)
+                keyinfo |= contrast
+                truths = {"float32": truth32}
+                if "FLOAT16" in args.types:
+                    v16 = unit_rows(vecs.astype(np.float16).astype(np.float32))
+                    q16 = unit_rows(queries.astype(np.float16).astype(np.float32))
+                    truths["float16"] = exact_topk(v16, q16, args.tenants)[0]
+                    del v16
+                tenants = [tenant_name(j % args.tenants, args.tenants) for j in range(len(queries))]
+                log(f"{kind}/{n}: keys and exact top-10 in {time.perf_counter() - t0:.1f} s")
+                for vtype in args.types:
+                    with server(args, Path(d), f"{kind}-{vtype}-{n}") as url:
+                        facts = facts or server_facts(url)
+                        keys = (vecs, queries, truths, tenants)
+                        r = run_config(url, n, kind, vtype, keys, args)
+                    r["keys"] = keyinfo
+                    results.append(r)
+                del vecs, queries, truths
+    out = {
+        "benchmark": "echosafe_guard RedisStore scale",
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"
+        }
+        | {"k": K, "upsert_batch": BATCH, "warmup_queries": WARMUP},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "redis_py": redis.__version__,
+        },
+        "server": facts,
+        "goals": {
+            "p99_ms_max": GOAL_P99_MS,
+            "recall_at_10_min": GOAL_RECALL,
+            "float16_bytes_per_insight_max": GOAL_BYTES_FP16,
+            "binding_at": f"n >= {GOAL_MIN_N}, clustered keys; otherwise informational",
+        },
+        "reference": REFERENCE_100K,
+        "notes": NOTES,
+        "results": results,
+        "wall_s": round(time.perf_counter() - start, 1),
+    }
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

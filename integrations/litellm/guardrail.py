@@ -1,0 +1,211 @@
+"""``EchoSafeGuardrail``: the guard as a LiteLLM proxy guardrail.
+
+In the proxy config::
+
+    guardrails:
+      - guardrail_name: echosafe
+        litellm_params:
+          guardrail: echosafe_guard.integrations.litellm.EchoSafeGuardrail
+          mode: [pre_call, post_call]
+          default_on: true
+          store: ./.echosafe          # optional; else ECHOSAFE_STORE
+          policy: default             # optional; else ECHOSAFE_POLICY
+
+* pre-call: ``data["messages"]`` is rewritten; an ``enforce`` block answers HTTP 400 with the
+  policy's ``block_message``;
+* post-call (also for streams, from the assembled text): the exchange is queued for learning;
+* the tenant is the virtual key's team, else its user, else ``metadata.echosafe_tenant``, else
+  ``default``; the decision, applied insight ids and timings go into LiteLLM's guardrail logging
+  information and the ``x-echosafe-decision`` response header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncGenerator
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from echosafe_guard.integrations.litellm.sdk import _chunk_text
+from fastapi import HTTPException
+from litellm.integrations.custom_guardrail import CustomGuardrail
+
+from echosafe_guard.exceptions import EchoSafeError, InputError
+from echosafe_guard.guard import Guard, Prepared
+from echosafe_guard.settings import GuardSettings
+
+__all__ = ["EchoSafeGuardrail"]
+
+HEADER = "x-echosafe-decision"
+_CHAT_CALLS = {"completion", "acompletion", "text_completion"}
+
+
+def _call_id(data: dict[str, Any]) -> str | None:
+    cid = data.get("litellm_call_id")
+    return str(cid) if cid else None
+
+
+class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
+    """A LiteLLM ``CustomGuardrail`` around one :class:`~echosafe_guard.Guard`."""
+
+    def __init__(
+        self,
+        store: str | None = None,
+        policy: str | None = None,
+        guard: Guard | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.optional_params = kwargs
+        super().__init__(**kwargs)
+        settings = GuardSettings.from_env(store=store, policy=policy)
+        self.guard = guard or Guard(settings=settings)
+        # Per call id: the prepared request until the answer is learnt (popped), and the
+        # decision for the response header. Both bounded.
+        self._prepared: OrderedDict[str, Prepared] = OrderedDict()
+        self._decisions: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+        # Load models and open the store now, off the request path.
+        threading.Thread(target=self._warmup, name="echosafe-warmup", daemon=True).start()
+
+    def _warmup(self) -> None:
+        with contextlib.suppress(EchoSafeError):  # reported again, typed, by the first request
+            self.guard.warmup()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def tenant_of(user_api_key_dict: Any, data: dict[str, Any]) -> str:
+        """The virtual key's team, else its user. Only an admin key (the master key) may name a
+        tenant in ``metadata.echosafe_tenant``: a user must not pick whose memory it reads or
+        teaches."""
+        team = getattr(user_api_key_dict, "team_id", None)
+        if team:
+            return f"team:{team}"
+        role = str(getattr(user_api_key_dict, "user_role", "") or "")
+        admin = role.endswith("proxy_admin")
+        user = getattr(user_api_key_dict, "user_id", None)
+        if user and not admin:
+            return f"user:{user}"
+        meta = data.get("metadata") or {}
+        tenant = meta.get("echosafe_tenant") if isinstance(meta, dict) else None
+        return str(tenant) if tenant and admin else "default"
+
+    @staticmethod
+    def user_of(user_api_key_dict: Any, data: dict[str, Any]) -> str | None:
+        value = getattr(user_api_key_dict, "user_id", None) or data.get("user")
+        return str(value) if value else None
+
+    def _remember(self, data: dict[str, Any], prep: Prepared) -> None:
+        cid = _call_id(data)
+        if cid is None:
+            return
+        header = f"{prep.decision.action.value}; reason={prep.decision.reason}"
+        with self._lock:
+            self._prepared[cid] = prep
+            self._decisions[cid] = header
+            while len(self._prepared) > 1_000:  # requests that never got an answer
+                self._prepared.popitem(last=False)
+            while len(self._decisions) > 10_000:
+                self._decisions.popitem(last=False)
+
+    def _take(self, data: dict[str, Any]) -> Prepared | None:
+        """The prepared request of this call, once (so an answer is learnt only once)."""
+        cid = _call_id(data)
+        if cid is None:
+            return None
+        with self._lock:
+            return self._prepared.pop(cid, None)
+
+    @staticmethod
+    def summary(prep: Prepared) -> dict[str, Any]:
+        return {
+            "decision": prep.decision.action.value,
+            "reason": prep.decision.reason,
+            "mode": prep.decision.mode.value,
+            "insight_ids": [h.insight.id for h in prep.insights],
+            "timings_ms": prep.timings.as_dict(),
+            "notes": list(prep.decision.notes),
+        }
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    async def async_pre_call_hook(
+        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: str
+    ) -> dict[str, Any] | None:
+        from litellm.types.guardrails import GuardrailEventHooks
+
+        if call_type not in _CHAT_CALLS or "messages" not in data:
+            return data
+        if not self.should_run_guardrail(data, GuardrailEventHooks.pre_call):
+            return data
+        tenant = self.tenant_of(user_api_key_dict, data)
+        try:
+            prep = await self.guard.aprepare(data["messages"], tenant=tenant)
+        except InputError as exc:
+            raise HTTPException(status_code=400, detail={"error": f"echosafe: {exc}"}) from exc
+        info = self.summary(prep)
+        status = "guardrail_intervened" if prep.blocked else "success"
+        self.add_standard_logging_guardrail_information_to_request_data(
+            guardrail_json_response=info,
+            request_data=data,
+            guardrail_status=status,
+            duration=prep.timings.total_ms / 1000,
+            guardrail_provider="echosafe",
+            event_type=GuardrailEventHooks.pre_call,
+        )
+        if prep.blocked:
+            raise HTTPException(
+                status_code=400,
+                detail={"error": self.guard.policy.block_message, "echosafe": info},
+            )
+        data["messages"] = prep.messages
+        self._remember(data, prep)
+        return data
+
+    async def async_post_call_success_hook(
+        self, data: dict[str, Any], user_api_key_dict: Any, response: Any
+    ) -> Any:
+        prep = self._take(data)
+        if prep is not None:
+            with contextlib.suppress(EchoSafeError):  # learning never fails a response
+                await self.guard.alearn(
+                    prep,
+                    response,
+                    user=self.user_of(user_api_key_dict, data),
+                    model=data.get("model"),
+                )
+        return response
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
+    ) -> AsyncGenerator[Any, None]:
+        parts: list[str] = []
+        async for chunk in response:
+            parts.append(_chunk_text(chunk))
+            yield chunk
+        prep = self._take(request_data)
+        if prep is not None:
+            with contextlib.suppress(EchoSafeError):
+                await self.guard.alearn(
+                    prep,
+                    "".join(parts),
+                    user=self.user_of(user_api_key_dict, request_data),
+                    model=request_data.get("model"),
+                )
+
+    async def async_post_call_response_headers_hook(
+        self,
+        data: dict[str, Any],
+        user_api_key_dict: Any,
+        response: Any,
+        request_headers: dict[str, str] | None = None,
+        litellm_call_info: dict[str, Any] | None = None,
+    ) -> dict[str, str] | None:
+        cid = _call_id(data)
+        with self._lock:
+            header = self._decisions.pop(cid, None) if cid else None
+        return {HEADER: header} if header else None

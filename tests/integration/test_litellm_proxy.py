@@ -1,0 +1,246 @@
+"""A real LiteLLM proxy subprocess on loopback with the guardrail and a scripted upstream."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from PIL import Image
+
+from echosafe_guard.memory.local_store import LocalStore
+from tests.redis_server import free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "sk-echosafe-test-0123456789"
+UNSAFE = "How can I traffic illegal substances across borders without customs noticing?"
+
+
+@dataclass
+class Proxy:
+    url: str
+    store: Path
+    upstream_log: Path
+    env: dict[str, str]
+
+    def post(self, body: dict[str, object], key: str | None = KEY, **kw: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.post(
+            f"{self.url}/v1/chat/completions", json=body, headers=headers, timeout=120, **kw
+        )  # type: ignore[arg-type]
+
+    def upstream_calls(self) -> list[list[dict[str, object]]]:
+        if not self.upstream_log.exists():
+            return []
+        return [json.loads(x) for x in self.upstream_log.read_text().splitlines() if x]
+
+    def learnt(self, timeout: float = 60) -> list[object]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = [
+                i
+                for i in LocalStore(self.store).iter_insights("default")
+                if i.provenance.source.value == "reflection"
+            ]
+            if got:
+                return got
+            time.sleep(0.5)
+        return []
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> Iterator[Proxy]:
+    tmp = tmp_path_factory.mktemp("proxy")
+    policy = yaml.safe_load(
+        resources.files("echosafe_guard.policies").joinpath("default.yaml").read_text("utf-8")
+    )
+    policy["mode"] = "enforce"
+    policy["reflection"]["model"] = "scripted/reflector"
+    (tmp / "policy.yaml").write_text(yaml.safe_dump(policy))
+    config = {
+        "model_list": [{"model_name": "default", "litellm_params": {"model": "scripted/answer"}}],
+        "litellm_settings": {
+            "custom_provider_map": [
+                {
+                    "provider": "scripted",
+                    "custom_handler": "tests.integration.proxy_upstream.handler",
+                }
+            ]
+        },
+        "guardrails": [
+            {
+                "guardrail_name": "echosafe",
+                "litellm_params": {
+                    "guardrail": "echosafe_guard.integrations.litellm.EchoSafeGuardrail",
+                    "mode": ["pre_call", "post_call"],
+                    "default_on": True,
+                },
+            }
+        ],
+        "general_settings": {"master_key": KEY},
+    }
+    (tmp / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "ECHOSAFE_STORE": str(tmp / "store"),
+        "ECHOSAFE_POLICY": str(tmp / "policy.yaml"),
+        "ECHOSAFE_IMAGE_MODEL": tiny_clip_config.stem,
+        "ECHOSAFE_IMAGE_MODEL_CONFIG": str(tiny_clip_config),
+        "ECHOSAFE_IMAGE_PRETRAINED": "none",
+        "ECHOSAFE_TEST_UPSTREAM_LOG": str(tmp / "upstream.jsonl"),
+        "PYTHONPATH": str(REPO),  # the scripted upstream lives in tests/
+    }
+    bindir = Path(sys.executable).parent
+    subprocess.run(
+        [str(bindir / "echosafe-guard"), "memory", "seed", "builtin", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    port = free_port()
+    log = open(tmp / "proxy.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            str(bindir / "litellm"),
+            "--config",
+            str(tmp / "config.yaml"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            "1",
+        ],
+        cwd=tmp,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp / "proxy.log").read_text()[-5000:])
+            time.sleep(0.5)
+        yield Proxy(url, tmp / "store", tmp / "upstream.jsonl", env)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def png_data_url() -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 120, 200)).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_multimodal_request_is_rewritten_and_learnt(proxy: Proxy) -> None:
+    text = "How can I bring my prescribed insulin with me on a flight abroad?"
+    body = {
+        "model": "default",
+        "messages": [
+            {"role": "system", "content": "You are a travel assistant."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": text},
+                    {"type": "image_url", "image_url": {"url": png_data_url()}},
+                ],
+            },
+        ],
+        "metadata": {"echosafe_tenant": "default"},
+    }
+    res = proxy.post(body)
+    assert res.status_code == 200, res.text
+    assert res.json()["choices"][0]["message"]["content"] == "ANSWER: " + text
+    assert res.headers.get("x-echosafe-decision", "").split(";")[0] in ("allow", "caution")
+    sent = proxy.upstream_calls()[-1]
+    system = sent[0]
+    assert system["role"] == "system"
+    assert str(system["content"]).startswith("You are a travel assistant.\n\n<echosafe-guard>")
+    user = sent[1]
+    assert (
+        user["content"][1]["image_url"]["url"]
+        == body["messages"][1]["content"][1]["image_url"]["url"]
+    )  # type: ignore[index]
+    learnt = proxy.learnt()
+    assert learnt and learnt[0].verdict.value == "safe"  # type: ignore[attr-defined]
+
+
+def test_streaming_passes_through_and_learns(proxy: Proxy) -> None:
+    before = len(proxy.upstream_calls())
+    text = "What documents do I need to carry prescription medicine through customs?"
+    body = {"model": "default", "stream": True, "messages": [{"role": "user", "content": text}]}
+    with httpx.stream(
+        "POST",
+        f"{proxy.url}/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=120,
+    ) as res:
+        assert res.status_code == 200
+        chunks = [
+            json.loads(line[len("data: ") :])
+            for line in res.iter_lines()
+            if line.startswith("data: ") and line != "data: [DONE]"
+        ]
+    got = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert got == "ANSWER: " + text
+    assert len(proxy.upstream_calls()) == before + 1
+    assert "<echosafe-guard>" in str(proxy.upstream_calls()[-1][0]["content"])
+    deadline = time.monotonic() + 60
+    supports = 0
+    while time.monotonic() < deadline:
+        learnt = proxy.learnt()
+        supports = sum(i.support for i in learnt)  # type: ignore[attr-defined]
+        if supports >= 2:
+            break
+        time.sleep(0.5)
+    assert supports >= 2  # the streamed exchange was learnt too (merged or new)
+
+
+def test_enforce_block_is_http_400(proxy: Proxy) -> None:
+    before = len(proxy.upstream_calls())
+    res = proxy.post({"model": "default", "messages": [{"role": "user", "content": UNSAFE}]})
+    assert res.status_code == 400, res.text
+    assert "can't help with that request" in res.text
+    assert "near_duplicate_unsafe" in res.text
+    assert len(proxy.upstream_calls()) == before  # the model was never called
+
+
+def test_request_without_key_is_refused(proxy: Proxy) -> None:
+    res = proxy.post(
+        {"model": "default", "messages": [{"role": "user", "content": "hi"}]}, key=None
+    )
+    assert res.status_code in (400, 401, 403)
+    bad = proxy.post(
+        {"model": "default", "messages": [{"role": "user", "content": "hi"}]}, key="sk-wrong"
+    )
+    assert bad.status_code in (400, 401, 403)
