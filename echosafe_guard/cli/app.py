@@ -30,6 +30,7 @@ from echosafe_guard.cli.common import (
     handle_errors,
 )
 from echosafe_guard.cli.memory import memory_app
+from echosafe_guard.cli.serve import serve
 from echosafe_guard.exceptions import EchoSafeError, InputError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.images import image_from_file
@@ -44,6 +45,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(memory_app, name="memory")
+app.command()(serve)
 
 
 def _system_text(messages: list[Any]) -> str | None:

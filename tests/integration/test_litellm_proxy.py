@@ -6,8 +6,10 @@ import base64
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,17 +82,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> I
                 }
             ]
         },
-        "guardrails": [
-            {
-                "guardrail_name": "echosafe",
-                "litellm_params": {
-                    "guardrail": "echosafe_guard.integrations.litellm.EchoSafeGuardrail",
-                    "mode": ["pre_call", "post_call"],
-                    "default_on": True,
-                },
-            }
-        ],
-        "general_settings": {"master_key": KEY},
+        # `echosafe-guard serve` adds the guardrail and the master key itself.
     }
     (tmp / "config.yaml").write_text(yaml.safe_dump(config))
     env = {
@@ -105,6 +97,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> I
         "ECHOSAFE_IMAGE_PRETRAINED": "none",
         "ECHOSAFE_TEST_UPSTREAM_LOG": str(tmp / "upstream.jsonl"),
         "PYTHONPATH": str(REPO),  # the scripted upstream lives in tests/
+        "LITELLM_MASTER_KEY": KEY,
     }
     bindir = Path(sys.executable).parent
     subprocess.run(
@@ -118,22 +111,27 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> I
     log = open(tmp / "proxy.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [
-            str(bindir / "litellm"),
+            str(bindir / "echosafe-guard"),
+            "serve",
             "--config",
             str(tmp / "config.yaml"),
-            "--host",
-            "127.0.0.1",
             "--port",
             str(port),
-            "--num_workers",
-            "1",
+            "--json",
         ],
         cwd=tmp,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=log,
     )
-    url = f"http://127.0.0.1:{port}"
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    url = info["base_url"]
+    assert url == f"http://127.0.0.1:{port}" and info["master_key"] == KEY
+    assert f"Bearer {KEY}" in info["curl"]
+    # keep draining the proxy's output so it never blocks on a full pipe
+    drain = threading.Thread(target=shutil.copyfileobj, args=(proc.stdout, log), daemon=True)
+    drain.start()
     try:
         deadline = time.monotonic() + 240
         while True:

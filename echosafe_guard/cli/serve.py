@@ -1,0 +1,110 @@
+"""``echosafe-guard serve``: the LiteLLM proxy on loopback with the guard loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from echosafe_guard.cli.common import JsonOpt, PolicyOpt, StoreOpt, console, emit_json, fail
+
+__all__ = ["GUARDRAIL", "build_config", "serve"]
+
+GUARDRAIL = "echosafe_guard.integrations.litellm.EchoSafeGuardrail"
+
+
+def build_config(config: dict[str, Any] | None, model: str | None) -> dict[str, Any]:
+    """A proxy config: the user's (or one model named ``default``), with the guardrail added."""
+    cfg: dict[str, Any] = dict(config or {})
+    if model:
+        cfg["model_list"] = [{"model_name": "default", "litellm_params": {"model": model}}]
+    if not cfg.get("model_list"):
+        raise ValueError(
+            "give --model MODEL (any LiteLLM model id) or --config FILE with a model_list"
+        )
+    rails = list(cfg.get("guardrails") or [])
+    if not any(r.get("litellm_params", {}).get("guardrail") == GUARDRAIL for r in rails):
+        rails.append(
+            {
+                "guardrail_name": "echosafe",
+                "litellm_params": {
+                    "guardrail": GUARDRAIL,
+                    "mode": ["pre_call", "post_call"],
+                    "default_on": True,
+                },
+            }
+        )
+    cfg["guardrails"] = rails
+    general = dict(cfg.get("general_settings") or {})
+    general["master_key"] = "os.environ/LITELLM_MASTER_KEY"
+    cfg["general_settings"] = general
+    return cfg
+
+
+def serve(
+    config: Annotated[Path | None, typer.Option("--config", help="LiteLLM proxy config.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="LiteLLM model id served as 'default'.")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4000,
+    store: StoreOpt = None,
+    policy: PolicyOpt = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the config and exit.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the LiteLLM proxy on loopback with echosafe-guard in front of every model."""
+    try:
+        base = yaml.safe_load(config.read_text("utf-8")) if config else None
+        cfg = build_config(base, model)
+    except (OSError, yaml.YAMLError, ValueError, AttributeError) as exc:
+        fail(f"serve: {exc}", as_json=as_json)
+        return
+    key = os.environ.get("LITELLM_MASTER_KEY") or "sk-echosafe-" + secrets.token_urlsafe(24)
+    workdir = (
+        config.resolve().parent if config else Path(tempfile.mkdtemp(prefix="echosafe-serve-"))
+    )
+    path = workdir / ".echosafe-proxy.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False), "utf-8")
+    url = f"http://127.0.0.1:{port}"
+    curl = (
+        f"curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' "
+        "-H 'Content-Type: application/json' "
+        """-d '{"model": "default", "messages": [{"role": "user", "content": "Hello"}]}'"""
+    )
+    info = {"base_url": url, "master_key": key, "config": str(path), "curl": curl}
+    if as_json:
+        emit_json(info)
+    else:
+        console.print(f"echosafe-guard proxy on [bold]{url}[/] (config {path})", highlight=False)
+        console.print(f"master key: {key}", highlight=False, markup=False)
+        console.print(curl, highlight=False, markup=False)
+    if dry_run:
+        sys.stdout.write(json.dumps(cfg) + "\n") if as_json else console.print(yaml.safe_dump(cfg))
+        return
+    exe = shutil.which("litellm") or str(Path(sys.executable).parent / "litellm")
+    if not Path(exe).exists():
+        fail("serve needs the LiteLLM proxy: pip install 'echosafe-guard[proxy]'", as_json=as_json)
+    env = {**os.environ, "LITELLM_MASTER_KEY": key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    if store:
+        env["ECHOSAFE_STORE"] = store
+    if policy:
+        env["ECHOSAFE_POLICY"] = policy
+    cmd = [exe, "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, cwd=workdir)
+
+    def stop(signum: int, _frame: object) -> None:
+        proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    raise typer.Exit(proc.wait())
