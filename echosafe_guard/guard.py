@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from echosafe_guard.exceptions import KeyLayoutMismatchError, StoreError, StoreUnavailableError
 from echosafe_guard.key.key_builder import ContextKey, ImagePart, KeyBuilder
-from echosafe_guard.learning.exchange import Exchange, hash_actor
+from echosafe_guard.learning.exchange import Exchange
 from echosafe_guard.learning.learner import Learner
 from echosafe_guard.learning.llm_reflector import LLMReflector, response_text
 from echosafe_guard.learning.reflector import Reflector
@@ -177,23 +177,15 @@ class Guard:
             return False
         if not np.any(prepared.key):
             return False
-        actor = (
-            hash_actor("user", user)
-            if user
-            else hash_actor("session", session)
-            if session
-            else None
-        )
-        ctx = prepared.context
-        exchange = Exchange(
+        exchange = Exchange.of(
             tenant=prepared.tenant,
-            request_text=ctx.text,
-            n_images=len(ctx.images) + len(ctx.skipped_images),
-            response_text=response_text(response),
+            context=prepared.context,
             key=prepared.key,
             layout=prepared.layout,
             request_hash=prepared.request_hash,
-            actor=actor,
+            response=response_text(response),
+            user=user,
+            session=session,
             model=model,
         )
         return self.learner.submit(exchange)

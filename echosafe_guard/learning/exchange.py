@@ -11,6 +11,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from echosafe_guard.memory.insight import Verdict
+from echosafe_guard.messages import RequestContext
 
 __all__ = ["Exchange", "InsightDraft", "hash_actor"]
 
@@ -35,7 +36,37 @@ class Exchange:
     """Hashed user id (or session id without a user id); the poisoning quorum counts these."""
     model: str | None = None
     """The model that served the request (the reflection default)."""
-    attempts: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        tenant: str,
+        context: RequestContext,
+        key: npt.NDArray[np.float32],
+        layout: str,
+        request_hash: str,
+        response: str,
+        user: str | None,
+        session: str | None,
+        model: str | None,
+    ) -> Exchange:
+        """An exchange from a prepared request; ``user`` (else ``session``) is hashed."""
+        if user:
+            actor: str | None = hash_actor("user", user)
+        else:
+            actor = hash_actor("session", session) if session else None
+        return cls(
+            tenant=tenant,
+            request_text=context.text,
+            n_images=len(context.images) + len(context.skipped_images),
+            response_text=response,
+            key=key,
+            layout=layout,
+            request_hash=request_hash,
+            actor=actor,
+            model=model,
+        )
 
 
 class InsightDraft(BaseModel):
