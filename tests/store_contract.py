@@ -496,6 +496,15 @@ def test_tenants_lists_written_tenants(
     assert bound.tenants() == sorted(TENANTS)
 
 
+def test_count_per_tenant(bound: InsightStore, per_tenant: dict[str, list[Insight]]) -> None:
+    for tenant, items in per_tenant.items():
+        assert bound.count(tenant) == len(items)
+    assert bound.count("nobody") == 0
+    first = TENANTS[0]
+    bound.delete(first, [per_tenant[first][0].id])
+    assert bound.count(first) == len(per_tenant[first]) - 1
+
+
 def test_tenants_empty_store(store: InsightStore) -> None:
     assert store.tenants() == []
     assert list(store.iter_insights()) == []

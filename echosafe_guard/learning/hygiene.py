@@ -49,6 +49,7 @@ class Admission:
     """``new``, ``merged``, or ``rejected_copy`` (nothing abstract left after scrubbing)."""
     insight: Insight | None
     conflicts: int = 0
+    """Neighbours newly marked ``conflicted`` by this admission."""
     copied_runs: int = 0
 
 
@@ -90,12 +91,19 @@ class Hygiene:
         cat = self.policy.taxonomy.categories.get(category)
         return verdict is Verdict.SAFE and cat is not None and cat.high_risk
 
-    def _status(self, ins: Insight) -> InsightStatus:
-        """Quarantine until the quorum; human decisions (reviewed_by) stick."""
+    def _status(self, ins: Insight, near: list[ScoredInsight]) -> InsightStatus:
+        """Quarantine until the quorum; human decisions (reviewed_by) stick.
+
+        A quorum never lifts the quarantine of an insight that contradicts a retrievable
+        ``unsafe`` insight next to it: a handful of accounts could otherwise out-vote the memory
+        of a known-harmful request (a sybil attack). That takes a human, in ``memory review``."""
         if ins.provenance.reviewed_by or ins.status is InsightStatus.REJECTED:
             return ins.status
         if self._needs_quorum(ins.verdict, ins.category):
-            if len(ins.provenance.supporters) < self.policy.learning.quorum:
+            contradicts = any(
+                h.insight.verdict is Verdict.UNSAFE and h.insight.status in _LIVE for h in near
+            )
+            if contradicts or len(ins.provenance.supporters) < self.policy.learning.quorum:
                 return InsightStatus.QUARANTINED
             if ins.status is InsightStatus.QUARANTINED:
                 return InsightStatus.ACTIVE
@@ -140,7 +148,7 @@ class Hygiene:
                     "confidence": max(old.confidence, clean.confidence),
                 }
             )
-            ins = merged.model_copy(update={"status": self._status(merged)})
+            ins = merged.model_copy(update={"status": self._status(merged, near)})
             outcome = "merged"
         else:
             fresh = Insight(
@@ -158,13 +166,13 @@ class Hygiene:
                 layout=ex.layout,
                 vector=tuple(float(x) for x in ex.key),
             )
-            ins = fresh.model_copy(update={"status": self._status(fresh)})
+            ins = fresh.model_copy(update={"status": self._status(fresh, near)})
             outcome = "new"
         writes, found = self._conflicting(ins, near)
         if found and ins.status is not InsightStatus.CONFLICTED:
             ins = ins.model_copy(update={"status": InsightStatus.CONFLICTED})
         self.store.upsert([ins, *writes])
-        return Admission(outcome, ins, conflicts=found, copied_runs=runs)
+        return Admission(outcome, ins, conflicts=len(writes), copied_runs=runs)
 
     def _conflicting(self, ins: Insight, near: list[ScoredInsight]) -> tuple[list[Insight], int]:
         """Retrievable opposite-verdict neighbours of a retrievable insight: how many, and the
@@ -187,6 +195,9 @@ class Hygiene:
         """Apply TTL and capacity to one tenant now. Seeded and reviewed insights are kept."""
         now = now or utcnow()
         learning = self.policy.learning
+        size = self.store.count(tenant)
+        if learning.ttl_days is None and size <= learning.capacity_per_tenant:
+            return {"expired": 0, "evicted": 0, "removed": 0}  # nothing to do: no scan
         learnt = [
             i
             for i in self.store.iter_insights(tenant)
@@ -196,9 +207,9 @@ class Hygiene:
         if learning.ttl_days is not None:
             cutoff = now - timedelta(days=learning.ttl_days)
             expired = [i.id for i in learnt if max(i.updated, i.last_hit or i.updated) < cutoff]
-        total = sum(1 for _ in self.store.iter_insights(tenant)) - len(expired)
-        over = total - learning.capacity_per_tenant
-        keep = [i for i in learnt if i.id not in set(expired)]
+        over = size - len(expired) - learning.capacity_per_tenant
+        gone = set(expired)
+        keep = [i for i in learnt if i.id not in gone]
         evicted = [i.id for i in sorted(keep, key=lambda i: utility(i, now))[: max(0, over)]]
         removed = self.store.delete(tenant, expired + evicted) if expired or evicted else 0
         return {"expired": len(expired), "evicted": len(evicted), "removed": removed}

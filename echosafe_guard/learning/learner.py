@@ -32,6 +32,8 @@ __all__ = ["Learner"]
 
 log = logging.getLogger("echosafe_guard.learning")
 _STOP = object()
+_PRUNE_EVERY = 50
+"""Capacity and TTL are checked after this many learnt writes to a tenant."""
 
 
 class Learner:
@@ -63,6 +65,7 @@ class Learner:
         self.counters: Counter[str] = Counter()
         self.latencies_ms: deque[float] = deque(maxlen=2000)
         self._hits: dict[tuple[str, str], int] = {}
+        self._writes: dict[str, int] = {}
         self._last_hit_flush = clock()
         self._clock = clock
 
@@ -164,9 +167,12 @@ class Learner:
             return
         self.counters[got.outcome] += 1
         self.counters["conflicts"] += got.conflicts
-        if got.insight is not None and got.insight.status.value == "quarantined":
+        if got.insight is None:
+            return
+        if got.insight.status.value == "quarantined":
             self.counters["quarantined"] += 1
-        if (self.counters["new"] + self.counters["merged"]) % 50 == 0:
+        writes = self._writes[exchange.tenant] = self._writes.get(exchange.tenant, 0) + 1
+        if writes % _PRUNE_EVERY == 0:
             self.counters["evicted"] += self.hygiene.prune(exchange.tenant)["evicted"]
 
     def _flush_hits(self) -> None:

@@ -82,6 +82,10 @@ class InsightStore(Protocol):
 
     def tenants(self) -> list[str]: ...
 
+    def count(self, tenant: str) -> int:
+        """How many insights the tenant holds (cheap: no record is read)."""
+        ...
+
     def stats(self) -> StoreStats: ...
 
     def health(self) -> StoreHealth:

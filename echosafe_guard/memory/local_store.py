@@ -75,6 +75,7 @@ class LocalStore:
         self._ann = ann or AnnSettings()
         self._compact_min = compact_min_lines
         self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
         self._opened = False
         self._layout: KeyLayout | None = None
         self._tables: dict[str, TenantTable] = {}
@@ -161,6 +162,8 @@ class LocalStore:
                 files = self._logs[tenant] = TenantLog(self.root, tenant)
             table = self._tables.get(tenant)
             dim = self._layout.dim if self._layout else None
+            if table is not None and files.writing:
+                return table  # this process is the writer: the table is current
             if table is None or files.stale():
                 table = files.load(TenantTable(tenant, dim, self._ann), dim)
                 self._tables[tenant] = table
@@ -169,14 +172,22 @@ class LocalStore:
             return table
 
     def _write(self, tenant: str, ops: list[dict[str, Any]], apply: Any) -> Any:
+        """Append ``ops`` durably, then apply them in memory. Searches never wait for the fsync:
+        while this process writes a tenant, its table is already current (other processes are
+        held off by the file lock)."""
         assert self._flock is not None
-        with self._lock, self._flock:
+        with self._write_lock, self._flock:
             table = self._table(tenant)  # pick up other processes' writes first
-            result = apply(table)
-            if ops:
-                files = self._logs[tenant]
+            files = self._logs[tenant]
+            files.writing = True
+            try:
                 files.append(ops)
+                result = apply(table)
                 files.maybe_compact(table, self._compact_min)
+            except OSError as exc:
+                raise StoreUnavailableError(f"cannot write {files.dir}: {exc}") from exc
+            finally:
+                files.writing = False
             return result
 
     # -- the InsightStore API --------------------------------------------------------------
@@ -222,6 +233,9 @@ class LocalStore:
         if self._layout is not None:
             check_query(vector, self._layout)
         return table.search(vector, k=k, min_score=min_score, filters=filters or SearchFilter())
+
+    def count(self, tenant: str) -> int:
+        return len(self._table(tenant))
 
     def tenants(self) -> list[str]:
         self._open()

@@ -115,6 +115,10 @@ class RedisIndex:
         self._shares[tenant] = (share, time.monotonic() + _SHARE_TTL_S)
         return share
 
+    def count(self, client: Any, tenant: str) -> int:
+        mine, _ = self._count_queries(tenant)
+        return int(client.ft(self.name).search(mine).total)
+
     def tenant_share(self, client: Any, tenant: str) -> float:
         cached = self._cached_share(tenant)
         if cached is not None:

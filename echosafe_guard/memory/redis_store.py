@@ -365,6 +365,17 @@ class RedisStore:
             raise self._wrap(exc, "search") from exc
         return RedisIndex.hits(res, min_score, f)
 
+    def count(self, tenant: str) -> int:
+        if self.layout() is None:
+            return 0
+        try:
+            self._ensure_index()
+            return self._index().count(self.client, tenant)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._wrap(exc, "count") from exc
+
     def tenants(self) -> list[str]:
         if self.layout() is None:
             return []

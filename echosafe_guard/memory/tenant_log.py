@@ -82,6 +82,8 @@ class TenantLog:
         self._log_id: tuple[int, int] | None = None
         self._offset = 0
         self.lines = 0
+        self.writing = False
+        """Set by the store while this process appends (see ``LocalStore._write``)."""
 
     def stale(self) -> bool:
         """True when the files were replaced (by a compaction elsewhere) or shrank."""

@@ -288,3 +288,24 @@ def test_poisoning_simulation_one_attacker_cannot_flip_a_held_unsafe_request(
     assert len(top.provenance.supporters) >= 3
     again = guard.prepare([{"role": "user", "content": UNSAFE}])
     assert again.insights[0].insight.verdict is Verdict.UNSAFE
+
+
+def test_a_quorum_of_few_accounts_cannot_unquarantine_against_a_known_unsafe_insight(
+    tmp_path: Path, llm: ScriptedLLM
+) -> None:
+    """Sybil variant: 3 accounts (= the quorum) teach `safe` right next to a held unsafe
+    insight. The quarantine stays until a human reviews it; the unsafe insight stays on top."""
+    guard = make_guard(tmp_path, quorum=3)
+    llm.script.append(draft())
+    learn(guard, UNSAFE, user="moderator")
+    guard.learner.drain(30)
+    llm.responder = lambda messages: draft(verdict="safe")
+    for i in range(30):
+        learn(guard, f"{UNSAFE} asap", user=f"sock-{i % 3}")
+    guard.close()
+    (safe,) = [i for i in stored(guard) if i.verdict is Verdict.SAFE]
+    assert safe.status is InsightStatus.QUARANTINED
+    assert len(safe.provenance.supporters) == 3  # the quorum is met, the quarantine holds
+    for suffix in ("", " asap", " pls", " now"):
+        top = guard.prepare([{"role": "user", "content": UNSAFE + suffix}]).insights[0].insight
+        assert top.verdict is Verdict.UNSAFE and top.status is InsightStatus.ACTIVE
