@@ -15,9 +15,11 @@ import binascii
 import hashlib
 import http.client
 import struct
+import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from email.message import Message
 from io import BytesIO
 from pathlib import Path
@@ -123,8 +125,54 @@ def image_from_bytes(data: bytes, *, where: str, source: str, policy: ImagePolic
     )
 
 
+class _AcceptedUrls:
+    """Data URLs already accepted under a policy, bounded by their total size.
+
+    Clients resend the same image with every turn of a conversation. A hit skips the base64
+    decode, the hash and the header parse: a dict lookup (hash + compare of the URL string).
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, ImagePolicy], ImageInput] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, url: str, policy: ImagePolicy) -> ImageInput | None:
+        with self._lock:
+            hit = self._items.get((url, policy))
+            if hit is not None:
+                self._items.move_to_end((url, policy))
+            return hit
+
+    def put(self, url: str, policy: ImagePolicy, image: ImageInput) -> None:
+        cost = len(url) + len(image.data)
+        if cost > self.max_bytes // 4:
+            return
+        with self._lock:
+            if (url, policy) in self._items:
+                return
+            self._items[(url, policy)] = image
+            self._size += cost
+            while self._size > self.max_bytes:
+                (old_url, _), old = self._items.popitem(last=False)
+                self._size -= len(old_url) + len(old.data)
+
+
+_ACCEPTED = _AcceptedUrls()
+
+
 def decode_data_url(url: str, *, where: str, policy: ImagePolicy) -> ImageInput:
-    """Decode a ``data:image/...;base64,...`` URL."""
+    """Decode a ``data:image/...;base64,...`` URL (an already accepted one comes from cache)."""
+    hit = _ACCEPTED.get(url, policy)
+    if hit is not None:
+        return replace(hit, where=where)
+    image = _decode_data_url(url, where=where, policy=policy)
+    _ACCEPTED.put(url, policy, image)
+    return image
+
+
+def _decode_data_url(url: str, *, where: str, policy: ImagePolicy) -> ImageInput:
     if url[:5].lower() != "data:" or "," not in url:
         raise ImageDecodeError(f"{where}: not a data URL")
     header, payload = url[5:].split(",", 1)

@@ -277,3 +277,13 @@ def test_fetch_timeout() -> None:
         policy = ImagePolicy(fetch_allow_hosts=("127.0.0.1",), fetch_timeout_s=0.3)
         with pytest.raises(ImageFetchError, match=r"messages\[2\]"):
             fetch_image(f"http://127.0.0.1:{port}/x.png", where=WHERE, policy=policy)
+
+
+def test_accepted_data_urls_are_cached_per_policy() -> None:
+    url = "data:image/png;base64," + base64.b64encode(encode("PNG")).decode()
+    first = decode_data_url(url, where="messages[0].content[1]", policy=POLICY)
+    again = decode_data_url("".join(list(url)), where="messages[4].content[0]", policy=POLICY)
+    assert again.sha256 == first.sha256 and again.where == "messages[4].content[0]"
+    strict = ImagePolicy(formats=frozenset({"JPEG"}))
+    with pytest.raises(ImageDecodeError):  # another policy is checked afresh, never served
+        decode_data_url(url, where="messages[0].content[1]", policy=strict)
