@@ -167,6 +167,8 @@ class LocalStore:
             if table is None or files.stale():
                 table = files.load(TenantTable(tenant, dim, self._ann), dim)
                 self._tables[tenant] = table
+                if table.index is not None and len(table) >= self._ann.ann_threshold:
+                    table.index.build_ann(background=True)  # before the first search needs it
             elif files.grew():
                 files.catch_up(table, dim)
             return table
