@@ -291,16 +291,21 @@ class Guard:
         normalize_ms = (time.perf_counter() - t0) * 1000
         return ctx, self.keys.key(ctx), normalize_ms
 
+    def _key_and_search(
+        self, messages: Any, tenant: str
+    ) -> tuple[RequestContext, ContextKey, float, list[ScoredInsight], str | None, float]:
+        ctx, key, normalize_ms = self._context_and_key(messages)
+        t1 = time.perf_counter()
+        hits, note = self._search(key, tenant)
+        return ctx, key, normalize_ms, hits, note, (time.perf_counter() - t1) * 1000
+
     def prepare(
         self, messages: Any, *, tenant: str = "default", mode: Mode | str | None = None
     ) -> Prepared:
         """Guard one request. Raises an :class:`~echosafe_guard.exceptions.InputError` for bad
         messages; store failures follow the policy's ``on_store_error``."""
         t0 = time.perf_counter()
-        ctx, key, normalize_ms = self._context_and_key(messages)
-        t1 = time.perf_counter()
-        hits, note = self._search(key, tenant)
-        search_ms = (time.perf_counter() - t1) * 1000
+        ctx, key, normalize_ms, hits, note, search_ms = self._key_and_search(messages, tenant)
         self._note_hits(tenant, hits)
         return self._finish(
             messages, ctx, key, tenant, mode, hits, note, normalize_ms, search_ms, t0
@@ -309,13 +314,20 @@ class Guard:
     async def aprepare(
         self, messages: Any, *, tenant: str = "default", mode: Mode | str | None = None
     ) -> Prepared:
-        """As :meth:`prepare`. Decoding and embedding run on a worker thread, the store's
-        ``asearch`` is awaited: the event loop is never blocked by CPU work."""
+        """As :meth:`prepare`. Decoding and embedding run on a worker thread; a store with a
+        native async client (``native_async = True``, e.g. Redis) is awaited, an embedded one is
+        searched in that same worker thread (one thread hop, not two). The event loop is never
+        blocked by CPU work."""
         t0 = time.perf_counter()
-        ctx, key, normalize_ms = await asyncio.to_thread(self._context_and_key, messages)
-        t1 = time.perf_counter()
-        hits, note = await self._asearch(key, tenant)
-        search_ms = (time.perf_counter() - t1) * 1000
+        if getattr(self.store, "native_async", False):
+            ctx, key, normalize_ms = await asyncio.to_thread(self._context_and_key, messages)
+            t1 = time.perf_counter()
+            hits, note = await self._asearch(key, tenant)
+            search_ms = (time.perf_counter() - t1) * 1000
+        else:
+            ctx, key, normalize_ms, hits, note, search_ms = await asyncio.to_thread(
+                self._key_and_search, messages, tenant
+            )
         self._note_hits(tenant, hits)
         return self._finish(
             messages, ctx, key, tenant, mode, hits, note, normalize_ms, search_ms, t0

@@ -63,6 +63,8 @@ class LocalStore:
     """
 
     kind = "local"
+    native_async = False
+    """``asearch`` is ``search`` on a worker thread: the guard searches in its own worker."""
 
     def __init__(
         self,

@@ -67,6 +67,8 @@ class RedisStore:
     """
 
     kind = "redis"
+    native_async = True
+    """``asearch`` uses redis.asyncio: the guard awaits it instead of using a worker thread."""
 
     def __init__(
         self,
