@@ -316,8 +316,8 @@ def machine() -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes for a CI smoke run")
-    sizes = {"insights": (10000, 5000), "store-n": (100000, 6000), "repeats": (200, 30),
-             "queries": (300, 50)}
+    sizes = {"insights": (10000, 4500), "store-n": (100000, 5000), "repeats": (200, 20),
+             "queries": (300, 40)}
     for name, (full, quick) in sizes.items():
         ap.add_argument(f"--{name}", type=int, default=None, help=f"default {full} ({quick})")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")

@@ -200,6 +200,9 @@ def _allowed_host(url: str, policy: ImagePolicy) -> tuple[str, bool]:
 
 def resolve_image_url(url: str, *, where: str, policy: ImagePolicy) -> ImageInput | SkippedImage:
     """Turn an image URL from a request into an image, or a skip for non-allowed remote hosts."""
+    if url[:5].lower() == "data:":
+        # Never hand a data URL to urlsplit: it caches its last inputs, megabytes each.
+        return decode_data_url(url, where=where, policy=policy)
     try:
         scheme = urlsplit(url).scheme.lower()
         host, allowed = _allowed_host(url, policy)

@@ -162,17 +162,18 @@ class VectorIndex:
     def _exact(
         self, q: npt.NDArray[np.float32], k: int, mask: npt.NDArray[np.bool_]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        rows = np.flatnonzero(mask)
-        if not len(rows):
+        n_ok = int(mask.sum())
+        if not n_ok:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        if len(rows) == self._n:
-            scores = self._vecs[: self._n] @ q
-        else:
+        if n_ok * 4 < self._n:  # few rows pass: score only those
+            rows = np.flatnonzero(mask)
             scores = self._vecs[rows] @ q
-        if len(scores) > k:
-            part = np.argpartition(-scores, k - 1)[:k]
-        else:
-            part = np.arange(len(scores))
+        else:  # most pass: one matrix-vector product over every row (no gather copy)
+            rows = np.arange(self._n)
+            scores = self._vecs[: self._n] @ q
+            scores[~mask[: self._n]] = -np.inf
+        kk = min(k, n_ok)
+        part = np.argpartition(-scores, kk - 1)[:kk] if len(scores) > kk else np.arange(len(scores))
         order = part[np.argsort(-scores[part], kind="stable")]
         return rows[order].astype(np.int64), scores[order]
 
