@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
         ("prepare.py", {"targets", "machine"}),
         ("store_scale.py", set()),
         ("learning.py", {"throughput", "poisoning"}),
+        ("proxy_overhead.py", {"goals"}),
     ],
 )
 def test_benchmark_quick_prints_json(script: str, keys: set[str], tmp_path: Path) -> None:
