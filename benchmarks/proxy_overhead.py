@@ -3,7 +3,7 @@
 Run from the repository root (prints ONE JSON object on stdout, progress on stderr)::
 
     HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 LITELLM_LOCAL_MODEL_COST_MAP=True \\
-        /work/venv/bin/python benchmarks/proxy_overhead.py [--quick] [--n 300] \\
+        .venv/bin/python benchmarks/proxy_overhead.py [--quick] [--n 300] \\
         [--upstream-ms 0[,200,...]] [--warmup 20] [--users 100] [--user-rate 1000000] \\
         [--no-learning] [--torch-threads 0] [--seed 0] [--keep-tmp] [--out FILE]
 
