@@ -59,10 +59,14 @@ class TenantTable:
         with self._lock:
             if self._index is None:
                 self._index = VectorIndex(len(vector), self._ann)
-            self.delete(insight.id)
-            row = self._index.add(vector[None, :]).start
-            self._ids.append(insight.id)
-            self._rows[insight.id] = row
+            row = self._rows.get(insight.id)
+            if row is None or not np.array_equal(self._index.vector(row), vector):
+                # A new vector takes a new row; a record update with the same vector (hit
+                # counts, status, support) keeps its row, so the index does not grow.
+                self.delete(insight.id)
+                row = self._index.add(vector[None, :]).start
+                self._ids.append(insight.id)
+                self._rows[insight.id] = row
             self._records[insight.id] = insight.without_vector()
             self._cols["category"].set(row, insight.category)
             self._cols["verdict"].set(row, insight.verdict.value)

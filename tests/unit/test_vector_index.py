@@ -385,3 +385,43 @@ def test_adds_during_background_build_are_all_searchable(
     rows, scores = idx.search(late, 5)
     assert rows.tolist()[:1] == late_row
     assert scores[0] == pytest.approx(1.0, abs=TOL)
+
+
+def test_record_updates_with_the_same_vector_keep_their_row() -> None:
+    from echosafe_guard.memory.insight import (
+        Insight,
+        Provenance,
+        ProvenanceSource,
+        SearchFilter,
+        Verdict,
+    )
+    from echosafe_guard.memory.tenant_table import TenantTable
+    from echosafe_guard.memory.vector_index import AnnSettings
+
+    table = TenantTable("t", 4, AnnSettings())
+    vec = np.array([1, 0, 0, 0], dtype=np.float32)
+    ins = Insight(
+        id="a",
+        tenant="t",
+        scenario="scenario text",
+        verdict=Verdict.UNSAFE,
+        guidance="guide",
+        category="fraud",
+        provenance=Provenance(source=ProvenanceSource.SEED),
+        layout="kl1-x",
+    )
+    table.put(ins, vec)
+    for n in range(1, 20):  # e.g. retrieval hit write-backs
+        table.put(ins.model_copy(update={"hits": n}), vec)
+    assert table.index is not None and table.index.rows == 1
+    got = table.get("a")
+    assert got is not None and got.hits == 19
+    table.put(ins, np.array([0, 1, 0, 0], dtype=np.float32))  # a new vector: a new row
+    assert table.index.rows == 2 and len(table.index) == 1
+    hits = table.search(
+        np.array([0, 1, 0, 0], dtype=np.float32),
+        k=1,
+        min_score=0.5,
+        filters=SearchFilter(),
+    )
+    assert [h.insight.id for h in hits] == ["a"]
