@@ -96,7 +96,15 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
 
     @staticmethod
     def user_of(user_api_key_dict: Any, data: dict[str, Any]) -> str | None:
-        value = getattr(user_api_key_dict, "user_id", None) or data.get("user")
+        """Who asked, for the learning quorum and rate limits. A virtual key's user is
+        authenticated. The admin (master) key carries LiteLLM's placeholder user id for every
+        caller, so there the request's ``user`` field names the end user (the admin is trusted,
+        as with ``echosafe_tenant``); without one the exchange is anonymous."""
+        role = str(getattr(user_api_key_dict, "user_role", "") or "")
+        if role.endswith("proxy_admin"):
+            value = data.get("user")
+        else:
+            value = getattr(user_api_key_dict, "user_id", None) or data.get("user")
         return str(value) if value else None
 
     def _remember(self, data: dict[str, Any], prep: Prepared) -> None:

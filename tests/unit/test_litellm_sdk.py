@@ -122,3 +122,21 @@ def test_async_and_async_stream(tmp_path: Path, llm: ScriptedLLM) -> None:
     assert whole == streamed == "ANSWER"
     guard.close()
     assert guard.learner.counters["queued"] == 2
+
+
+def test_guardrail_identifies_users_behind_the_master_key() -> None:
+    from types import SimpleNamespace
+
+    from echosafe_guard.integrations.litellm.guardrail import EchoSafeGuardrail
+
+    admin = SimpleNamespace(user_id="default_user_id", team_id=None, user_role="proxy_admin")
+    assert EchoSafeGuardrail.user_of(admin, {"user": "u1"}) == "u1"
+    assert EchoSafeGuardrail.user_of(admin, {"user": "u2"}) == "u2"
+    assert EchoSafeGuardrail.user_of(admin, {}) is None  # anonymous, not one shared user
+    keyed = SimpleNamespace(user_id="alice", team_id=None, user_role="internal_user")
+    assert EchoSafeGuardrail.user_of(keyed, {"user": "mallory"}) == "alice"
+    assert EchoSafeGuardrail.tenant_of(admin, {"metadata": {"echosafe_tenant": "acme"}}) == "acme"
+    assert (
+        EchoSafeGuardrail.tenant_of(keyed, {"metadata": {"echosafe_tenant": "acme"}})
+        == "user:alice"
+    )
