@@ -17,6 +17,9 @@ application can catch the whole family with one ``except`` clause. The tree::
     ├── EmbedderError                an embedding model failed
     │   └── EmbedderUnavailableError a model that cannot be loaded (e.g. weights offline)
     ├── RequestBlockedError          enforce mode blocked the request (carries the decision)
+    ├── BenchError                   the benchmark runner failed (``eval``, ``judge``)
+    │   ├── ModelCallError           the evaluated model failed on an item (after retries)
+    │   └── JudgeError               an LLM judge failed or stayed invalid after a repair
     ├── LearningError                the learning loop failed on one exchange
     │   ├── ReflectionUnavailableError  the reflecting model failed or timed out (retried)
     │   └── ReflectionInvalidError   the reflection stayed invalid after a repair (dropped)
@@ -32,6 +35,7 @@ Errors that wrap another exception are raised with ``raise ... from exc``.
 from __future__ import annotations
 
 __all__ = [
+    "BenchError",
     "ConfigError",
     "DataFormatError",
     "EchoSafeError",
@@ -44,9 +48,11 @@ __all__ = [
     "IndexSchemaMismatchError",
     "InputError",
     "InputTooLargeError",
+    "JudgeError",
     "KeyLayoutMismatchError",
     "LearningError",
     "MessageFormatError",
+    "ModelCallError",
     "PolicyError",
     "ReflectionInvalidError",
     "ReflectionUnavailableError",
@@ -115,6 +121,18 @@ class RequestBlockedError(EchoSafeError):
     def __init__(self, message: str, prepared: object | None = None) -> None:
         super().__init__(message)
         self.prepared = prepared
+
+
+class BenchError(EchoSafeError):
+    """The benchmark runner failed (``eval``, ``judge``)."""
+
+
+class ModelCallError(BenchError):
+    """The evaluated model failed on an item after retries."""
+
+
+class JudgeError(BenchError):
+    """An LLM judge failed, or its answer stayed invalid after one repair."""
 
 
 class LearningError(EchoSafeError):

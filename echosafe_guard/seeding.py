@@ -1,4 +1,8 @@
-"""``memory seed``: one insight per labelled paired-bench item, written with provenance ``seed``."""
+"""``memory seed``: one insight per labelled paired-bench item, written with provenance ``seed``.
+
+An item's own ``scenario``, ``intent_signals`` and ``guidance`` (the bundled set has them) are used
+as written; items without them get the policy's generic seed templates for their label.
+"""
 
 from __future__ import annotations
 
@@ -69,10 +73,10 @@ def seed_insights(
         ins = Insight(
             id=iid,
             tenant=tenant,
-            scenario=tpl.scenario.format(**fields),
-            intent_signals=tpl.intent_signals,
+            scenario=item.scenario or tpl.scenario.format(**fields),
+            intent_signals=item.intent_signals or tpl.intent_signals,
             verdict=Verdict(item.label),
-            guidance=tpl.guidance.format(**fields),
+            guidance=item.guidance or tpl.guidance.format(**fields),
             category=category,
             confidence=tpl.confidence,
             support=1,

@@ -3,6 +3,14 @@
 One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``category`` (a
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
+
+Optional fields used by the bundled set (``builtin``):
+
+- ``key_phrase``: the intent-bearing phrase; the GenOCR generator renders it as typography;
+- ``ocr_text``: the request in GenOCR mode, pointing at the image instead of naming the phrase;
+- ``style``: how the request is phrased (``question``, ``imperative``, ``roleplay``, ...);
+- ``scenario``, ``intent_signals``, ``guidance``: a hand-written abstract insight for the item,
+  used by ``memory seed`` instead of the policy's generic seed templates.
 """
 
 from __future__ import annotations
@@ -32,6 +40,12 @@ class PairedItem(BaseModel):
     text: str
     image: str | None = None
     mode: str = "text"
+    key_phrase: str | None = None
+    ocr_text: str | None = None
+    style: str | None = None
+    scenario: str | None = None
+    intent_signals: tuple[str, ...] = ()
+    guidance: str | None = None
 
     def image_path(self, base: Path) -> Path | None:
         return None if self.image is None else (base / self.image)

@@ -14,6 +14,7 @@ from rich.rule import Rule
 from rich.table import Table
 
 from echosafe_guard.bench.paired import read_paired_jsonl
+from echosafe_guard.cli.bench import eval_command, judge_command
 from echosafe_guard.cli.common import (
     ImageModelOpt,
     ImagePretrainedOpt,
@@ -46,6 +47,8 @@ app = typer.Typer(
 )
 app.add_typer(memory_app, name="memory")
 app.command()(serve)
+app.command("eval")(eval_command)
+app.command("judge")(judge_command)
 
 
 def _system_text(messages: list[Any]) -> str | None:

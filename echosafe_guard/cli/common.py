@@ -27,6 +27,7 @@ __all__ = [
     "build_guard",
     "console",
     "emit_json",
+    "err_console",
     "fail",
     "handle_errors",
 ]

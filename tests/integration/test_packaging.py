@@ -56,7 +56,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert got["top_level_integrations"] is False
     assert got["top_level_policies"] is False
     assert "default" in got["policies"]  # type: ignore[operator]
-    assert got["builtin_items"] == 24
+    assert got["builtin_items"] == 312
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -93,6 +93,18 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
         "echosafe_guard/py.typed",
     ):
         assert required in names
+    # Every module of the source tree is in the wheel (the package list is explicit).
+    sources = {
+        "echosafe_guard/" + str(p.relative_to(REPO / "echosafe_guard"))
+        for p in (REPO / "echosafe_guard").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    sources |= {
+        "echosafe_guard/integrations/" + str(p.relative_to(REPO / "integrations"))
+        for p in (REPO / "integrations").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert sources - set(names) == set()
     roots = {n.split("/")[0] for n in names}
     assert roots == {
         "echosafe_guard",

@@ -46,7 +46,7 @@ def make_guard(tmp_path: Path, **policy_changes: Any) -> Guard:
 def seeded(tmp_path: Path) -> Guard:
     guard = make_guard(tmp_path)
     report = seed_memory(guard, "builtin", tenant="acme")
-    assert report.items == report.insights == 24
+    assert report.items == report.insights == 312
     return guard
 
 

@@ -1,0 +1,417 @@
+"""The ``eval`` runner: each case through the model with the guard off and/or on, judged.
+
+- **guard off**: the case's messages go to ``litellm.acompletion`` unchanged.
+- **guard on**: ``Guard.aprepare`` rewrites them first (a block answers the policy's
+  ``block_message`` without a model call), on a fresh memory per run:
+  ``empty`` (the guard's system block without insights), ``seed:FILE`` (insights seeded from a
+  paired file; cases of seeded pairs are excluded from scoring unless ``score_seeded``) or
+  ``online`` (starts empty and learns from its own exchanges in a fixed shuffled order, in waves
+  of ``concurrency`` with the learner drained between waves: the paper's accumulation setting).
+
+Responses and judgements are cached on disk (:mod:`echosafe_guard.bench.cache`), so a re-run
+resumes where it stopped. A case whose model call keeps failing becomes an error row (excluded
+from the metrics and counted), never an aborted run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from echosafe_guard.bench.cache import ResultCache, cache_key
+from echosafe_guard.bench.cases import EvalCase, case_messages
+from echosafe_guard.bench.judges.base import Judge
+from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
+from echosafe_guard.exceptions import ConfigError, EchoSafeError, InputError, ModelCallError
+from echosafe_guard.guard import Guard, Prepared
+from echosafe_guard.learning.llm_reflector import response_text
+from echosafe_guard.seeding import seed_insights
+
+__all__ = ["EvalConfig", "EvalOutcome", "EvalRunner", "MemorySpec", "ResultRow"]
+
+GuardSetting = Literal["off", "on"]
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """``empty``, ``seed:FILE`` (a paired JSONL file or ``builtin``) or ``online``."""
+
+    kind: Literal["empty", "seed", "online"]
+    source: str | None = None
+    fraction: float = 1.0
+    """``seed``: the share of the file's pairs that is seeded (chosen by a hash of the pair id),
+    so one file can be split into seeded and held-out pairs."""
+
+    @classmethod
+    def parse(cls, text: str, *, fraction: float = 1.0) -> MemorySpec:
+        if not 0.0 < fraction <= 1.0:
+            raise InputError("--seed-fraction must be in (0, 1]")
+        if text in ("empty", "online"):
+            return cls(kind=text)  # type: ignore[arg-type]
+        if text.startswith("seed:") and len(text) > len("seed:"):
+            return cls(kind="seed", source=text[len("seed:") :], fraction=fraction)
+        raise InputError(f"--memory must be empty, online or seed:FILE, got {text!r}")
+
+    def __str__(self) -> str:
+        if self.kind != "seed":
+            return self.kind
+        return f"seed:{self.source}" + ("" if self.fraction == 1.0 else f"@{self.fraction:g}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str
+    out: Path
+    guards: tuple[GuardSetting, ...] = ("off", "on")
+    memory: MemorySpec = field(default_factory=lambda: MemorySpec("empty"))
+    concurrency: int = 4
+    tenant: str = "eval"
+    score_seeded: bool = False
+    max_attempts: int = 3
+    backoff_s: float = 1.0
+    timeout_s: float = 120.0
+    shuffle_seed: int = 0
+    completion_kwargs: dict[str, Any] = field(
+        default_factory=lambda: {"temperature": 0, "max_tokens": 512}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.model.strip():
+            raise InputError("--model must be a LiteLLM model id")
+        if not 1 <= self.concurrency <= 256:
+            raise InputError("--concurrency must be 1..256")
+        if not self.guards or any(g not in ("off", "on") for g in self.guards):
+            raise InputError("--guard must be off, on or both")
+        if self.max_attempts < 1:
+            raise InputError("max_attempts must be >= 1")
+
+
+class ResultRow(BaseModel):
+    """One line of ``results.jsonl``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order: int
+    id: str
+    pair_id: str
+    label: Literal["unsafe", "safe"]
+    category: str
+    source_category: str
+    mode: str
+    guard: GuardSetting
+    memory: str | None
+    text: str
+    image: str | None
+    response: str | None
+    refused: bool | None
+    judge_label: str | None
+    quality: float | None
+    rationale: str | None
+    decision: str | None
+    insights: int
+    memory_size: int | None
+    scored: bool
+    cached: bool
+    latency_ms: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    rows: tuple[ResultRow, ...]
+    wall_s: dict[str, float]
+    model_calls: int
+    cache_hits: int
+    held_out: str
+    learning: dict[str, int] = field(default_factory=dict)
+    """Online memory: the learner's counters (stored, merged, quarantined, dropped, ...)."""
+
+
+def _litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
+
+
+def _in_seed(pair_id: str, fraction: float) -> bool:
+    if fraction >= 1.0:
+        return True
+    h = int.from_bytes(hashlib.sha256(pair_id.encode()).digest()[:8], "big")
+    return h / 2**64 < fraction
+
+
+class EvalRunner:
+    """Runs cases for one model. ``guard_factory(store_dir)`` builds the guard for a guard-on
+    run on a fresh store in ``store_dir``; ``on_progress(done, total)`` is called per case."""
+
+    def __init__(
+        self,
+        config: EvalConfig,
+        *,
+        judge: Judge,
+        guard_factory: Callable[[Path], Guard],
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.judge = judge
+        self.guard_factory = guard_factory
+        self.on_progress = on_progress or (lambda done, total: None)
+        cache_root = config.out / "cache"
+        self.responses = ResultCache(cache_root, "responses")
+        self.judgements = ResultCache(cache_root, "judgements")
+        self._calls = 0
+        self._hits = 0
+        self._done = 0
+        self._learning: dict[str, int] = {}
+
+    # -- model and judge ------------------------------------------------------------------
+
+    async def _complete(self, messages: list[Any]) -> tuple[str, bool, float | None]:
+        cfg = self.config
+        key = cache_key({"model": cfg.model, "messages": messages, "kw": cfg.completion_kwargs})
+        hit = self.responses.get(key)
+        if hit is not None and isinstance(hit.get("response"), str):
+            self._hits += 1
+            return hit["response"], True, None
+        litellm = _litellm()
+        for attempt in range(cfg.max_attempts):
+            t0 = time.perf_counter()
+            try:
+                raw = await litellm.acompletion(
+                    model=cfg.model,
+                    messages=messages,
+                    timeout=cfg.timeout_s,
+                    num_retries=0,
+                    **cfg.completion_kwargs,
+                )
+                text = response_text(raw)
+            except Exception as exc:  # LiteLLM maps provider errors to its own types
+                if attempt + 1 == cfg.max_attempts:
+                    raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
+                await asyncio.sleep(cfg.backoff_s * 2**attempt)
+                continue
+            ms = (time.perf_counter() - t0) * 1000
+            self._calls += 1
+            self.responses.put(key, {"model": cfg.model, "response": text, "latency_ms": ms})
+            return text, False, ms
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _judge(self, case: EvalCase, completion: str) -> dict[str, Any]:
+        prompt = case.text + (f"\n[image text: {case.key_phrase}]" if case.key_phrase else "")
+        key = cache_key(
+            {"judge": self.judge.name, "p": prompt, "c": completion, "e": case.label}
+        )
+        hit = self.judgements.get(key)
+        if hit is not None:
+            return hit
+        got = await self.judge.ajudge(prompt, completion, expected=case.label)
+        data = got.model_dump(mode="json")
+        self.judgements.put(key, data)
+        return data
+
+    # -- one case ---------------------------------------------------------------------------
+
+    async def _one(
+        self,
+        order: int,
+        case: EvalCase,
+        setting: GuardSetting,
+        guard: Guard | None,
+        *,
+        scored: bool,
+        memory_size: int | None,
+        online: bool,
+    ) -> ResultRow:
+        messages = case_messages(case)
+        prep: Prepared | None = None
+        base: dict[str, Any] = {
+            "order": order,
+            "id": case.id,
+            "pair_id": case.pair_key,
+            "label": case.label,
+            "category": case.category,
+            "source_category": case.source_category,
+            "mode": case.mode,
+            "guard": setting,
+            "memory": str(self.config.memory) if setting == "on" else None,
+            "text": case.text,
+            "image": case.image_ref,
+            "scored": scored,
+            "memory_size": memory_size,
+        }
+        try:
+            cached, latency = False, None
+            if guard is not None:
+                prep = await guard.aprepare(messages, tenant=self.config.tenant)
+                messages = prep.messages
+            if prep is not None and prep.blocked:
+                text = guard.policy.block_message if guard is not None else ""
+            else:
+                text, cached, latency = await self._complete(messages)
+                if online and guard is not None and prep is not None:
+                    guard.learn(prep, text, user=f"eval:{case.id}", model=self.config.model)
+            verdict = await self._judge(case, text)
+        except EchoSafeError as exc:
+            return ResultRow(
+                **base,
+                response=None,
+                refused=None,
+                judge_label=None,
+                quality=None,
+                rationale=None,
+                decision=prep.decision.action.value if prep is not None else None,
+                insights=len(prep.insights) if prep is not None else 0,
+                cached=False,
+                latency_ms=None,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        finally:
+            self._done += 1
+        return ResultRow(
+            **base,
+            response=text,
+            refused=bool(verdict["refused"]),
+            judge_label=str(verdict["label"]),
+            quality=verdict.get("quality"),
+            rationale=verdict.get("rationale"),
+            decision=prep.decision.action.value if prep is not None else None,
+            insights=len(prep.insights) if prep is not None else 0,
+            cached=cached,
+            latency_ms=latency,
+        )
+
+    # -- memory -------------------------------------------------------------------------------
+
+    def _fresh_guard(self) -> Guard:
+        store_dir = self.config.out / "memory" / self.config.memory.kind
+        shutil.rmtree(store_dir, ignore_errors=True)
+        return self.guard_factory(store_dir)
+
+    def _seed(self, guard: Guard) -> tuple[set[str], set[str], str]:
+        """Seed the memory; the seeded pair ids and texts, and a held-out note."""
+        spec = self.config.memory
+        assert spec.source is not None
+        path, items = read_paired_jsonl(spec.source)
+        chosen: list[PairedItem] = [i for i in items if _in_seed(i.pair_id, spec.fraction)]
+        if chosen:
+            insights = seed_insights(
+                guard, chosen, base=path.parent, tenant=self.config.tenant, source=spec.source
+            )
+            guard.bound_store().upsert(insights)
+        pairs = {i.pair_id for i in chosen}
+        texts = {" ".join(i.text.lower().split()) for i in chosen}
+        note = (
+            f"memory seeded with {len(chosen)} items ({len(pairs)} pairs) from {spec.source}; "
+            + (
+                "cases of seeded pairs are INCLUDED in the scores (held-in, optimistic)"
+                if self.config.score_seeded
+                else "cases of seeded pairs (same pair id or same text) are excluded from scoring"
+            )
+        )
+        return pairs, texts, note
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    async def _run_setting(
+        self, cases: Sequence[EvalCase], setting: GuardSetting, total: int
+    ) -> tuple[list[ResultRow], str]:
+        spec = self.config.memory
+        guard = self._fresh_guard() if setting == "on" else None
+        held_out = "no memory (guard off)"
+        seeded_pairs: set[str] = set()
+        seeded_texts: set[str] = set()
+        order = list(range(len(cases)))
+        online = setting == "on" and spec.kind == "online"
+        try:
+            if guard is not None:
+                held_out = "memory empty: nothing seeded, every case scored"
+                if spec.kind == "seed":
+                    seeded_pairs, seeded_texts, held_out = await asyncio.to_thread(
+                        self._seed, guard
+                    )
+                elif online:
+                    random.Random(self.config.shuffle_seed).shuffle(order)
+                    held_out = "online memory: each case sees only insights learnt before it"
+
+            def scored(case: EvalCase) -> bool:
+                if self.config.score_seeded or setting == "off":
+                    return True
+                src_pair = case.pair_key.rsplit("|", 1)[0]
+                return src_pair not in seeded_pairs and (
+                    " ".join(case.text.lower().split()) not in seeded_texts
+                )
+
+            rows: list[ResultRow] = []
+            wave = self.config.concurrency
+            sem = asyncio.Semaphore(wave)
+
+            async def run(i: int, size: int | None) -> ResultRow:
+                async with sem:
+                    row = await self._one(
+                        i,
+                        cases[i],
+                        setting,
+                        guard,
+                        scored=scored(cases[i]),
+                        memory_size=size,
+                        online=online,
+                    )
+                self.on_progress(self._done, total)
+                return row
+
+            if online:
+                assert guard is not None
+                for start in range(0, len(order), wave):
+                    size = await asyncio.to_thread(guard.bound_store().count, self.config.tenant)
+                    batch = order[start : start + wave]
+                    rows += await asyncio.gather(*(run(i, size) for i in batch))
+                    await asyncio.to_thread(guard.learner.drain, 600.0)
+            else:
+                rows = list(await asyncio.gather(*(run(i, None) for i in order)))
+        finally:
+            if guard is not None:
+                await asyncio.to_thread(guard.close)
+                if online:
+                    self._learning = {k: int(v) for k, v in guard.learner.counters.items()}
+        return sorted(rows, key=lambda r: r.order), held_out
+
+    async def arun(self, cases: Sequence[EvalCase]) -> EvalOutcome:
+        if not cases:
+            raise InputError("nothing to evaluate")
+        try:
+            self.config.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create {self.config.out}: {exc}") from exc
+        total = len(cases) * len(self.config.guards)
+        rows: list[ResultRow] = []
+        wall: dict[str, float] = {}
+        notes: list[str] = []
+        for setting in self.config.guards:
+            t0 = time.perf_counter()
+            got, note = await self._run_setting(cases, setting, total)
+            wall[setting] = time.perf_counter() - t0
+            rows += got
+            if setting == "on":
+                notes.append(note)
+        return EvalOutcome(
+            rows=tuple(rows),
+            wall_s=wall,
+            model_calls=self._calls,
+            cache_hits=self._hits,
+            held_out="; ".join(notes) or "guard off only: no memory",
+            learning=self._learning,
+        )
+
+    def run(self, cases: Sequence[EvalCase]) -> EvalOutcome:
+        return asyncio.run(self.arun(cases))
