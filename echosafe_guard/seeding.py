@@ -20,6 +20,8 @@ from echosafe_guard.messages import RequestContext, Turn
 
 __all__ = ["SeedReport", "seed_insights", "seed_memory"]
 
+SEED_BATCH = 64
+
 
 @dataclass(frozen=True)
 class SeedReport:
@@ -30,13 +32,24 @@ class SeedReport:
     merged: int
 
 
+def _context(guard: Guard, item: PairedItem, base: Path) -> RequestContext:
+    img_path = item.image_path(base)
+    images = (image_from_file(img_path, policy=guard.policy.images),) if img_path else ()
+    if images and guard.keys.image is not None:
+        guard.keys.image.wait()  # seeding is off the request path: wait for the image model
+    return RequestContext(turns=(Turn(index=0, text=item.text, images=images),), skipped_images=())
+
+
 def seed_insights(
     guard: Guard, items: Sequence[PairedItem], *, base: Path, tenant: str, source: str
 ) -> list[Insight]:
-    """Insights for ``items``; identical items (same text, images, label, category) merge."""
+    """Insights for ``items``; identical items (same text, images, label, category) merge.
+
+    Keys are computed in batches (one text forward per ``SEED_BATCH`` items)."""
     policy = guard.policy
     layout = guard.keys.layout()
     merged: dict[str, tuple[Insight, int]] = {}
+    todo: list[tuple[str, PairedItem, str, RequestContext]] = []
     for item in items:
         category = policy.taxonomy.resolve(item.category)
         if category is None:
@@ -44,20 +57,20 @@ def seed_insights(
                 f"{source}: item {item.id!r}: category {item.category!r} is not in the policy's "
                 "taxonomy (nor an MM-SafetyBench, Llama Guard or alias name)"
             )
-        img_path = item.image_path(base)
-        images = (image_from_file(img_path, policy=policy.images),) if img_path else ()
-        if images and guard.keys.image is not None:
-            guard.keys.image.wait()  # seeding is off the request path: wait for the image model
-        ctx = RequestContext(
-            turns=(Turn(index=0, text=item.text, images=images),), skipped_images=()
-        )
-        rhash = ctx.request_hash
+        ctx = _context(guard, item, base)
         iid = (
             "seed_"
             + hashlib.sha256(
-                f"{tenant}|{layout.id}|{rhash}|{item.label}|{category}".encode()
+                f"{tenant}|{layout.id}|{ctx.request_hash}|{item.label}|{category}".encode()
             ).hexdigest()[:24]
         )
+        todo.append((iid, item, category, ctx))
+    keys = [
+        key
+        for start in range(0, len(todo), SEED_BATCH)
+        for key in guard.keys.keys([t[3] for t in todo[start : start + SEED_BATCH]])
+    ]
+    for (iid, item, category, ctx), key in zip(todo, keys, strict=True):
         if iid in merged:
             ins, n = merged[iid]
             merged[iid] = (ins.model_copy(update={"support": n + 1}), n + 1)
@@ -69,7 +82,6 @@ def seed_insights(
             "category_title": cat.title,
             "category_description": cat.description,
         }
-        key = guard.keys.key(ctx)
         ins = Insight(
             id=iid,
             tenant=tenant,
@@ -81,7 +93,9 @@ def seed_insights(
             confidence=tpl.confidence,
             support=1,
             provenance=Provenance(
-                source=ProvenanceSource.SEED, request_hashes=(rhash,), ref=f"{source}#{item.id}"
+                source=ProvenanceSource.SEED,
+                request_hashes=(ctx.request_hash,),
+                ref=f"{source}#{item.id}",
             ),
             layout=layout.id,
             vector=tuple(float(x) for x in key.vector),

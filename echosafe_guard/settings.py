@@ -11,6 +11,7 @@ environment variable            meaning (default)
 ``ECHOSAFE_IMAGE_PRETRAINED``   open_clip tag, weights file, or ``none`` (``laion2b_s34b_b79k``)
 ``ECHOSAFE_IMAGE_MODEL_CONFIG`` extra open_clip model-config JSON file to register
 ``ECHOSAFE_IMAGE_DOWNLOAD``     ``1``/``0``: allow weight downloads (on unless HF_HUB_OFFLINE)
+``ECHOSAFE_TORCH_THREADS``      torch intra-op threads, process-wide (library: untouched; CLI: 1)
 ==============================  =======================================================
 """
 
@@ -19,9 +20,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from echosafe_guard.exceptions import ConfigError
 from echosafe_guard.key.image_cache import ImageCache
@@ -70,6 +72,8 @@ class GuardSettings(BaseModel):
     image_model_config: str | None = None
     image_download: bool | None = None
     image_cache_size: int = 4096
+    torch_threads: Annotated[int, Field(ge=1, le=1024)] | None = None
+    """``torch.set_num_threads`` when a model loads (process-wide); None leaves torch alone."""
 
     @classmethod
     def from_env(
@@ -90,6 +94,8 @@ class GuardSettings(BaseModel):
         if e.get("ECHOSAFE_IMAGE_PRETRAINED"):
             raw = e["ECHOSAFE_IMAGE_PRETRAINED"]
             data["image_pretrained"] = None if raw.lower() == "none" else raw
+        if e.get("ECHOSAFE_TORCH_THREADS"):
+            data["torch_threads"] = e["ECHOSAFE_TORCH_THREADS"]
         if (images := _flag(e, "ECHOSAFE_IMAGES")) is not None:
             data["images"] = images
         if (download := _flag(e, "ECHOSAFE_IMAGE_DOWNLOAD")) is not None:
@@ -108,12 +114,13 @@ class GuardSettings(BaseModel):
                 self.image_pretrained,
                 model_config=self.image_model_config,
                 download=self.image_download,
+                torch_threads=self.torch_threads,
             )
             if self.images
             else None
         )
         return KeyBuilder(
-            SentenceTransformerEmbedder(self.text_model),
+            SentenceTransformerEmbedder(self.text_model, torch_threads=self.torch_threads),
             image,
             cache=ImageCache(self.image_cache_size),
             wait_for_image_model=wait_for_image_model,

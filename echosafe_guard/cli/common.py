@@ -32,6 +32,7 @@ __all__ = [
     "handle_errors",
 ]
 
+CLI_TORCH_THREADS = 1
 console = Console(stderr=False, soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -83,6 +84,8 @@ def build_guard(
         "images": False if no_images else None,
     }
     settings = GuardSettings.from_env(**overrides)
+    if settings.torch_threads is None:  # one request at a time: spare threads only contend
+        settings = settings.model_copy(update={"torch_threads": CLI_TORCH_THREADS})
     if pretrained is not None:
         settings = settings.model_copy(
             update={"image_pretrained": None if pretrained.lower() == "none" else pretrained}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -130,9 +131,26 @@ class KeyBuilder:
         return l2_normalize(mean), ImagePart.LIVE, ""
 
     def key(self, context: RequestContext) -> ContextKey:
-        layout = self.layout()
         t0 = time.perf_counter()
         text_part = self.embed_text(context.text)
+        return self._assemble(context, text_part, (time.perf_counter() - t0) * 1000)
+
+    def keys(self, contexts: Sequence[RequestContext]) -> list[ContextKey]:
+        """Keys for many contexts, with one batched text forward (seeding, benchmarks)."""
+        t0 = time.perf_counter()
+        texts = [c.text for c in contexts if c.text.strip()]
+        zero = np.zeros(self.text.dim, dtype=np.float32)
+        rows = iter(self.text.embed(texts)) if texts else iter(())
+        parts: list[npt.NDArray[np.float32]] = [
+            next(rows) if c.text.strip() else zero for c in contexts
+        ]
+        each_ms = (time.perf_counter() - t0) * 1000 / max(len(contexts), 1)
+        return [self._assemble(c, p, each_ms) for c, p in zip(contexts, parts, strict=True)]
+
+    def _assemble(
+        self, context: RequestContext, text_part: npt.NDArray[np.float32], text_ms: float
+    ) -> ContextKey:
+        layout = self.layout()
         t1 = time.perf_counter()
         notes: list[str] = []
         images = context.images
@@ -153,7 +171,7 @@ class KeyBuilder:
             vector=vec,
             layout=layout,
             image_part=how,
-            text_ms=(t1 - t0) * 1000,
+            text_ms=text_ms,
             image_ms=(t2 - t1) * 1000,
             notes=tuple(notes),
         )

@@ -21,6 +21,7 @@ from PIL import Image
 from echosafe_guard.exceptions import ConfigError, EmbedderError, EmbedderUnavailableError
 from echosafe_guard.key.base import EmbedderState, EmbedderStatus, l2_normalize
 from echosafe_guard.key.lazy_model import LazyModel
+from echosafe_guard.key.torch_threads import apply_torch_threads
 
 __all__ = ["DEFAULT_IMAGE_MODEL", "DEFAULT_IMAGE_PRETRAINED", "OpenClipEmbedder"]
 
@@ -53,8 +54,10 @@ class OpenClipEmbedder:
         device: str = "cpu",
         download: bool | None = None,
         cache_dir: str | None = None,
+        torch_threads: int | None = None,
     ) -> None:
         self._model_name = model
+        self._torch_threads = torch_threads
         self._pretrained = pretrained
         self._model_config = Path(model_config) if model_config is not None else None
         self._device = device
@@ -131,6 +134,7 @@ class OpenClipEmbedder:
     def _create(self) -> tuple[Any, Any]:
         import torch
 
+        apply_torch_threads(self._torch_threads)
         open_clip = self._register()
         weights = self._weights(open_clip)
         try:

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from echosafe_guard.exceptions import EmbedderError, EmbedderUnavailableError
 from echosafe_guard.key.base import EmbedderState, EmbedderStatus, l2_normalize
 from echosafe_guard.key.lazy_model import LazyModel
+from echosafe_guard.key.torch_threads import apply_torch_threads
 
 __all__ = ["DEFAULT_TEXT_MODEL", "SentenceTransformerEmbedder"]
 
@@ -42,8 +43,10 @@ class SentenceTransformerEmbedder:
         device: str = "cpu",
         dim: int | None = None,
         max_chars: int = 8000,
+        torch_threads: int | None = None,
     ) -> None:
         self._model_name = model
+        self._torch_threads = torch_threads
         self._device = device
         self._dim = dim if dim is not None else _KNOWN_DIMS.get(model)
         self._max_chars = max_chars
@@ -60,6 +63,7 @@ class SentenceTransformerEmbedder:
             raise EmbedderUnavailableError(
                 "text embedder needs the 'sentence-transformers' package"
             ) from exc
+        apply_torch_threads(self._torch_threads)
         path = _resolve(self._model_name)
         local_only = Path(path).is_dir() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         try:

@@ -62,6 +62,10 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         self.optional_params = kwargs
         super().__init__(**kwargs)
         settings = GuardSettings.from_env(store=store, policy=policy)
+        if settings.torch_threads is None:
+            # The proxy's event loop, the learner and the embedding share the cores: spare torch
+            # threads only contend (see echosafe_guard.key.torch_threads). Env overrides.
+            settings = settings.model_copy(update={"torch_threads": 1})
         self.guard = guard or Guard(settings=settings)
         # Per call id: the prepared request until the answer is learnt (popped), and the
         # decision for the response header. Both bounded.
