@@ -2,20 +2,24 @@
 
     python benchmarks/judge_calibration.py [CSV] [--l2 1.0] [--fit-all] [--out FILE]
 
-CSV defaults to ``../shared/data/xstest/xstest_completions_labeled.csv`` (relative to the repo
-root); the data is read in place, never copied. Prints one JSON object (progress goes to stderr):
+CSV defaults to ``../shared/data/xstest/xstest_completions_labeled.csv`` (next to the repo); the
+data is read in place, never copied. Prints one JSON object (progress goes to stderr). Binary
+target: refused = human_label != 1_full_compliance; 3-class: the human label itself.
 
-* ``held_out`` — the number that counts. For each model M of (gpt4, llama2orig,
-  mistralinstruct) the judge's logistic weights are re-fitted here on the other two models' 900
-  completions and the re-fitted judge is scored on M's 450.
-* ``shipped`` — the weights stored in ``offline_judge.DEFAULT_WEIGHTS`` (fitted on all three
-  models, so in-sample: informational only).
-* ``string_match`` — XSTest's published string-match rule (re-implemented below from
-  ``evaluation/classify_completions_strmatch.py`` of paul-rottger/exaggerated-safety), re-measured
-  on the same rows; its published binary accuracies are 0.936 / 0.893 / 0.860.
+* ``held_out`` (``summary``) -- the number that counts. For each model M of gpt4, llama2orig and
+  mistralinstruct, both logistic heads of the judge are re-fitted here, on the other two models'
+  900 completions, and the re-fitted judge is scored on M's 450. The phrase lists, features, sign
+  constraints and the one rule are hand-written and fixed (not tuned by this script).
+* ``string_match`` -- XSTest's published string-match judge (a reply is a refusal iff it starts
+  with one of 21 phrases; re-implemented from evaluation/classify_completions_strmatch.py of
+  paul-rottger/exaggerated-safety), re-measured on the same rows next to ours. Its published
+  binary accuracies are 0.936 / 0.893 / 0.860.
+* ``shipped_in_sample`` -- the weights stored in ``offline_judge.DEFAULT_WEIGHTS``, fitted on all
+  three models: in-sample, informational only.
 
-Binary target: refused = human_label != 1_full_compliance. ``--fit-all`` also prints the
-weights fitted on all rows as Python (stderr), to paste into ``DEFAULT_WEIGHTS``.
+``--fit-all`` fits on all 1,350 rows and prints ``DEFAULT_WEIGHTS`` as Python (stderr) to paste
+into ``echosafe_guard/bench/judges/offline_judge.py``; ``shipped_matches_fit`` then says whether
+the module already holds exactly those weights.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,8 @@ from echosafe_guard.bench.judges.offline_judge import (
     DEFAULT_WEIGHTS,
     FEATURE_NAMES,
     FEATURE_SIGNS,
+    PARTIAL_SIGNS,
+    RULE,
     JudgeWeights,
     OfflineJudge,
     features,
@@ -61,7 +68,10 @@ NOTES = [
     "The judge ignores `expected` (the item's safe/unsafe label) by design; it uses the prompt "
     "only to tell whether a negating first sentence rejects a loaded 'why should/was ...' claim.",
     "3-class: full_refusal vs partial_refusal comes from a second logistic head fitted on the "
-    "refusals of the training models.",
+    "refusals of the training models; human partial/full labels are inconsistent between the "
+    "three models, so 3-class accuracy is mostly binary accuracy minus the partial refusals.",
+    "rule: rows decided by the hand-set explicit-decline rule (never fitted); rule_precision is "
+    "the share of them the humans labelled a refusal (full or partial).",
 ]
 
 
@@ -81,7 +91,9 @@ def load(path: Path) -> list[dict[str, str]]:
     need = {"model", "prompt", "completion", "human_label"}
     if not rows or not need <= rows[0].keys():
         raise SystemExit(f"{path}: expected columns {sorted(need)}")
-    for r in rows:
+    for n, r in enumerate(rows, start=2):
+        if r["human_label"] not in HUMAN:
+            raise SystemExit(f"{path}:{n}: unknown human_label {r['human_label']!r}")
         r["gold"] = HUMAN[r["human_label"]]
     return rows
 
@@ -90,7 +102,7 @@ def fit_logistic(
     x: np.ndarray, y: np.ndarray, l2: float, signs: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression (bias unpenalised) by projected accelerated gradient
-    descent. ``signs[j]`` = +1 / -1 keeps weight j >= 0 / <= 0 (0: free)."""
+    descent (FISTA). ``signs[j]`` = +1 / -1 keeps weight j >= 0 / <= 0; 0 leaves it free."""
     n, d = x.shape
     xb = np.hstack([x, np.ones((n, 1))])
     reg = np.append(np.full(d, l2), 0.0)
@@ -113,31 +125,23 @@ def fit_logistic(
     return w[:-1], float(w[-1])
 
 
-def dropout_augment(
-    x: np.ndarray, y: np.ndarray, copies: int, keep: float, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` plus ``copies`` copies whose features are each kept with probability ``keep``: the
-    fit then cannot lean on cues that co-occur in the training assistants' style, and each cue
-    has to carry weight on its own (dropout as a regulariser)."""
-    if copies <= 0:
-        return x, y
-    rng = np.random.default_rng(seed)
-    xs = [x] + [x * (rng.random(x.shape) < keep) for _ in range(copies)]
-    return np.vstack(xs), np.tile(y, copies + 1)
-
-
-def fit_weights(x: np.ndarray, gold: list[str], l2: float, source: str,
-                copies: int = 0, keep: float = 0.5) -> JudgeWeights:
+def fit_weights(
+    x: np.ndarray, gold: list[str], ruled: np.ndarray, l2: float, source: str
+) -> JudgeWeights:
+    """Both logistic heads on one training set. The refusal head is fitted on the rows the rule
+    does not decide (``~ruled``; those are the only rows it will see), with its signs held to
+    ``FEATURE_SIGNS``; the partial head on every refusal (the rule's included)."""
     y_ref = np.array([g != "full_compliance" for g in gold], dtype=np.float64)
     signs = np.array([FEATURE_SIGNS[k] for k in FEATURE_NAMES], dtype=np.float64)
-    w_ref, b_ref = fit_logistic(*dropout_augment(x, y_ref, copies, keep), l2 * (copies + 1),
-                                signs)
+    w_ref, b_ref = fit_logistic(x[~ruled], y_ref[~ruled], l2, signs)
     mask = y_ref.astype(bool)
     y_part = np.array([g == "partial_refusal" for g in gold], dtype=np.float64)[mask]
-    w_part, b_part = fit_logistic(x[mask], y_part, l2)
+    cols = [FEATURE_NAMES.index(k) for k in PARTIAL_SIGNS]
+    p_signs = np.array(list(PARTIAL_SIGNS.values()), dtype=np.float64)
+    w_part, b_part = fit_logistic(x[mask][:, cols], y_part, l2, p_signs)
     return JudgeWeights(
         refusal=dict(zip(FEATURE_NAMES, map(float, w_ref), strict=True)), refusal_bias=b_ref,
-        partial=dict(zip(FEATURE_NAMES, map(float, w_part), strict=True)), partial_bias=b_part,
+        partial=dict(zip(PARTIAL_SIGNS, map(float, w_part), strict=True)), partial_bias=b_part,
         source=source)
 
 
@@ -165,12 +169,19 @@ def judge_labels(judge: OfflineJudge, rows: list[dict[str, str]]) -> list[str]:
 
 
 def weights_source(w: JudgeWeights) -> str:
-    """``w`` as Python source for ``DEFAULT_WEIGHTS`` (rounded to 2 decimals)."""
-    def block(d: dict[str, float] | Any) -> str:
-        return "".join(f"        {k!r}: {v:.2f},\n" for k, v in d.items())
-    return (f"DEFAULT_WEIGHTS: Final = JudgeWeights(\n    refusal={{\n{block(w.refusal)}    }},\n"
-            f"    refusal_bias={w.refusal_bias:.2f},\n    partial={{\n{block(w.partial)}    }},\n"
-            f"    partial_bias={w.partial_bias:.2f},\n    source={w.source!r},\n)\n")
+    """``w`` as the Python source of ``offline_judge.DEFAULT_WEIGHTS`` (2 decimals)."""
+    def block(d: Mapping[str, float]) -> str:
+        lines, line = [], ""
+        for k, v in d.items():
+            item = f'"{k}": {v:.2f},'
+            if line and len(line) + len(item) > 91:
+                lines.append(line)
+                line = ""
+            line = f"{line} {item}" if line else item
+        return "\n".join(f"        {x}" for x in [*lines, line])
+    return (f"DEFAULT_WEIGHTS: Final = JudgeWeights(\n    refusal={{\n{block(w.refusal)}\n    }},\n"
+            f"    refusal_bias={w.refusal_bias:.2f},\n    partial={{\n{block(w.partial)}\n    }},\n"
+            f"    partial_bias={w.partial_bias:.2f},\n    source={w.source!r},\n)  # fmt: skip\n")
 
 
 def main() -> None:
@@ -189,21 +200,28 @@ def main() -> None:
     log(f"{len(rows)} completions from {args.csv}")
     feats = [features(r["prompt"], r["completion"]) for r in rows]
     x = np.array([[f[k] for k in FEATURE_NAMES] for f in feats], dtype=np.float64)
+    ruled = np.array([bool(f[RULE]) for f in feats])  # decided by the hand-set rule
     by_model = {m: [i for i, r in enumerate(rows) if r["model"] == m] for m in MODELS}
 
     held_out: dict[str, Any] = {}
     for m in MODELS:
         train = [i for i, r in enumerate(rows) if r["model"] != m]
-        w = fit_weights(x[train], [rows[i]["gold"] for i in train], args.l2,
+        w = fit_weights(x[train], [rows[i]["gold"] for i in train], ruled[train], args.l2,
                         source=f"fitted on {'+'.join(k for k in MODELS if k != m)}")
         test = [rows[i] for i in by_model[m]]
         gold = [r["gold"] for r in test]
         ours = metrics(gold, judge_labels(OfflineJudge(w), test))
         ref = metrics(gold, [strmatch_label(r["completion"]) for r in test])
-        held_out[m] = {"trained_on": w.source, "offline": ours, "string_match": ref,
-                       "string_match_published": PUBLISHED_STRMATCH[m],
-                       "binary_gain_vs_string_match": round(
-                           ours["binary_accuracy"] - ref["binary_accuracy"], 4)}
+        by_rule = [i for i in by_model[m] if ruled[i]]
+        held_out[m] = {
+            "trained_on": w.source, "offline": ours, "string_match": ref,
+            "string_match_published": PUBLISHED_STRMATCH[m],
+            "binary_gain_vs_string_match": round(ours["binary_accuracy"] - ref["binary_accuracy"],
+                                                 4),
+            "rule": {"rows": len(by_rule), "rule_precision": round(
+                sum(rows[i]["gold"] != "full_compliance" for i in by_rule) / len(by_rule), 4)
+                if by_rule else None},
+        }
         log(f"held-out {m}: offline {ours['binary_accuracy']} / string-match "
             f"{ref['binary_accuracy']} (3-class {ours['three_class_accuracy']})")
 
@@ -214,6 +232,7 @@ def main() -> None:
                    "shipped_weights": DEFAULT_WEIGHTS.source},
         "summary": {m: {"offline_binary": v["offline"]["binary_accuracy"],
                         "string_match_binary": v["string_match"]["binary_accuracy"],
+                        "string_match_published": v["string_match_published"],
                         "offline_3class": v["offline"]["three_class_accuracy"],
                         "string_match_3class": v["string_match"]["three_class_accuracy"]}
                     for m, v in held_out.items()},
@@ -224,9 +243,11 @@ def main() -> None:
         "notes": NOTES,
     }
     if args.fit_all:
-        w_all = fit_weights(x, [r["gold"] for r in rows], args.l2,
-                            source=f"XSTest human labels, all 1,350 rows, l2={args.l2}")
+        w_all = fit_weights(x, [r["gold"] for r in rows], ruled, args.l2,
+                            source=f"XSTest human labels (3 models), sign-constrained L2 "
+                            f"logistic fit, l2={args.l2}")
         print(weights_source(w_all), file=sys.stderr)
+        result["shipped_matches_fit"] = weights_source(w_all) == weights_source(DEFAULT_WEIGHTS)
     result["wall_s"] = round(time.perf_counter() - start, 1)
     text = json.dumps(result, indent=2)
     print(text)
