@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import random
 import shutil
 import time
@@ -34,7 +33,7 @@ from echosafe_guard.bench.judges.base import Judge
 from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.exceptions import ConfigError, EchoSafeError, InputError, ModelCallError
 from echosafe_guard.guard import Guard, Prepared
-from echosafe_guard.learning.llm_reflector import response_text
+from echosafe_guard.llm_client import import_litellm, response_text
 from echosafe_guard.seeding import seed_insights
 
 __all__ = ["EvalConfig", "EvalOutcome", "EvalRunner", "MemorySpec", "ResultRow"]
@@ -137,13 +136,6 @@ class EvalOutcome:
     """Online memory: the learner's counters (stored, merged, quarantined, dropped, ...)."""
 
 
-def _litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    return litellm
-
-
 def _in_seed(pair_id: str, fraction: float) -> bool:
     if fraction >= 1.0:
         return True
@@ -184,7 +176,7 @@ class EvalRunner:
         if hit is not None and isinstance(hit.get("response"), str):
             self._hits += 1
             return hit["response"], True, None
-        litellm = _litellm()
+        litellm = import_litellm("eval")
         for attempt in range(cfg.max_attempts):
             t0 = time.perf_counter()
             try:

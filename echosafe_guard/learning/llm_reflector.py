@@ -2,63 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from typing import Any
 
 from pydantic import ValidationError
 
 from echosafe_guard.exceptions import (
     ConfigError,
-    MessageFormatError,
     ReflectionInvalidError,
     ReflectionUnavailableError,
 )
 from echosafe_guard.learning.exchange import Exchange, InsightDraft
+from echosafe_guard.llm_client import import_litellm, json_object, response_text
 from echosafe_guard.policy.models import Policy
 
 __all__ = ["LLMReflector", "parse_draft", "response_text"]
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
-
-
-def _litellm() -> Any:
-    # Without this LiteLLM fetches its model-cost map from the network on import.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    try:
-        import litellm
-    except ImportError as exc:  # pragma: no cover - litellm is a dependency
-        raise ConfigError("reflection needs the 'litellm' package") from exc
-    return litellm
-
-
-def response_text(response: Any) -> str:
-    """The answer text of a string, a LiteLLM/OpenAI response object, or its dict form."""
-    if isinstance(response, str):
-        return response
-    try:
-        if isinstance(response, dict):
-            content = response["choices"][0]["message"]["content"]
-        else:
-            content = response.choices[0].message.content
-    except (AttributeError, IndexError, KeyError, TypeError) as exc:
-        raise MessageFormatError(
-            f"response: expected a string or a chat completion, got {type(response).__name__}"
-        ) from exc
-    return content if isinstance(content, str) else ""
-
 
 def parse_draft(text: str, policy: Policy) -> InsightDraft:
     """Validate a reflection's text; raises ``ValueError`` naming what is wrong."""
-    body = _FENCE.sub("", text.strip())
-    start, end = body.find("{"), body.rfind("}")
-    if start < 0 or end <= start:
-        raise ValueError("no JSON object in the answer")
-    data = json.loads(body[start : end + 1])
-    if not isinstance(data, dict):
-        raise ValueError("the JSON is not an object")
-    draft = InsightDraft.model_validate(data)
+    draft = InsightDraft.model_validate(json_object(text))
     category = policy.taxonomy.resolve(draft.category)
     if category is None:
         raise ValueError(
@@ -137,7 +99,7 @@ class LLMReflector:
         ]
 
     def _call(self, kwargs: dict[str, Any]) -> str:
-        litellm = _litellm()
+        litellm = import_litellm("reflection")
         try:
             return self._text(litellm.completion(**kwargs))
         except ReflectionInvalidError:
@@ -148,7 +110,7 @@ class LLMReflector:
             ) from exc
 
     async def _acall(self, kwargs: dict[str, Any]) -> str:
-        litellm = _litellm()
+        litellm = import_litellm("reflection")
         try:
             return self._text(await litellm.acompletion(**kwargs))
         except ReflectionInvalidError:

@@ -8,21 +8,14 @@ assistant response with the policy's ``block_message`` (made locally, no model c
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from echosafe_guard.exceptions import MessageFormatError, RequestBlockedError
 from echosafe_guard.guard import Guard, Prepared
+from echosafe_guard.llm_client import import_litellm
 
 __all__ = ["GuardedStream", "aguarded_completion", "guarded_completion"]
-
-
-def _litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    return litellm
 
 
 def _split(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
@@ -120,7 +113,7 @@ def guarded_completion(
     """``litellm.completion`` with the guard in front. Takes every ``litellm.completion``
     argument; ``tenant`` scopes the memory; ``echosafe_user`` (or LiteLLM's ``user``) identifies
     who asked, for the learning quorum and rate limits."""
-    litellm = _litellm()
+    litellm = import_litellm("guarded_completion")
     model, messages, kw = _split(args, kwargs)
     prep = guard.prepare(messages, tenant=tenant)
     stream = bool(kw.get("stream"))
@@ -140,7 +133,7 @@ async def aguarded_completion(
     **kwargs: Any,
 ) -> Any:
     """As :func:`guarded_completion`, with ``litellm.acompletion`` and ``Guard.aprepare``."""
-    litellm = _litellm()
+    litellm = import_litellm("guarded_completion")
     model, messages, kw = _split(args, kwargs)
     prep = await guard.aprepare(messages, tenant=tenant)
     stream = bool(kw.get("stream"))
