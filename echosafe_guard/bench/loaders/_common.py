@@ -302,3 +302,45 @@ def check_images(name: str, base: Path, items: Iterable[PairedItem]) -> None:
             + (f" ... and {more} more" if more else "")
             + f"; download the images or {TEXT_ONLY_HINT}"
         )
+
+
+def load_unsafe_list(
+    loader: str,
+    source: Path,
+    *,
+    file_name: str,
+    defaults: Mapping[str, tuple[str, ...]],
+    keep: str,
+    image_default: Path | str,
+    text_only: bool,
+    mapping: dict[str, str] | None,
+) -> LoadedBench:
+    """A JSON list of unsafe items without twins (SIUO, VLSBench): ids ``<loader>-<id>``, the
+    ``keep`` column kept on the item, images under ``image_default`` (or the ``image_dir``
+    option), relative to the file's folder."""
+    columns, opts = split_mapping(mapping, loader=loader, fields=defaults, options=("image_dir",))
+    fields = Fields.build(defaults, defaults, columns)
+    path = find_file(source, file_name)
+    base = image_dir(opts, path.parent, image_default)
+    items: list[PairedItem] = []
+    for _, where, record in records(read_json(path), path, keyed=False):
+        item_id = f"{loader}-{fields.need(record, 'id', where)}"
+        kept = record.get(keep)
+        items.append(
+            make_item(
+                where,
+                id=item_id,
+                pair_id=item_id,
+                label="unsafe",
+                category=fields.need(record, "category", where),
+                text=fields.need(record, "text", where),
+                image=image_ref(fields.raw(record, "image", where), where),
+                mode=IMAGE_MODE,
+                **({keep: kept} if isinstance(kept, str) else {}),
+            )
+        )
+    notes = [f"{len(items)} unsafe items (no twins)"]
+    if not text_only:
+        notes.append(f"images relative to {base}")
+    return finish(loader, path, base, items, notes, text_only=text_only)
+

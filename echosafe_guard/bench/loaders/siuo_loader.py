@@ -18,20 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from echosafe_guard.bench.loaders._common import (
-    IMAGE_MODE,
-    Fields,
-    find_file,
-    finish,
-    image_dir,
-    image_ref,
-    make_item,
-    read_json,
-    records,
-    split_mapping,
-)
+from echosafe_guard.bench.loaders._common import load_unsafe_list
 from echosafe_guard.bench.loaders.base import LoadedBench
-from echosafe_guard.bench.paired import PairedItem
 
 __all__ = ["SIUOLoader"]
 
@@ -59,31 +47,13 @@ class SIUOLoader:
         text_only: bool = False,
         mapping: dict[str, str] | None = None,
     ) -> LoadedBench:
-        columns, opts = split_mapping(
-            mapping, loader=self.name, fields=DEFAULTS, options=("image_dir",)
+        return load_unsafe_list(
+            self.name,
+            source,
+            file_name=self.file_name,
+            defaults=DEFAULTS,
+            keep="safety_warning",
+            image_default=self.image_dir or "images",
+            text_only=text_only,
+            mapping=mapping,
         )
-        fields = Fields.build(DEFAULTS, DEFAULTS, columns)
-        path = find_file(source, self.file_name)
-        base = image_dir(opts, path.parent, self.image_dir or "images")
-        items: list[PairedItem] = []
-        for _, where, record in records(read_json(path), path, keyed=False):
-            item_id = f"siuo-{fields.need(record, 'id', where)}"
-            warning = record.get("safety_warning")
-            extra = {"safety_warning": warning} if isinstance(warning, str) else {}
-            items.append(
-                make_item(
-                    where,
-                    id=item_id,
-                    pair_id=item_id,
-                    label="unsafe",
-                    category=fields.need(record, "category", where),
-                    text=fields.need(record, "text", where),
-                    image=image_ref(fields.raw(record, "image", where), where),
-                    mode=IMAGE_MODE,
-                    **extra,
-                )
-            )
-        notes = [f"{len(items)} unsafe-context items (no twins)"]
-        if not text_only:
-            notes.append(f"images from {base}")
-        return finish(self.name, path, base, items, notes, text_only=text_only)
