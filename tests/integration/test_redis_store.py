@@ -187,4 +187,4 @@ def test_cli_and_env_take_a_redis_store(redis_url: str, tiny_clip_config: Path) 
     assert res.exit_code == 0, res.output
     assert '"category": "fraud"' in res.output
     stats = runner.invoke(app, ["memory", "stats", "--json"], env=env)
-    assert '"total": 24' in stats.output and '"kind": "redis"' in stats.output
+    assert '"total": 312' in stats.output and '"kind": "redis"' in stats.output
