@@ -22,9 +22,10 @@ from echosafe_guard.learning.llm_reflector import LLMReflector, response_text
 from echosafe_guard.learning.reflector import Reflector
 from echosafe_guard.memory.base import InsightStore
 from echosafe_guard.memory.insight import ScoredInsight, SearchFilter, Verdict
+from echosafe_guard.memory.rerank import Reranker, build_reranker, rerank_hits
 from echosafe_guard.messages import RequestContext, build_context
 from echosafe_guard.policy.loader import load_policy
-from echosafe_guard.policy.models import Mode, Policy, StoreErrorPolicy
+from echosafe_guard.policy.models import Mode, Policy, RerankMethod, StoreErrorPolicy
 from echosafe_guard.rewrite import apply_block, render_block
 from echosafe_guard.settings import GuardSettings, open_store
 
@@ -102,6 +103,7 @@ class Guard:
         keys: KeyBuilder | None = None,
         settings: GuardSettings | None = None,
         reflector: Reflector | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings or GuardSettings.from_env()
         self._store_arg = store
@@ -114,6 +116,7 @@ class Guard:
         self._bound = False
         self._reflector = reflector
         self._learner: Learner | None = None
+        self._reranker = reranker  # None: built from the policy on first use
 
     # -- lazily resolved parts ---------------------------------------------------------------
 
@@ -224,7 +227,18 @@ class Guard:
 
     def _search_kwargs(self) -> dict[str, Any]:
         r = self.policy.retrieval
-        return {"k": r.k, "min_score": r.min_similarity, "filters": SearchFilter()}
+        return {"k": r.search_k, "min_score": r.min_similarity, "filters": SearchFilter()}
+
+    def _rerank(
+        self, key: ContextKey, tenant: str, hits: list[ScoredInsight]
+    ) -> list[ScoredInsight]:
+        """The policy's reranker on the store's candidates (never raises: see rerank_hits)."""
+        r = self.policy.retrieval
+        if r.rerank is RerankMethod.NONE:
+            return hits[: r.k]
+        if self._reranker is None:
+            self._reranker = build_reranker(r, self.store)
+        return rerank_hits(self._reranker, key.vector, hits, tenant=tenant, k=r.k)
 
     def _store_failed(self, exc: StoreError) -> tuple[list[ScoredInsight], str]:
         """Apply ``on_store_error``. A key-layout mismatch is configuration: always raised."""
@@ -241,9 +255,10 @@ class Guard:
             return [], None
         try:
             store = self.bound_store()
-            return store.search(key.vector, tenant=tenant, **self._search_kwargs()), None
+            hits = store.search(key.vector, tenant=tenant, **self._search_kwargs())
         except StoreError as exc:
             return self._store_failed(exc)
+        return self._rerank(key, tenant, hits), None
 
     async def _asearch(
         self, key: ContextKey, tenant: str
@@ -255,7 +270,7 @@ class Guard:
             hits = await store.asearch(key.vector, tenant=tenant, **self._search_kwargs())
         except StoreError as exc:
             return self._store_failed(exc)
-        return hits, None
+        return self._rerank(key, tenant, hits), None
 
     def _decide(
         self, hits: Sequence[ScoredInsight], store_note: str | None, mode: Mode

@@ -13,11 +13,13 @@ __all__ = [
     "Category",
     "ContextPolicy",
     "ImagePolicy",
+    "IntentRerankPolicy",
     "LearningPolicy",
     "Mode",
     "Policy",
     "PromptPolicy",
     "ReflectionPolicy",
+    "RerankMethod",
     "RetrievalPolicy",
     "SeedTemplate",
     "StoreErrorPolicy",
@@ -148,9 +150,47 @@ class PromptPolicy(_Strict):
         return self
 
 
+class RerankMethod(StrEnum):
+    NONE = "none"
+    """The store's order: cosine similarity of the context keys."""
+    INTENT = "intent"
+    """Re-rank the candidates with the memory's own intent axis (see ``IntentRerankPolicy``)."""
+
+
+class IntentRerankPolicy(_Strict):
+    """The ``intent`` re-ranker (``echosafe_guard/memory/intent_rerank.py``).
+
+    A shrinkage-LDA axis separating the tenant's unsafe from its safe insights (fitted from their
+    key vectors, off the request path) scores the request's key; each candidate's similarity is
+    then moved by ``weight * tanh(z / 2)`` towards the predicted verdict (away from the other)."""
+
+    weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    """Largest move, in cosine units: a candidate more similar by more than ``2 * weight`` keeps
+    its place whatever the axis says (near-duplicates keep priority)."""
+    shrinkage: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    """Shrinkage of the within-verdict covariance towards its mean variance (1: the axis is the
+    difference of the two verdicts' mean keys)."""
+    min_per_verdict: Annotated[int, Field(ge=1)] = 4
+    """Fewer unsafe or safe insights than this: no axis, the store's order is kept."""
+    max_fit: Annotated[int, Field(ge=16)] = 1024
+    """Insights read to fit the axis (a stable, verdict-balanced sample beyond that)."""
+    refresh_s: Annotated[float, Field(gt=0.0)] = 300.0
+    """How often the axis is checked against the store (refitted when the count changed)."""
+
+
 class RetrievalPolicy(_Strict):
     k: Annotated[int, Field(ge=1, le=50)] = 3
     min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.45
+    rerank: RerankMethod = RerankMethod.INTENT
+    candidates: Annotated[int, Field(ge=1, le=200)] = 20
+    """How many hits the store returns for the re-ranker (at least ``k``) before the top ``k``
+    are kept. Ignored with ``rerank: none``."""
+    intent: IntentRerankPolicy = IntentRerankPolicy()
+
+    @property
+    def search_k(self) -> int:
+        """How many hits to ask the store for."""
+        return self.k if self.rerank is RerankMethod.NONE else max(self.k, self.candidates)
 
 
 class ContextPolicy(_Strict):
