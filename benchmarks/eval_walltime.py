@@ -5,7 +5,8 @@
 
 The model is a scripted LiteLLM provider registered through ``litellm.custom_provider_map``
 (``benchscripted/eval``). It answers after ``--model-ms`` of simulated generation time: a refusal
-when the guard's system block marks the request unsafe, otherwise a short helpful answer. Every
+when the top insight in the guard's system block is unsafe, otherwise a short helpful answer
+(so the CCR it reports measures retrieval, not a model). Every
 other part is the shipped code path: the real LiteLLM call, ``Guard.aprepare`` with the real
 all-MiniLM-L6-v2 text key, and a tiny random-init OpenCLIP tower for the GenOCR images (which
 stands in for ViT-B-32; its weights are not available offline). It also uses the offline judge,
@@ -71,7 +72,7 @@ class ScriptedEvalModel(CustomLLM):  # type: ignore[misc]
 
     def _text(self, messages: list[dict[str, Any]]) -> str:
         system = " ".join(str(m.get("content")) for m in messages if m.get("role") == "system")
-        return REFUSAL if "unsafe ·" in system else ANSWER
+        return REFUSAL if "[1] UNSAFE" in system else ANSWER  # follows the top insight
 
     def completion(self, *args: Any, **kwargs: Any) -> Any:
         time.sleep(self.delay_s)
