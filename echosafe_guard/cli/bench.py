@@ -35,7 +35,7 @@ from echosafe_guard.cli.common import (
     err_console,
     handle_errors,
 )
-from echosafe_guard.exceptions import DataFormatError, InputError
+from echosafe_guard.exceptions import BenchError, DataFormatError, InputError
 from echosafe_guard.policy.loader import load_policy
 
 __all__ = ["eval_command", "judge_command", "make_judge", "read_judge_rows"]
@@ -162,6 +162,11 @@ def eval_command(
         }
         summary = build_summary(outcome, config, bench=bench_info, judge=the_judge.name)
         files = write_outputs(out, outcome, summary)
+        failed = [r for r in outcome.rows if r.error is not None]
+        if failed and len(failed) == len(outcome.rows):
+            raise BenchError(
+                f"every case failed (outputs written to {out}); first error: {failed[0].error}"
+            )
         if as_json:
             emit_json({**summary, "files": {k: str(p) for k, p in files.items()}})
             return

@@ -218,6 +218,20 @@ def test_llm_judge_gives_quality_scores(
     assert "| off | 6 |" in (out / "report.md").read_text()
 
 
+def test_a_run_where_every_case_fails_exits_non_zero(
+    llm: ScriptedLLM, env: dict[str, str], tmp_path: Path
+) -> None:
+    bench = write_bench(tmp_path / "bench.jsonl")
+    llm.script.extend([ERROR] * 100)
+    err = run_eval(
+        env, "--bench", str(bench), "--out", str(tmp_path / "o"), "--guard", "off",
+        "--mode", "text", "--limit", "1", code=1,
+    )
+    assert err["type"] == "BenchError" and "every case failed" in err["error"]
+    assert "ModelCallError" in err["error"]
+    assert (tmp_path / "o" / "results.jsonl").is_file()
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
