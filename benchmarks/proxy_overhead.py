@@ -14,7 +14,7 @@ the scripted upstream's latency), e.g. ``--upstream-ms 0,200`` for the full repo
 
 Set-up, all in a temporary directory, nothing in the repository is touched:
 
-* the store is seeded with the 24 builtin pairs by ``seed_memory(guard, "builtin")`` (what
+* the store is seeded with the builtin pairs (156 pairs, 312 items) by ``seed_memory(guard, "builtin")`` (what
   ``echosafe-guard memory seed builtin`` runs) in this process, while both proxies start (a
   LocalStore is shared between processes; warm-up follows anyway);
 * GUARDED proxy: ``echosafe-guard serve --config cfg.yaml --port P --json`` (adds the guardrail
@@ -51,7 +51,8 @@ the proxies are stopped, ``Guard.prepare`` is timed in-process on the same promp
 store (seed + what was learnt), policy and embedders (loaded while the proxies start): median
 total, embed_text_ms and overhead, with the proxy's torch thread count and with one thread.
 ``--torch-threads N`` sets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` for both proxies (0: torch's
-default, one thread per core); the package sets no thread count of its own.
+default, one thread per core). The guardrail itself sets torch to one thread when its models
+load, unless ``ECHOSAFE_TORCH_THREADS`` says otherwise (see ``echosafe_guard.key.torch_threads``).
 
 Goals (pass flags in ``goals``):
 
