@@ -14,9 +14,10 @@ the scripted upstream's latency), e.g. ``--upstream-ms 0,200`` for the full repo
 
 Set-up, all in a temporary directory, nothing in the repository is touched:
 
-* the store is seeded with the builtin pairs (156 pairs, 312 items) by ``seed_memory(guard, "builtin")`` (what
-  ``echosafe-guard memory seed builtin`` runs) in this process, while both proxies start (a
-  LocalStore is shared between processes; warm-up follows anyway);
+* the store is seeded with the builtin set (156 pairs, 312 items) by
+  ``seed_memory(guard, "builtin")`` (what ``echosafe-guard memory seed builtin`` runs) in this
+  process, while both proxies start (a LocalStore is shared between processes; warm-up follows
+  anyway);
 * GUARDED proxy: ``echosafe-guard serve --config cfg.yaml --port P --json`` (adds the guardrail
   and the master key); UNGUARDED proxy: plain ``litellm --config cfg.yaml --port Q`` with the
   same ``model_list``, ``custom_provider_map`` and callbacks, master key from
