@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,8 +14,8 @@ from echosafe_guard.bench.cases import build_cases
 from echosafe_guard.bench.judges.base import Judge
 from echosafe_guard.bench.judges.llm_judge import LLMJudge
 from echosafe_guard.bench.judges.offline_judge import OfflineJudge
+from echosafe_guard.bench.loaders._common import read_csv, read_jsonl
 from echosafe_guard.bench.loaders.registry import load_bench
-from echosafe_guard.bench.paired import MAX_FILE_BYTES
 from echosafe_guard.bench.report import build_summary, write_outputs
 from echosafe_guard.bench.runner import EvalConfig, EvalRunner, GuardSetting, MemorySpec
 from echosafe_guard.cli.common import (
@@ -189,36 +186,15 @@ def eval_command(
 
 def read_judge_rows(path: Path) -> list[dict[str, str | None]]:
     """``prompt``/``completion`` (and optional ``label``) rows of a CSV or JSONL file."""
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise DataFormatError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
-        raw = path.read_text("utf-8-sig")  # tolerate a BOM (spreadsheet exports)
-    except FileNotFoundError as exc:
-        raise DataFormatError(f"{path}: no such file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path}: cannot be read: {exc}") from exc
-    records: list[tuple[int, Any]] = []
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for n, line in enumerate(raw.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append((n, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise DataFormatError(f"{path}:{n}: not valid JSON: {exc.msg}") from exc
-    else:
-        try:
-            reader = csv.DictReader(io.StringIO(raw))
-            # reader.line_num: the file line the record ends on (quoted cells may span lines).
-            records = [(reader.line_num, rec) for rec in reader]
-        except csv.Error as exc:
-            raise DataFormatError(f"{path}: not valid CSV: {exc}") from exc
+    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
+    records: list[tuple[str, dict[str, Any]]] = (
+        read_jsonl(path) if is_jsonl else [(w, dict(r)) for w, r in read_csv(path)]
+    )
     rows: list[dict[str, str | None]] = []
-    for n, rec in records:
-        if not isinstance(rec, dict):
-            raise DataFormatError(f"{path}:{n}: expected an object with prompt and completion")
+    for where, rec in records:
         prompt, completion = rec.get("prompt"), rec.get("completion")
         if not isinstance(prompt, str) or not isinstance(completion, str):
-            raise DataFormatError(f"{path}:{n}: 'prompt' and 'completion' must both be text")
+            raise DataFormatError(f"{where}: 'prompt' and 'completion' must both be text")
         label = rec.get("label")
         expected = label if label in ("unsafe", "safe") else None
         rows.append({"prompt": prompt, "completion": completion, "expected": expected})
