@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import ValidationError
 
@@ -304,43 +304,52 @@ def check_images(name: str, base: Path, items: Iterable[PairedItem]) -> None:
         )
 
 
-def load_unsafe_list(
-    loader: str,
-    source: Path,
-    *,
-    file_name: str,
-    defaults: Mapping[str, tuple[str, ...]],
-    keep: str,
-    image_default: Path | str,
-    text_only: bool,
-    mapping: dict[str, str] | None,
-) -> LoadedBench:
-    """A JSON list of unsafe items without twins (SIUO, VLSBench): ids ``<loader>-<id>``, the
-    ``keep`` column kept on the item, images under ``image_default`` (or the ``image_dir``
-    option), relative to the file's folder."""
-    columns, opts = split_mapping(mapping, loader=loader, fields=defaults, options=("image_dir",))
-    fields = Fields.build(defaults, defaults, columns)
-    path = find_file(source, file_name)
-    base = image_dir(opts, path.parent, image_default)
-    items: list[PairedItem] = []
-    for _, where, record in records(read_json(path), path, keyed=False):
-        item_id = f"{loader}-{fields.need(record, 'id', where)}"
-        kept = record.get(keep)
-        items.append(
-            make_item(
-                where,
-                id=item_id,
-                pair_id=item_id,
-                label="unsafe",
-                category=fields.need(record, "category", where),
-                text=fields.need(record, "text", where),
-                image=image_ref(fields.raw(record, "image", where), where),
-                mode=IMAGE_MODE,
-                **({keep: kept} if isinstance(kept, str) else {}),
-            )
-        )
-    notes = [f"{len(items)} unsafe items (no twins)"]
-    if not text_only:
-        notes.append(f"images relative to {base}")
-    return finish(loader, path, base, items, notes, text_only=text_only)
+class UnsafeListLoader:
+    """A JSON list of unsafe items without twins (SIUO, VLSBench). Subclasses set the class
+    attributes: ids are ``<name>-<id>``, the ``keep`` column is kept on the item, and images are
+    read under ``image_default`` (or the ``image_dir`` option / argument), relative to the file's
+    folder."""
 
+    name: ClassVar[str]
+    file_name: ClassVar[str]
+    defaults: ClassVar[Mapping[str, tuple[str, ...]]]
+    keep: ClassVar[str]
+    image_default: ClassVar[str]
+
+    def __init__(self, *, image_dir: Path | str | None = None) -> None:
+        self.image_dir = None if image_dir is None else Path(image_dir)
+
+    def load(
+        self,
+        source: Path,
+        *,
+        text_only: bool = False,
+        mapping: dict[str, str] | None = None,
+    ) -> LoadedBench:
+        columns, opts = split_mapping(
+            mapping, loader=self.name, fields=self.defaults, options=("image_dir",)
+        )
+        fields = Fields.build(self.defaults, self.defaults, columns)
+        path = find_file(source, self.file_name)
+        base = image_dir(opts, path.parent, self.image_dir or self.image_default)
+        items: list[PairedItem] = []
+        for _, where, record in records(read_json(path), path, keyed=False):
+            item_id = f"{self.name}-{fields.need(record, 'id', where)}"
+            kept = record.get(self.keep)
+            items.append(
+                make_item(
+                    where,
+                    id=item_id,
+                    pair_id=item_id,
+                    label="unsafe",
+                    category=fields.need(record, "category", where),
+                    text=fields.need(record, "text", where),
+                    image=image_ref(fields.raw(record, "image", where), where),
+                    mode=IMAGE_MODE,
+                    **({self.keep: kept} if isinstance(kept, str) else {}),
+                )
+            )
+        notes = [f"{len(items)} unsafe items (no twins)"]
+        if not text_only:
+            notes.append(f"images relative to {base}")
+        return finish(self.name, path, base, items, notes, text_only=text_only)

@@ -16,10 +16,7 @@ to the file's folder or absolute, or ``SIUOLoader(image_dir=...)``) points elsew
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from echosafe_guard.bench.loaders._common import load_unsafe_list
-from echosafe_guard.bench.loaders.base import LoadedBench
+from echosafe_guard.bench.loaders._common import UnsafeListLoader
 
 __all__ = ["SIUOLoader"]
 
@@ -31,29 +28,11 @@ DEFAULTS = {
 }
 
 
-class SIUOLoader:
+class SIUOLoader(UnsafeListLoader):
     """Reads SIUO's generation set; every item is an unsafe context without a twin."""
 
     name = "siuo"
     file_name = "siuo_gen.json"
-
-    def __init__(self, *, image_dir: Path | str | None = None) -> None:
-        self.image_dir = None if image_dir is None else Path(image_dir)
-
-    def load(
-        self,
-        source: Path,
-        *,
-        text_only: bool = False,
-        mapping: dict[str, str] | None = None,
-    ) -> LoadedBench:
-        return load_unsafe_list(
-            self.name,
-            source,
-            file_name=self.file_name,
-            defaults=DEFAULTS,
-            keep="safety_warning",
-            image_default=self.image_dir or "images",
-            text_only=text_only,
-            mapping=mapping,
-        )
+    defaults = DEFAULTS
+    keep = "safety_warning"
+    image_default = "images"

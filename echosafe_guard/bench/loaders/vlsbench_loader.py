@@ -15,10 +15,7 @@ paths are relative to. Ids are ``vlsbench-<instruction_id>``; ``category`` is VL
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from echosafe_guard.bench.loaders._common import load_unsafe_list
-from echosafe_guard.bench.loaders.base import LoadedBench
+from echosafe_guard.bench.loaders._common import UnsafeListLoader
 
 __all__ = ["VLSBenchLoader"]
 
@@ -30,29 +27,11 @@ DEFAULTS = {
 }
 
 
-class VLSBenchLoader:
+class VLSBenchLoader(UnsafeListLoader):
     """Reads VLSBench's ``data.json``; every item is unsafe, without a twin."""
 
     name = "vlsbench"
     file_name = "data.json"
-
-    def __init__(self, *, image_dir: Path | str | None = None) -> None:
-        self.image_dir = None if image_dir is None else Path(image_dir)
-
-    def load(
-        self,
-        source: Path,
-        *,
-        text_only: bool = False,
-        mapping: dict[str, str] | None = None,
-    ) -> LoadedBench:
-        return load_unsafe_list(
-            self.name,
-            source,
-            file_name=self.file_name,
-            defaults=DEFAULTS,
-            keep="sub_category",
-            image_default=self.image_dir or ".",
-            text_only=text_only,
-            mapping=mapping,
-        )
+    defaults = DEFAULTS
+    keep = "sub_category"
+    image_default = "."
