@@ -5,14 +5,25 @@ Used by the reflector, the LLM judge, the eval runner and the LiteLLM SDK wrappe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from echosafe_guard.exceptions import ConfigError, MessageFormatError
+from echosafe_guard.exceptions import ConfigError, EchoSafeError, MessageFormatError
 
-__all__ = ["import_litellm", "json_object", "response_text"]
+__all__ = [
+    "acall_with_retries",
+    "call_with_retries",
+    "import_litellm",
+    "json_object",
+    "response_text",
+]
+
+_T = TypeVar("_T")
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
@@ -55,3 +66,47 @@ def json_object(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("the JSON is not an object")
     return data
+
+
+def call_with_retries(
+    call: Callable[[], _T],
+    *,
+    attempts: int,
+    backoff_s: float,
+    wrap: Callable[[Exception], EchoSafeError],
+    keep: tuple[type[Exception], ...] = (),
+) -> _T:
+    """``call()``, retried ``attempts`` times with exponential backoff. The last failure is
+    raised as ``wrap(exc)`` from it; exceptions in ``keep`` are raised at once, unretried."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except keep:
+            raise
+        except Exception as exc:  # LiteLLM maps provider errors to its own types
+            if attempt + 1 >= attempts:
+                raise wrap(exc) from exc
+            time.sleep(backoff_s * 2**attempt)
+    raise ConfigError("attempts must be >= 1")
+
+
+async def acall_with_retries(
+    call: Callable[[], Awaitable[_T]],
+    *,
+    attempts: int,
+    backoff_s: float,
+    wrap: Callable[[Exception], EchoSafeError],
+    keep: tuple[type[Exception], ...] = (),
+) -> _T:
+    """As :func:`call_with_retries`, awaiting ``call()`` and sleeping on the event loop."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except keep:
+            raise
+        except Exception as exc:
+            if attempt + 1 >= attempts:
+                raise wrap(exc) from exc
+            await asyncio.sleep(backoff_s * 2**attempt)
+    raise ConfigError("attempts must be >= 1")
+

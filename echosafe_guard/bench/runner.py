@@ -33,7 +33,7 @@ from echosafe_guard.bench.judges.base import Judge
 from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.exceptions import ConfigError, EchoSafeError, InputError, ModelCallError
 from echosafe_guard.guard import Guard, Prepared
-from echosafe_guard.llm_client import import_litellm, response_text
+from echosafe_guard.llm_client import acall_with_retries, import_litellm, response_text
 from echosafe_guard.seeding import seed_insights
 
 __all__ = ["EvalConfig", "EvalOutcome", "EvalRunner", "MemorySpec", "ResultRow"]
@@ -177,27 +177,27 @@ class EvalRunner:
             self._hits += 1
             return hit["response"], True, None
         litellm = import_litellm("eval")
-        for attempt in range(cfg.max_attempts):
+
+        async def once() -> tuple[str, float]:
             t0 = time.perf_counter()
-            try:
-                raw = await litellm.acompletion(
-                    model=cfg.model,
-                    messages=messages,
-                    timeout=cfg.timeout_s,
-                    num_retries=0,
-                    **cfg.completion_kwargs,
-                )
-                text = response_text(raw)
-            except Exception as exc:  # LiteLLM maps provider errors to its own types
-                if attempt + 1 == cfg.max_attempts:
-                    raise ModelCallError(f"{type(exc).__name__}: {exc}") from exc
-                await asyncio.sleep(cfg.backoff_s * 2**attempt)
-                continue
-            ms = (time.perf_counter() - t0) * 1000
-            self._calls += 1
-            self.responses.put(key, {"model": cfg.model, "response": text, "latency_ms": ms})
-            return text, False, ms
-        raise AssertionError("unreachable")  # pragma: no cover
+            raw = await litellm.acompletion(
+                model=cfg.model,
+                messages=messages,
+                timeout=cfg.timeout_s,
+                num_retries=0,
+                **cfg.completion_kwargs,
+            )
+            return response_text(raw), (time.perf_counter() - t0) * 1000
+
+        text, ms = await acall_with_retries(
+            once,
+            attempts=cfg.max_attempts,
+            backoff_s=cfg.backoff_s,
+            wrap=lambda exc: ModelCallError(f"{type(exc).__name__}: {exc}"),
+        )
+        self._calls += 1
+        self.responses.put(key, {"model": cfg.model, "response": text, "latency_ms": ms})
+        return text, False, ms
 
     async def _judge(self, case: EvalCase, completion: str) -> dict[str, Any]:
         prompt = case.text + (f"\n[image text: {case.key_phrase}]" if case.key_phrase else "")

@@ -7,15 +7,18 @@ are retried ``max_attempts`` times with exponential backoff, then raised as ``Ju
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from echosafe_guard.bench.judges.base import Judgement, ResponseLabel
 from echosafe_guard.exceptions import ConfigError, InputError, JudgeError
-from echosafe_guard.llm_client import import_litellm, json_object
+from echosafe_guard.llm_client import (
+    acall_with_retries,
+    call_with_retries,
+    import_litellm,
+    json_object,
+)
 
 __all__ = ["JUDGE_RUBRIC", "LLMJudge"]
 
@@ -142,31 +145,32 @@ class LLMJudge:
             judge=self.name,
         )
 
+    def _failed(self, exc: Exception) -> JudgeError:
+        return JudgeError(f"judge model failed: {type(exc).__name__}: {exc}")
+
     def _call(self, messages: list[dict[str, str]]) -> str:
         litellm = import_litellm("the LLM judge")
-        for attempt in range(self.max_attempts):
-            try:
-                return _text(litellm.completion(**self._kwargs(messages)))
-            except JudgeError:
-                raise
-            except Exception as exc:  # LiteLLM maps provider errors to its own types
-                if attempt + 1 == self.max_attempts:
-                    raise JudgeError(f"judge model failed: {type(exc).__name__}: {exc}") from exc
-                time.sleep(self.backoff_s * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return call_with_retries(
+            lambda: _text(litellm.completion(**self._kwargs(messages))),
+            attempts=self.max_attempts,
+            backoff_s=self.backoff_s,
+            wrap=self._failed,
+            keep=(JudgeError,),
+        )
 
     async def _acall(self, messages: list[dict[str, str]]) -> str:
         litellm = import_litellm("the LLM judge")
-        for attempt in range(self.max_attempts):
-            try:
-                return _text(await litellm.acompletion(**self._kwargs(messages)))
-            except JudgeError:
-                raise
-            except Exception as exc:
-                if attempt + 1 == self.max_attempts:
-                    raise JudgeError(f"judge model failed: {type(exc).__name__}: {exc}") from exc
-                await asyncio.sleep(self.backoff_s * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def once() -> str:
+            return _text(await litellm.acompletion(**self._kwargs(messages)))
+
+        return await acall_with_retries(
+            once,
+            attempts=self.max_attempts,
+            backoff_s=self.backoff_s,
+            wrap=self._failed,
+            keep=(JudgeError,),
+        )
 
     def judge(
         self, prompt: str, completion: str, *, expected: Literal["unsafe", "safe"] | None = None
