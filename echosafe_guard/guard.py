@@ -237,7 +237,10 @@ class Guard:
         if r.rerank is RerankMethod.NONE:
             return hits[: r.k]
         if self._reranker is None:
-            self._reranker = build_reranker(r, self.store)
+            store = self.store  # resolved outside the lock (it takes the lock itself)
+            with self._lock:
+                if self._reranker is None:
+                    self._reranker = build_reranker(r, store)
         return rerank_hits(self._reranker, key.vector, hits, tenant=tenant, k=r.k)
 
     def _store_failed(self, exc: StoreError) -> tuple[list[ScoredInsight], str]:
