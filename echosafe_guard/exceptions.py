@@ -19,7 +19,8 @@ application can catch the whole family with one ``except`` clause. The tree::
     ├── RequestBlockedError          enforce mode blocked the request (carries the decision)
     ├── BenchError                   the benchmark runner failed (``eval``, ``judge``)
     │   ├── ModelCallError           the evaluated model failed on an item (after retries)
-    │   └── JudgeError               an LLM judge failed or stayed invalid after a repair
+    │   ├── JudgeError               an LLM judge failed or stayed invalid after a repair
+    │   └── BenchDownloadError       a hub benchmark (``hf:...``) that cannot be downloaded
     ├── LearningError                the learning loop failed on one exchange
     │   ├── ReflectionUnavailableError  the reflecting model failed or timed out (retried)
     │   └── ReflectionInvalidError   the reflection stayed invalid after a repair (dropped)
@@ -35,6 +36,7 @@ Errors that wrap another exception are raised with ``raise ... from exc``.
 from __future__ import annotations
 
 __all__ = [
+    "BenchDownloadError",
     "BenchError",
     "ConfigError",
     "DataFormatError",
@@ -133,6 +135,11 @@ class ModelCallError(BenchError):
 
 class JudgeError(BenchError):
     """An LLM judge failed, or its answer stayed invalid after one repair."""
+
+
+class BenchDownloadError(BenchError):
+    """A benchmark named on the Hugging Face hub (``hf:owner/name``) that cannot be downloaded
+    (offline, no such dataset, access refused) and is not in the local hub cache."""
 
 
 class LearningError(EchoSafeError):

@@ -2,13 +2,21 @@
 
 An item's own ``scenario``, ``intent_signals`` and ``guidance`` (the bundled set has them) are used
 as written; items without them get the policy's generic seed templates for their label.
+
+An item whose category the policy's taxonomy cannot resolve is seeded under the ``other``
+category, with a warning (logged, and counted in :attr:`SeedReport.unmapped`); a policy without
+an ``other`` category refuses it with a ``ConfigError`` naming the escape
+(``--map 'category:NAME=KEY'``). Any benchmark format is seeded by loading it first
+(``echosafe_guard.bench.loaders.load_bench``) and passing its items to :func:`seed_items`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
@@ -17,10 +25,13 @@ from echosafe_guard.guard import Guard
 from echosafe_guard.images import image_from_file
 from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
 from echosafe_guard.messages import RequestContext, Turn
+from echosafe_guard.policy.models import Taxonomy
 
-__all__ = ["SeedReport", "seed_insights", "seed_memory"]
+__all__ = ["OTHER", "SeedReport", "seed_insights", "seed_items", "seed_memory", "unmapped"]
 
 SEED_BATCH = 64
+OTHER = "other"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,14 @@ class SeedReport:
     items: int
     insights: int
     merged: int
+    unmapped: dict[str, int] = field(default_factory=dict)
+    """Category names the taxonomy does not resolve → items seeded under ``other``."""
+
+
+def unmapped(taxonomy: Taxonomy, items: Sequence[PairedItem]) -> dict[str, int]:
+    """Item count per category name that ``taxonomy`` cannot resolve, most frequent first."""
+    counts = Counter(i.category for i in items if taxonomy.resolve(i.category) is None)
+    return dict(counts.most_common())
 
 
 def _context(guard: Guard, item: PairedItem, base: Path) -> RequestContext:
@@ -50,13 +69,18 @@ def seed_insights(
     layout = guard.keys.layout()
     merged: dict[str, tuple[Insight, int]] = {}
     todo: list[tuple[str, PairedItem, str, RequestContext]] = []
-    for item in items:
-        category = policy.taxonomy.resolve(item.category)
-        if category is None:
+    missing = unmapped(policy.taxonomy, items)
+    if missing:
+        names = ", ".join(f"{n!r} ({c} items)" for n, c in missing.items())
+        if OTHER not in policy.taxonomy.categories:
             raise ConfigError(
-                f"{source}: item {item.id!r}: category {item.category!r} is not in the policy's "
-                "taxonomy (nor an MM-SafetyBench, Llama Guard or alias name)"
+                f"{source}: categories not in the policy's taxonomy (nor an MM-SafetyBench, "
+                f"Llama Guard or alias name): {names}; map them with --map 'category:NAME=KEY' "
+                f"or give the policy an {OTHER!r} category"
             )
+        log.warning("%s: seeding unmapped categories under %r: %s", source, OTHER, names)
+    for item in items:
+        category = policy.taxonomy.resolve(item.category) or OTHER
         ctx = _context(guard, item, base)
         iid = (
             "seed_"
@@ -104,15 +128,23 @@ def seed_insights(
     return [ins for ins, _ in merged.values()]
 
 
-def seed_memory(guard: Guard, source: str | Path, *, tenant: str = "default") -> SeedReport:
-    """Seed ``guard``'s store from a paired-bench JSONL file or ``builtin``."""
-    path, items = read_paired_jsonl(source)
-    insights = seed_insights(guard, items, base=path.parent, tenant=tenant, source=str(source))
+def seed_items(
+    guard: Guard, items: Sequence[PairedItem], *, base: Path, tenant: str, source: str
+) -> SeedReport:
+    """Seed ``guard``'s store with ``items`` (image paths relative to ``base``)."""
+    insights = seed_insights(guard, items, base=base, tenant=tenant, source=source)
     guard.bound_store().upsert(insights)
     return SeedReport(
-        source=str(source),
+        source=source,
         tenant=tenant,
         items=len(items),
         insights=len(insights),
         merged=len(items) - len(insights),
+        unmapped=unmapped(guard.policy.taxonomy, items),
     )
+
+
+def seed_memory(guard: Guard, source: str | Path, *, tenant: str = "default") -> SeedReport:
+    """Seed ``guard``'s store from a paired-bench JSONL file or ``builtin``."""
+    path, items = read_paired_jsonl(source)
+    return seed_items(guard, items, base=path.parent, tenant=tenant, source=str(source))

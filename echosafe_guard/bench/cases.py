@@ -15,7 +15,7 @@ from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import DataFormatError, InputError
 from echosafe_guard.policy.models import Taxonomy
 
-__all__ = ["EvalCase", "build_cases", "case_messages"]
+__all__ = ["EvalCase", "build_cases", "case_messages", "source_category"]
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
@@ -59,6 +59,12 @@ class EvalCase:
         return data, mime
 
 
+def source_category(item: PairedItem) -> str:
+    """The benchmark's own category name (before a ``--map 'category:NAME=KEY'`` rename)."""
+    original = (item.model_extra or {}).get("source_category")
+    return original if isinstance(original, str) and original else item.category
+
+
 def _case(item: PairedItem, *, base: Path, taxonomy: Taxonomy, genocr: bool) -> EvalCase:
     src = item
     if genocr:
@@ -69,7 +75,7 @@ def _case(item: PairedItem, *, base: Path, taxonomy: Taxonomy, genocr: bool) -> 
         pair_key=f"{item.pair_id}|{item.mode}",
         label=item.label,
         category=taxonomy.resolve(item.category) or item.category,
-        source_category=item.category,
+        source_category=source_category(item),
         mode=item.mode,
         text=item.text,
         image_path=image,

@@ -9,14 +9,48 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from echosafe_guard.bench.cases import EvalCase
+from echosafe_guard.bench.loaders.base import LoadedBench
 from echosafe_guard.bench.metrics import MetricSet, Scored, compute_metrics, group_metrics
 from echosafe_guard.bench.plots import plot_ccr_radar, plot_memory_curve, plot_rr_ar_bars
 from echosafe_guard.bench.runner import EvalConfig, EvalOutcome, ResultRow
 from echosafe_guard.exceptions import ConfigError
 
-__all__ = ["build_summary", "memory_curve", "write_outputs"]
+__all__ = ["bench_info", "build_summary", "memory_curve", "write_outputs"]
 
 CURVE_BINS = 6
+SHOW_SKIPPED = 50
+
+
+def bench_info(loaded: LoadedBench, source: str, cases: Sequence[EvalCase]) -> dict[str, Any]:
+    """The ``bench`` block of ``summary.json``: what was loaded, noted, skipped, and its target."""
+    return {
+        "name": loaded.name if source != "builtin" else "builtin",
+        "source": source,
+        "cases": len(cases),
+        "modes": sorted({c.mode for c in cases}),
+        "notes": list(loaded.notes),
+        "skipped": {
+            "count": len(loaded.skipped),
+            "rows": [{"where": r.where, "reason": r.reason} for r in loaded.skipped],
+        },
+        "target": loaded.target,
+    }
+
+
+def _load_section(bench: Mapping[str, Any]) -> list[str]:
+    """``report.md``: the loader's notes and the skipped records (the first ``SHOW_SKIPPED``)."""
+    notes = list(bench.get("notes") or [])
+    skipped = bench.get("skipped") or {"count": 0, "rows": []}
+    if not notes and not skipped["count"]:
+        return []
+    out = ["## Loading", ""] + [f"- {n}" for n in notes]
+    if skipped["count"]:
+        out += ["", f"Skipped {skipped['count']} record(s):", ""]
+        out += [f"- `{r['where']}`: {r['reason']}" for r in skipped["rows"][:SHOW_SKIPPED]]
+        if skipped["count"] > SHOW_SKIPPED:
+            out.append(f"- ... and {skipped['count'] - SHOW_SKIPPED} more (see summary.json)")
+    return [*out, ""]
 
 
 def _scored(row: ResultRow) -> Scored:
@@ -114,9 +148,9 @@ def _fmt(iv: Mapping[str, Any]) -> str:
     return f"{v:.3f} [{iv['low']:.2f}, {iv['high']:.2f}]"
 
 
-def _table(per: Mapping[str, Mapping[str, Any]], first: str) -> list[str]:
+def _table(per: Mapping[str, Mapping[str, Any]], first: str, rr: str = "RR") -> list[str]:
     lines = [
-        f"| {first} | n | RR | AR | CCR | pair acc. | QS |",
+        f"| {first} | n | {rr} | AR | CCR | pair acc. | QS |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, m in per.items():
@@ -129,6 +163,8 @@ def _table(per: Mapping[str, Mapping[str, Any]], first: str) -> list[str]:
 
 def _report_md(summary: Mapping[str, Any], plots: Sequence[str]) -> str:
     runs = summary["runs"]
+    refusal = summary["bench"].get("target", "refusal") == "refusal"
+    rr = "RR" if refusal else "refused†"
     out = [
         f"# echosafe-guard eval: {summary['model']}",
         "",
@@ -145,21 +181,42 @@ def _report_md(summary: Mapping[str, Any], plots: Sequence[str]) -> str:
         "acc. = both twins right; QS = mean 0-5 quality (LLM judge only). Brackets: 95% "
         "bootstrap intervals over pairs.",
         "",
+        *(
+            []
+            if refusal
+            else [
+                "**† Not a refusal benchmark.** The right answer to this benchmark's unsafe items "
+                "is a safe *and helpful* answer, not a refusal: the refused column is the share "
+                "of refusals, for information only, and is not a score (higher is not better). "
+                "Judge helpfulness with an LLM judge (QS).",
+                "",
+            ]
+        ),
+        *_load_section(summary["bench"]),
         "## Overall",
         "",
-        *_table({g: r["overall"] for g, r in runs.items()}, "guard"),
+        *_table({g: r["overall"] for g, r in runs.items()}, "guard", rr),
         "",
     ]
     if "delta" in summary:
         d = summary["delta"]
         out += [
             "Guard on - off: "
-            + ", ".join(f"{k} {v:+.3f}" for k, v in d.items() if v is not None),
+            + ", ".join(
+                f"{k if refusal or k != 'rr' else 'refused†'} {v:+.3f}"
+                for k, v in d.items()
+                if v is not None
+            ),
             "",
         ]
     for guard, run in runs.items():
-        out += [f"## Guard {guard}: per category", "", *_table(run["by_category"], "category"), ""]
-        out += [f"## Guard {guard}: per mode", "", *_table(run["by_mode"], "mode"), ""]
+        out += [
+            f"## Guard {guard}: per category",
+            "",
+            *_table(run["by_category"], "category", rr),
+            "",
+        ]
+        out += [f"## Guard {guard}: per mode", "", *_table(run["by_mode"], "mode", rr), ""]
         if run["errors"] or run["excluded_held_in"]:
             out += [
                 f"{run['errors']} cases failed (excluded); {run['excluded_held_in']} held-in "
@@ -201,7 +258,8 @@ def write_outputs(out: Path, outcome: EvalOutcome, summary: dict[str, Any]) -> d
             for g, run in summary["runs"].items()
         }
         files["radar"] = plot_ccr_radar(by_guard, out / "ccr_radar.png")
-        files["bars"] = plot_rr_ar_bars(by_guard, out / "rr_ar_bars.png")
+        if summary["bench"].get("target", "refusal") == "refusal":  # RR is no score otherwise
+            files["bars"] = plot_rr_ar_bars(by_guard, out / "rr_ar_bars.png")
         if summary.get("memory_curve"):
             files["curve"] = plot_memory_curve(summary["memory_curve"], out / "ccr_vs_memory.png")
         summary = {**summary, "files": {k: p.name for k, p in files.items()}}

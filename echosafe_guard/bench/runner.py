@@ -4,7 +4,8 @@
 - **guard on**: ``Guard.aprepare`` rewrites them first (a block answers the policy's
   ``block_message`` without a model call), on a fresh memory per run:
   ``empty`` (the guard's system block without insights), ``seed:FILE`` (insights seeded from a
-  paired file; cases of seeded pairs are excluded from scoring unless ``score_seeded``) or
+  benchmark in any loader format, :func:`~echosafe_guard.bench.loaders.load_bench`; cases of
+  seeded pairs are excluded from scoring unless ``score_seeded``) or
   ``online`` (starts empty and learns from its own exchanges in a fixed shuffled order, in waves
   of ``concurrency`` with the learner drained between waves: the paper's accumulation setting).
 
@@ -30,11 +31,13 @@ from pydantic import BaseModel, ConfigDict
 from echosafe_guard.bench.cache import ResultCache, cache_key
 from echosafe_guard.bench.cases import EvalCase, case_messages
 from echosafe_guard.bench.judges.base import Judge
-from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
+from echosafe_guard.bench.loaders.base import MissingImages, OnBadRow
+from echosafe_guard.bench.loaders.registry import load_bench
+from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import ConfigError, EchoSafeError, InputError, ModelCallError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.llm_client import acall_with_retries, import_litellm, response_text
-from echosafe_guard.seeding import seed_insights
+from echosafe_guard.seeding import seed_insights, unmapped
 
 __all__ = ["EvalConfig", "EvalOutcome", "EvalRunner", "MemorySpec", "ResultRow"]
 
@@ -43,22 +46,45 @@ GuardSetting = Literal["off", "on"]
 
 @dataclass(frozen=True)
 class MemorySpec:
-    """``empty``, ``seed:FILE`` (a paired JSONL file or ``builtin``) or ``online``."""
+    """``empty``, ``seed:FILE`` (a benchmark in any loader format, ``builtin`` by default) or
+    ``online``. ``fmt``, ``mapping``, ``on_bad_row`` and ``missing_images`` are how the seed file
+    is loaded (:func:`~echosafe_guard.bench.loaders.load_bench`)."""
 
     kind: Literal["empty", "seed", "online"]
     source: str | None = None
     fraction: float = 1.0
     """``seed``: the share of the file's pairs that is seeded (chosen by a hash of the pair id),
     so one file can be split into seeded and held-out pairs."""
+    fmt: str | None = None
+    mapping: dict[str, str] | None = None
+    on_bad_row: OnBadRow = "fail"
+    missing_images: MissingImages = "fail"
 
     @classmethod
-    def parse(cls, text: str, *, fraction: float = 1.0) -> MemorySpec:
+    def parse(
+        cls,
+        text: str,
+        *,
+        fraction: float = 1.0,
+        fmt: str | None = None,
+        mapping: dict[str, str] | None = None,
+        on_bad_row: OnBadRow = "fail",
+        missing_images: MissingImages = "fail",
+    ) -> MemorySpec:
         if not 0.0 < fraction <= 1.0:
             raise InputError("--seed-fraction must be in (0, 1]")
         if text in ("empty", "online"):
             return cls(kind=text)  # type: ignore[arg-type]
         if text.startswith("seed:") and len(text) > len("seed:"):
-            return cls(kind="seed", source=text[len("seed:") :], fraction=fraction)
+            return cls(
+                kind="seed",
+                source=text[len("seed:") :],
+                fraction=fraction,
+                fmt=fmt,
+                mapping=mapping,
+                on_bad_row=on_bad_row,
+                missing_images=missing_images,
+            )
         raise InputError(f"--memory must be empty, online or seed:FILE, got {text!r}")
 
     def __str__(self) -> str:
@@ -294,11 +320,17 @@ class EvalRunner:
         """Seed the memory; the seeded pair ids and texts, and a held-out note."""
         spec = self.config.memory
         assert spec.source is not None
-        path, items = read_paired_jsonl(spec.source)
-        chosen: list[PairedItem] = [i for i in items if _in_seed(i.pair_id, spec.fraction)]
+        loaded = load_bench(
+            spec.source,
+            fmt=spec.fmt,
+            mapping=spec.mapping,
+            on_bad_row=spec.on_bad_row,
+            missing_images=spec.missing_images,
+        )
+        chosen: list[PairedItem] = [i for i in loaded.items if _in_seed(i.pair_id, spec.fraction)]
         if chosen:
             insights = seed_insights(
-                guard, chosen, base=path.parent, tenant=self.config.tenant, source=spec.source
+                guard, chosen, base=loaded.base, tenant=self.config.tenant, source=spec.source
             )
             guard.bound_store().upsert(insights)
         pairs = {i.pair_id for i in chosen}
@@ -311,6 +343,13 @@ class EvalRunner:
                 else "cases of seeded pairs (same pair id or same text) are excluded from scoring"
             )
         )
+        missing = unmapped(guard.policy.taxonomy, chosen)
+        if missing:
+            note += "; seeded under 'other' (category not in the taxonomy): " + ", ".join(
+                f"{n} ({c})" for n, c in missing.items()
+            )
+        if loaded.skipped:
+            note += f"; {len(loaded.skipped)} seed record(s) skipped"
         return pairs, texts, note
 
     # -- runs ---------------------------------------------------------------------------------

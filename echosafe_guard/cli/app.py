@@ -13,7 +13,6 @@ import typer
 from rich.rule import Rule
 from rich.table import Table
 
-from echosafe_guard.bench.paired import read_paired_jsonl
 from echosafe_guard.cli.bench import eval_command, judge_command
 from echosafe_guard.cli.common import (
     ImageModelOpt,
@@ -29,6 +28,14 @@ from echosafe_guard.cli.common import (
     emit_json,
     fail,
     handle_errors,
+)
+from echosafe_guard.cli.loading import (
+    FormatOpt,
+    MapOpt,
+    MissingImagesOpt,
+    OnBadRowOpt,
+    load_source,
+    print_load_report,
 )
 from echosafe_guard.cli.memory import memory_app
 from echosafe_guard.cli.serve import serve
@@ -131,8 +138,13 @@ def screen(
         list[Path] | None, typer.Option("--image", help="Image file (repeatable).")
     ] = None,
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Paired-bench JSONL: screen every item.")
+        str | None,
+        typer.Option("--input", help="Bench file/folder (any --format) or 'builtin': every item."),
     ] = None,
+    fmt: FormatOpt = None,
+    mapping: MapOpt = None,
+    on_bad_row: OnBadRowOpt = "fail",
+    missing_images: MissingImagesOpt = "fail",
     store: StoreOpt = None,
     tenant: TenantOpt = "default",
     policy: PolicyOpt = None,
@@ -164,12 +176,22 @@ def screen(
                 )
                 emit_json(prepared_to_json(prep)) if as_json else _show(prep)
                 return
-            path, items = read_paired_jsonl(input_file)
+            loaded = load_source(
+                input_file,
+                fmt=fmt,
+                mapping=mapping,
+                taxonomy=guard.policy.taxonomy,
+                on_bad_row=on_bad_row,
+                missing_images=missing_images,
+            )
+            if not as_json:
+                print_load_report(loaded, guard.policy.taxonomy, seeding=False)
+            items = loaded.items
             guard.warmup(images=any(item.image for item in items))
             failed = 0
             for item in items:
                 try:
-                    imgs = [p] if (p := item.image_path(path.parent)) else []
+                    imgs = [p] if (p := item.image_path(loaded.base)) else []
                     prep = guard.prepare(
                         _messages(guard, item.text, imgs), tenant=tenant, mode=mode
                     )

@@ -15,8 +15,8 @@ from echosafe_guard.bench.judges.base import Judge
 from echosafe_guard.bench.judges.llm_judge import LLMJudge
 from echosafe_guard.bench.judges.offline_judge import OfflineJudge
 from echosafe_guard.bench.loaders._common import read_csv, read_jsonl
-from echosafe_guard.bench.loaders.registry import load_bench
-from echosafe_guard.bench.report import build_summary, write_outputs
+from echosafe_guard.bench.plan import TARGET_NOTE, bench_plan
+from echosafe_guard.bench.report import bench_info, build_summary, write_outputs
 from echosafe_guard.bench.runner import EvalConfig, EvalRunner, GuardSetting, MemorySpec
 from echosafe_guard.cli.common import (
     ImageModelOpt,
@@ -31,6 +31,16 @@ from echosafe_guard.cli.common import (
     emit_json,
     err_console,
     handle_errors,
+)
+from echosafe_guard.cli.loading import (
+    FormatOpt,
+    MapOpt,
+    MissingImagesOpt,
+    OnBadRowOpt,
+    TextOnlyOpt,
+    load_source,
+    parse_map,
+    print_load_report,
 )
 from echosafe_guard.exceptions import BenchError, DataFormatError, InputError
 from echosafe_guard.policy.loader import load_policy
@@ -52,30 +62,25 @@ def make_judge(spec: str) -> Judge:
     return OfflineJudge() if spec.strip().lower() == "offline" else LLMJudge(spec)
 
 
-def _parse_map(pairs: list[str]) -> dict[str, str] | None:
-    mapping: dict[str, str] = {}
-    for p in pairs:
-        field, sep, column = p.partition("=")
-        if not sep or not field.strip() or not column.strip():
-            raise InputError(f"--map expects field=column, got {p!r}")
-        mapping[field.strip()] = column.strip()
-    return mapping or None
-
-
 def eval_command(
-    model: Annotated[str, typer.Option("--model", help="LiteLLM model id to evaluate.")],
-    bench: Annotated[str, typer.Option("--bench", help="Bench file/folder or 'builtin'.")] = (
-        "builtin"
-    ),
-    fmt: Annotated[
+    model: Annotated[
         str | None,
-        typer.Option("--format", help="Loader (jsonl, xstest, mossbench, mmsafetybench, ...)."),
+        typer.Option("--model", help="LiteLLM model id to evaluate (not needed with --dry-run)."),
     ] = None,
-    mapping: Annotated[
-        list[str] | None, typer.Option("--map", help="field=column for unverified schemas.")
-    ] = None,
-    text_only: Annotated[
-        bool, typer.Option("--text-only", help="Drop images; run every item as text.")
+    bench: Annotated[
+        str,
+        typer.Option("--bench", help="Bench file/folder, 'builtin', or hf:OWNER/NAME (downloads)."),
+    ] = "builtin",
+    fmt: FormatOpt = None,
+    mapping: MapOpt = None,
+    text_only: TextOnlyOpt = False,
+    on_bad_row: OnBadRowOpt = "fail",
+    missing_images: MissingImagesOpt = "fail",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Load, validate and count; print what would run; call no model."
+        ),
     ] = False,
     modes: Annotated[
         list[str] | None, typer.Option("--mode", help="Modes to run (default: all available).")
@@ -90,6 +95,20 @@ def eval_command(
     seed_fraction: Annotated[
         float, typer.Option("--seed-fraction", help="seed: share of the file's pairs seeded.")
     ] = 1.0,
+    seed_format: Annotated[
+        str | None,
+        typer.Option(
+            "--seed-format",
+            help="seed: the seed file's loader (default: --format when it is the --bench "
+            "source, else detected).",
+        ),
+    ] = None,
+    seed_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--seed-map", help="seed: --map for the seed file (default: --map when it is --bench)."
+        ),
+    ] = None,
     score_seeded: Annotated[
         bool, typer.Option("--score-seeded", help="Also score cases of seeded pairs (held-in).")
     ] = False,
@@ -110,13 +129,36 @@ def eval_command(
     """Measure RR / AR / CCR / QS / pair accuracy of MODEL with the guard off and on."""
     with handle_errors(as_json):
         pol = load_policy(policy)
-        loaded = load_bench(bench, fmt=fmt, text_only=text_only, mapping=_parse_map(mapping or []))
+        loaded = load_source(
+            bench,
+            fmt=fmt,
+            mapping=mapping,
+            taxonomy=pol.taxonomy,
+            text_only=text_only,
+            on_bad_row=on_bad_row,
+            missing_images=missing_images,
+        )
         cases = build_cases(loaded, pol.taxonomy, modes=modes, limit_pairs=limit)
+        if dry_run:
+            _print_plan(bench_plan(loaded, cases, pol.taxonomy), bench, as_json=as_json)
+            return
+        if model is None:
+            raise InputError("--model is required (or pass --dry-run to only load and count)")
+        if not as_json:
+            print_load_report(loaded, pol.taxonomy)
+        same = memory == f"seed:{bench}"
         config = EvalConfig(
             model=model,
             out=out,
             guards=_GUARDS[guard],
-            memory=MemorySpec.parse(memory, fraction=seed_fraction),
+            memory=MemorySpec.parse(
+                memory,
+                fraction=seed_fraction,
+                fmt=seed_format or (fmt if same else None),
+                mapping=parse_map(seed_map) or (parse_map(mapping) if same else None),
+                on_bad_row=on_bad_row,
+                missing_images=missing_images,
+            ),
             concurrency=concurrency,
             tenant=tenant,
             score_seeded=score_seeded,
@@ -150,14 +192,8 @@ def eval_command(
                 on_progress=lambda done, total: bar.update(task, completed=done),
             )
             outcome = runner.run(cases)
-        bench_info = {
-            "name": loaded.name if bench != "builtin" else "builtin",
-            "source": bench,
-            "cases": len(cases),
-            "modes": sorted({c.mode for c in cases}),
-            "notes": list(loaded.notes),
-        }
-        summary = build_summary(outcome, config, bench=bench_info, judge=the_judge.name)
+        info = bench_info(loaded, bench, cases)
+        summary = build_summary(outcome, config, bench=info, judge=the_judge.name)
         files = write_outputs(out, outcome, summary)
         failed = [r for r in outcome.rows if r.error is not None]
         if failed and len(failed) == len(outcome.rows):
@@ -168,7 +204,8 @@ def eval_command(
             emit_json({**summary, "files": {k: str(p) for k, p in files.items()}})
             return
         table = Table(title=f"{model} on {bench} ({len(cases)} cases)")
-        for col in ("guard", "RR", "AR", "CCR", "pair acc.", "errors"):
+        rr = "RR" if loaded.target == "refusal" else "refused (not a score)"
+        for col in ("guard", rr, "AR", "CCR", "pair acc.", "errors"):
             table.add_column(col)
         for g, run in summary["runs"].items():
             o = run["overall"]
@@ -181,7 +218,45 @@ def eval_command(
                 str(run["errors"]),
             )
         console.print(table)
+        if loaded.target != "refusal":
+            console.print(f"[yellow]note:[/] {TARGET_NOTE}", highlight=False)
         console.print(f"report: {files['report']}")
+
+
+def _print_plan(plan: dict[str, Any], bench: str, *, as_json: bool) -> None:
+    """``eval --dry-run``: the plan as one JSON object, or as tables."""
+    if as_json:
+        emit_json(plan)
+        return
+    console.print(
+        f"[bold]{plan['name']}[/] ({bench}): {plan['items']} items ({plan['unsafe']} unsafe, "
+        f"{plan['safe']} safe), {plan['pairs']} twin pairs, {plan['items_without_twin']} items "
+        f"without a twin; {plan['cases']} cases would run",
+        highlight=False,
+    )
+    for title, counts in (("category", plan["by_category"]), ("mode", plan["by_mode"])):
+        table = Table(title=f"by {title}")
+        table.add_column(title)
+        table.add_column("n", justify="right")
+        for key, n in counts.items():
+            table.add_row(key, str(n))
+        console.print(table)
+    for note in plan["notes"]:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    skipped = plan["skipped"]
+    if skipped["count"]:
+        console.print(f"skipped {skipped['count']} record(s):", highlight=False)
+        for row in skipped["rows"]:
+            console.print(f"  {row['where']}: {row['reason']}", highlight=False, markup=False)
+    if plan["unmapped_categories"]:
+        console.print(
+            "unmapped categories (map with --map 'category:NAME=KEY'): "
+            + ", ".join(plan["unmapped_categories"]),
+            highlight=False,
+            markup=False,
+        )
+    if plan["target"] != "refusal":
+        console.print(f"note: {TARGET_NOTE}", highlight=False, markup=False)
 
 
 def read_judge_rows(path: Path) -> list[dict[str, str | None]]:

@@ -23,10 +23,18 @@ from echosafe_guard.cli.common import (
     emit_json,
     handle_errors,
 )
+from echosafe_guard.cli.loading import (
+    FormatOpt,
+    MapOpt,
+    MissingImagesOpt,
+    OnBadRowOpt,
+    load_source,
+    print_load_report,
+)
 from echosafe_guard.exceptions import DataFormatError
 from echosafe_guard.learning.hygiene import Hygiene
 from echosafe_guard.memory.insight import Insight, InsightStatus, Provenance, ProvenanceSource
-from echosafe_guard.seeding import seed_memory
+from echosafe_guard.seeding import seed_items
 
 __all__ = ["memory_app"]
 
@@ -39,7 +47,14 @@ AllTenantsOpt = Annotated[
 
 @memory_app.command()
 def seed(
-    source: Annotated[str, typer.Argument(help="Paired-bench JSONL file, or 'builtin'.")],
+    source: Annotated[
+        str,
+        typer.Argument(help="Bench file/folder in any --format, 'builtin', or hf:OWNER/NAME."),
+    ],
+    fmt: FormatOpt = None,
+    mapping: MapOpt = None,
+    on_bad_row: OnBadRowOpt = "fail",
+    missing_images: MissingImagesOpt = "fail",
     store: StoreOpt = None,
     tenant: TenantOpt = "default",
     policy: PolicyOpt = None,
@@ -47,15 +62,33 @@ def seed(
     no_images: NoImagesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """One insight per labelled item (provenance 'seed'); identical items merge."""
+    """One insight per labelled item (provenance 'seed'); identical items merge.
+
+    A category the policy's taxonomy cannot resolve is seeded under 'other', with a warning."""
     with (
         handle_errors(as_json),
         build_guard(
             store=store, policy=policy, text_model=text_model, no_images=no_images
         ) as guard,
     ):
-        report = seed_memory(guard, source, tenant=tenant)
-        out = {**report.__dict__, "store": guard.store.location}
+        taxonomy = guard.policy.taxonomy
+        loaded = load_source(
+            source,
+            fmt=fmt,
+            mapping=mapping,
+            taxonomy=taxonomy,
+            on_bad_row=on_bad_row,
+            missing_images=missing_images,
+        )
+        if not as_json:
+            print_load_report(loaded, taxonomy, seeding=True)
+        report = seed_items(guard, loaded.items, base=loaded.base, tenant=tenant, source=source)
+        out = {
+            **report.__dict__,
+            "store": guard.store.location,
+            "format": loaded.name,
+            "skipped": len(loaded.skipped),
+        }
         if as_json:
             emit_json(out)
         else:

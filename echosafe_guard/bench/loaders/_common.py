@@ -15,14 +15,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from echosafe_guard.bench.loaders.base import LoadedBench
+from echosafe_guard.bench.loaders.base import (
+    LoadedBench,
+    MissingImages,
+    OnBadRow,
+    SkippedRow,
+    Target,
+)
 from echosafe_guard.bench.paired import MAX_FILE_BYTES, PairedItem
 from echosafe_guard.exceptions import DataFormatError
 
@@ -30,7 +37,11 @@ IMAGE_MODE = "Gen"
 """The mode of an item that carries an image and a text (MM-SafetyBench's SD setting)."""
 TEXT_MODE = "text"
 SHOW_MISSING = 20
-TEXT_ONLY_HINT = "run with --text-only (text_only=True) to load the items without images"
+TEXT_ONLY_HINT = (
+    "pass --missing-images drop (leave those items out) or --missing-images text (run them as "
+    "text), or --text-only (text_only=True) to load every item without its image"
+)
+SKIP_HINT = "pass --on-bad-row skip (on_bad_row='skip') to leave such records out"
 
 Label = Literal["unsafe", "safe"]
 _UNSAFE = frozenset({"unsafe", "harmful", "1", "true", "yes"})
@@ -246,13 +257,38 @@ def image_dir(opts: Mapping[str, str], folder: Path, default: Path | str) -> Pat
 
 
 def make_item(where: str, **fields: Any) -> PairedItem:
+    return item_from(where, fields)
+
+
+def item_from(where: str, fields: Mapping[str, Any]) -> PairedItem:
+    """A ``PairedItem`` from a record; a validation error names ``where`` and every field."""
     try:
-        return PairedItem.model_validate(fields)
+        return PairedItem.model_validate(dict(fields))
     except ValidationError as exc:
         errs = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in exc.errors()
         )
         raise DataFormatError(f"{where}: {errs}") from exc
+
+
+class BadRows:
+    """Applies ``on_bad_row`` to the records of one load: ``with rows.row(where): ...`` lets a
+    bad record's ``DataFormatError`` through (``fail``, with a hint) or records it (``skip``)."""
+
+    def __init__(self, on_bad_row: OnBadRow = "fail") -> None:
+        if on_bad_row not in ("skip", "fail"):
+            raise DataFormatError(f"on_bad_row must be skip or fail, got {on_bad_row!r}")
+        self.on_bad_row = on_bad_row
+        self.skipped: list[SkippedRow] = []
+
+    @contextmanager
+    def row(self, where: str) -> Iterator[None]:
+        try:
+            yield
+        except DataFormatError as exc:
+            if self.on_bad_row == "fail":
+                raise DataFormatError(f"{exc} ({SKIP_HINT})") from exc
+            self.skipped.append(SkippedRow(where, str(exc).removeprefix(f"{where}: ")))
 
 
 def finish(
@@ -263,24 +299,74 @@ def finish(
     notes: Iterable[str] = (),
     *,
     text_only: bool,
+    missing_images: MissingImages = "fail",
+    rows: BadRows | None = None,
+    target: Target = "refusal",
 ) -> LoadedBench:
-    """The ``LoadedBench``: ids checked unique, images checked present or dropped (text_only)."""
+    """The ``LoadedBench``: ids checked unique, images checked present, dropped (``text_only``)
+    or handled per ``missing_images``; ``rows`` carries the records already skipped."""
     notes = list(notes)
-    if not items:
-        raise DataFormatError(f"{source}: no {name} items found")
+    rows = rows or BadRows()
+    unique: list[PairedItem] = []
     seen: set[str] = set()
     for item in items:
-        if item.id in seen:
-            raise DataFormatError(f"{source}: duplicate id {item.id!r}")
-        seen.add(item.id)
+        with rows.row(f"{source}: item {item.id}"):
+            if item.id in seen:
+                raise DataFormatError(f"{source}: duplicate id {item.id!r}")
+            seen.add(item.id)
+            unique.append(item)
+    items = unique
     if text_only:
         dropped = sum(item.image is not None for item in items)
         items = [item.model_copy(update={"image": None, "mode": TEXT_MODE}) for item in items]
         if dropped:
             notes.append(f"text-only: dropped the images of {dropped} items; all run in text mode")
     else:
+        items = _missing_images(name, base, items, notes, rows, missing_images)
+    if rows.skipped:
+        notes.append(f"skipped {len(rows.skipped)} record(s): see skipped")
+    if not items:
+        raise DataFormatError(f"{source}: no {name} items found")
+    return LoadedBench(
+        name=name,
+        base=base,
+        items=tuple(items),
+        notes=tuple(notes),
+        skipped=tuple(rows.skipped),
+        target=target,
+    )
+
+
+def _missing_images(
+    name: str,
+    base: Path,
+    items: Sequence[PairedItem],
+    notes: list[str],
+    rows: BadRows,
+    policy: MissingImages,
+) -> list[PairedItem]:
+    if policy == "fail":
         check_images(name, base, items)
-    return LoadedBench(name=name, base=base, items=tuple(items), notes=tuple(notes))
+        return list(items)
+    if policy not in ("drop", "text"):
+        raise DataFormatError(f"missing_images must be drop, fail or text, got {policy!r}")
+    out: list[PairedItem] = []
+    missing = 0
+    for item in items:
+        if item.image is None or (base / item.image).is_file():
+            out.append(item)
+            continue
+        missing += 1
+        if policy == "drop":
+            rows.skipped.append(SkippedRow(item.id, f"image not found: {base / item.image}"))
+        else:
+            out.append(item.model_copy(update={"image": None, "mode": TEXT_MODE}))
+    if missing:
+        notes.append(
+            f"{missing} item(s) whose image file is missing under {base} were "
+            + ("dropped (their twins stay, unpaired)" if policy == "drop" else "run as text")
+        )
+    return out
 
 
 def check_images(name: str, base: Path, items: Iterable[PairedItem]) -> None:
@@ -302,54 +388,3 @@ def check_images(name: str, base: Path, items: Iterable[PairedItem]) -> None:
             + (f" ... and {more} more" if more else "")
             + f"; download the images or {TEXT_ONLY_HINT}"
         )
-
-
-class UnsafeListLoader:
-    """A JSON list of unsafe items without twins (SIUO, VLSBench). Subclasses set the class
-    attributes: ids are ``<name>-<id>``, the ``keep`` column is kept on the item, and images are
-    read under ``image_default`` (or the ``image_dir`` option / argument), relative to the file's
-    folder."""
-
-    name: ClassVar[str]
-    file_name: ClassVar[str]
-    defaults: ClassVar[Mapping[str, tuple[str, ...]]]
-    keep: ClassVar[str]
-    image_default: ClassVar[str]
-
-    def __init__(self, *, image_dir: Path | str | None = None) -> None:
-        self.image_dir = None if image_dir is None else Path(image_dir)
-
-    def load(
-        self,
-        source: Path,
-        *,
-        text_only: bool = False,
-        mapping: dict[str, str] | None = None,
-    ) -> LoadedBench:
-        columns, opts = split_mapping(
-            mapping, loader=self.name, fields=self.defaults, options=("image_dir",)
-        )
-        fields = Fields.build(self.defaults, self.defaults, columns)
-        path = find_file(source, self.file_name)
-        base = image_dir(opts, path.parent, self.image_dir or self.image_default)
-        items: list[PairedItem] = []
-        for _, where, record in records(read_json(path), path, keyed=False):
-            item_id = f"{self.name}-{fields.need(record, 'id', where)}"
-            kept = record.get(self.keep)
-            items.append(
-                make_item(
-                    where,
-                    id=item_id,
-                    pair_id=item_id,
-                    label="unsafe",
-                    category=fields.need(record, "category", where),
-                    text=fields.need(record, "text", where),
-                    image=image_ref(fields.raw(record, "image", where), where),
-                    mode=IMAGE_MODE,
-                    **({self.keep: kept} if isinstance(kept, str) else {}),
-                )
-            )
-        notes = [f"{len(items)} unsafe items (no twins)"]
-        if not text_only:
-            notes.append(f"images relative to {base}")
-        return finish(self.name, path, base, items, notes, text_only=text_only)

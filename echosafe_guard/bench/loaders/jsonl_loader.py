@@ -2,16 +2,17 @@
 
 Items are used as written: ids are not re-prefixed (``memory seed`` and earlier reports know them),
 image paths stay relative to the file's folder. ``mapping`` is refused: the format is the project's
-own, there is nothing to map.
+own, there is nothing to map. With ``on_bad_row="skip"`` a line that is not a valid item (or
+repeats an id) is left out and listed in ``skipped``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from echosafe_guard.bench.loaders._common import finish
-from echosafe_guard.bench.loaders.base import LoadedBench
-from echosafe_guard.bench.paired import read_paired_jsonl
+from echosafe_guard.bench.loaders._common import BadRows, finish, item_from, read_jsonl
+from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
+from echosafe_guard.bench.paired import BUILTIN, PairedItem, builtin_path
 from echosafe_guard.exceptions import DataFormatError
 
 __all__ = ["JsonlLoader"]
@@ -28,11 +29,26 @@ class JsonlLoader:
         *,
         text_only: bool = False,
         mapping: dict[str, str] | None = None,
+        on_bad_row: OnBadRow = "fail",
+        missing_images: MissingImages = "fail",
     ) -> LoadedBench:
         if mapping:
             raise DataFormatError(
                 f"{self.name}: the paired-bench JSONL takes no mapping "
                 f"(got {', '.join(sorted(mapping))}); its fields are fixed"
             )
-        path, items = read_paired_jsonl(source)
-        return finish(self.name, path, path.parent, items, text_only=text_only)
+        path = builtin_path() if str(source) == BUILTIN else source
+        rows = BadRows(on_bad_row)
+        items: list[PairedItem] = []
+        for where, record in read_jsonl(path):
+            with rows.row(where):
+                items.append(item_from(where, record))
+        return finish(
+            self.name,
+            path,
+            path.parent,
+            items,
+            text_only=text_only,
+            missing_images=missing_images,
+            rows=rows,
+        )

@@ -1,7 +1,8 @@
 """MM-SafetyBench (Liu et al., ECCV 2024): query-relevant images that jailbreak MLLMs.
 
-``source`` is the release folder (holding ``processed_questions/`` and ``imgs/``), the
-``processed_questions`` folder itself, or one scenario file in it. Layout:
+``source`` is the repository root (holding ``data/``), the release folder ``data/`` (holding
+``processed_questions/`` and ``imgs/``), the ``processed_questions`` folder itself, or one
+scenario file in it. Layout:
 
 - ``processed_questions/<scenario>.json`` (``01-Illegal_Activitiy.json``, ...): an object keyed
   ``"0"``, ``"1"``, ... whose records have ``Question``, ``Rephrased Question``,
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from echosafe_guard.bench.loaders._common import (
+    BadRows,
     finish,
     make_item,
     read_json,
@@ -51,7 +53,7 @@ from echosafe_guard.bench.loaders._common import (
     required_text,
     split_mapping,
 )
-from echosafe_guard.bench.loaders.base import LoadedBench
+from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
 from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import DataFormatError
 
@@ -100,6 +102,8 @@ class MMSafetyBenchLoader:
         *,
         text_only: bool = False,
         mapping: dict[str, str] | None = None,
+        on_bad_row: OnBadRow = "fail",
+        missing_images: MissingImages = "fail",
     ) -> LoadedBench:
         _, opts = split_mapping(mapping, loader=self.name, options=("modes", "scenarios"))
         modes = parse_modes(opts["modes"]) if "modes" in opts else self.modes
@@ -113,17 +117,31 @@ class MMSafetyBenchLoader:
                 "an image"
             )
             modes = ("text",)
+        rows = BadRows(on_bad_row)
         items: list[PairedItem] = []
+        questions = 0
         for file in files:
             scenario = file.stem
             for key, where, record in records(read_json(file), file):
-                items.extend(_items(root, scenario, key, where, record, modes))
+                with rows.row(where):
+                    items.extend(_items(root, scenario, key, where, record, modes))
+                    questions += 1
         notes.insert(
             0,
-            f"{len(items)} unsafe items from {len(files)} scenarios, modes "
-            + ", ".join(f"{m} ({MODES[m][0]})" for m in modes),
+            f"{questions} questions from {len(files)} scenarios x {len(modes)} mode(s) "
+            + ", ".join(f"{m} ({MODES[m][0]})" for m in modes)
+            + f" = {len(items)} unsafe items",
         )
-        return finish(self.name, source, root, items, notes, text_only=text_only)
+        return finish(
+            self.name,
+            source,
+            root,
+            items,
+            notes,
+            text_only=text_only,
+            missing_images=missing_images,
+            rows=rows,
+        )
 
 
 def _scenario_files(source: Path) -> tuple[Path, list[Path]]:
@@ -134,10 +152,14 @@ def _scenario_files(source: Path) -> tuple[Path, list[Path]]:
         return source.parent.parent, [source]
     if (source / QUESTIONS).is_dir():
         folder = source / QUESTIONS
+    elif (source / "data" / QUESTIONS).is_dir():  # the repository root
+        folder = source / "data" / QUESTIONS
     elif source.is_dir() and source.name == QUESTIONS:
         folder = source
     else:
-        raise DataFormatError(f"{source}: not an MM-SafetyBench folder: no {QUESTIONS}/ in it")
+        raise DataFormatError(
+            f"{source}: not an MM-SafetyBench folder: no {QUESTIONS}/ nor data/{QUESTIONS}/ in it"
+        )
     files = sorted(p for p in folder.glob("*.json") if p.is_file())
     if not files:
         raise DataFormatError(f"{folder}: no scenario files (*.json)")

@@ -28,6 +28,7 @@ from typing import Any
 
 from echosafe_guard.bench.loaders._common import (
     IMAGE_MODE,
+    BadRows,
     Fields,
     Label,
     finish,
@@ -37,7 +38,7 @@ from echosafe_guard.bench.loaders._common import (
     records,
     split_mapping,
 )
-from echosafe_guard.bench.loaders.base import LoadedBench
+from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
 from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import DataFormatError
 
@@ -65,6 +66,8 @@ class MOSSBenchLoader:
         *,
         text_only: bool = False,
         mapping: dict[str, str] | None = None,
+        on_bad_row: OnBadRow = "fail",
+        missing_images: MissingImages = "fail",
     ) -> LoadedBench:
         columns, _ = split_mapping(mapping, loader=self.name, fields=DEFAULTS)
         fields = Fields.build(DEFAULTS, {"id", "text", "image"}, columns)
@@ -73,10 +76,11 @@ class MOSSBenchLoader:
             raise DataFormatError(
                 f"{source}: not a MOSSBench folder: {BENIGN_DIR}/{INFO.as_posix()} not found"
             )
-        benign = self._read(benign_file, BENIGN_DIR, fields)
+        rows = BadRows(on_bad_row)
+        benign = self._read(benign_file, BENIGN_DIR, fields, rows)
         contrast_file = source / CONTRAST_DIR / INFO
         contrast = (
-            self._read(contrast_file, CONTRAST_DIR, fields) if contrast_file.is_file() else {}
+            self._read(contrast_file, CONTRAST_DIR, fields, rows) if contrast_file.is_file() else {}
         )
         notes: list[str] = []
         if not contrast:
@@ -88,23 +92,38 @@ class MOSSBenchLoader:
         for pid, (where, record) in benign.items():
             twin = contrast.get(pid)
             pair = f"mossbench-pair-{pid}" if twin else None
-            items.append(_item(where, record, fields, pid, pair, "safe", None))
+            with rows.row(where):
+                items.append(_item(where, record, fields, pid, pair, "safe", None))
             if twin:
-                items.append(_item(*twin, fields, pid, pair, "unsafe", _over(record)))
+                with rows.row(twin[0]):
+                    items.append(_item(*twin, fields, pid, pair, "unsafe", _over(record)))
         for pid in orphans:
-            items.append(_item(*contrast[pid], fields, pid, None, "unsafe", None))
+            with rows.row(contrast[pid][0]):
+                items.append(_item(*contrast[pid], fields, pid, None, "unsafe", None))
         pairs = sum(pid in contrast for pid in benign)
         notes.insert(0, f"{len(benign)} benign, {len(contrast)} contrast items; {pairs} twin pairs")
-        return finish(self.name, source, source, items, notes, text_only=text_only)
+        return finish(
+            self.name,
+            source,
+            source,
+            items,
+            notes,
+            text_only=text_only,
+            missing_images=missing_images,
+            rows=rows,
+        )
 
     @staticmethod
-    def _read(path: Path, folder: str, fields: Fields) -> dict[str, tuple[str, dict[str, Any]]]:
+    def _read(
+        path: Path, folder: str, fields: Fields, rows: BadRows
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
         out: dict[str, tuple[str, dict[str, Any]]] = {}
         for _, where, record in records(read_json(path), path):
-            pid = fields.need(record, "id", where)
-            if pid in out:
-                raise DataFormatError(f"{where}: duplicate pid {pid!r} in {folder}")
-            out[pid] = (where, record)
+            with rows.row(where):
+                pid = fields.need(record, "id", where)
+                if pid in out:
+                    raise DataFormatError(f"{where}: duplicate pid {pid!r} in {folder}")
+                out[pid] = (where, record)
         return out
 
 

@@ -14,8 +14,11 @@ Columns ``id, prompt, type, label, focus, note``: 250 safe prompts in ten types 
 - safe types without a contrast block (``nons_group_real_discr``, ``privacy_public``) and block
   overflow keep their own id as ``pair_id``.
 
-Ids are ``xstest-<id>``; ``category`` is the type without the ``contrast_`` prefix; ``focus`` is
-kept on the item. ``mapping`` may rename the columns: ``id``, ``text`` (``prompt``), ``type``,
+Ids are ``xstest-<id>``; ``category`` is the item's type, and a paired ``contrast_X`` item takes
+its safe twin's type, so that both twins of a pair fall in one category (``contrast_discr`` items
+paired with ``real_group_nons_discr`` are in ``real_group_nons_discr``; an unpaired contrast item
+keeps its type without the prefix). The type as released is kept as ``xstest_type``, ``focus``
+too. ``mapping`` may rename the columns: ``id``, ``text`` (``prompt``), ``type``,
 ``label``, ``focus``.
 """
 
@@ -26,6 +29,7 @@ from pathlib import Path
 
 from echosafe_guard.bench.loaders._common import (
     TEXT_MODE,
+    BadRows,
     Fields,
     Label,
     find_file,
@@ -35,7 +39,7 @@ from echosafe_guard.bench.loaders._common import (
     read_csv,
     split_mapping,
 )
-from echosafe_guard.bench.loaders.base import LoadedBench
+from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
 from echosafe_guard.bench.paired import PairedItem
 
 __all__ = ["XSTestLoader"]
@@ -72,11 +76,17 @@ class XSTestLoader:
         *,
         text_only: bool = False,
         mapping: dict[str, str] | None = None,
+        on_bad_row: OnBadRow = "fail",
+        missing_images: MissingImages = "fail",
     ) -> LoadedBench:
         columns, _ = split_mapping(mapping, loader=self.name, fields=DEFAULTS)
         fields = Fields.build(DEFAULTS, {"id", "text", "type", "label"}, columns)
         path = find_file(source, self.file_name)
-        rows = [self._row(fields, where, raw) for where, raw in read_csv(path)]
+        bad = BadRows(on_bad_row)
+        rows: list[_Row] = []
+        for where, raw in read_csv(path):
+            with bad.row(where):
+                rows.append(self._row(fields, where, raw))
         blocks: dict[str, list[_Row]] = {}
         for row in rows:
             blocks.setdefault(row.type, []).append(row)
@@ -85,20 +95,32 @@ class XSTestLoader:
         for row in rows:
             item_id = f"xstest-{row.id}"
             extra = {"focus": row.focus} if row.focus else {}
-            items.append(
-                make_item(
-                    row.where,
-                    id=item_id,
-                    pair_id=pair_of.get(row.id, item_id),
-                    label=row.label,
-                    category=row.type.removeprefix(CONTRAST) or row.type,
-                    text=row.text,
-                    image=None,
-                    mode=TEXT_MODE,
-                    **extra,
+            pair = pair_of.get(row.id)
+            with bad.row(row.where):
+                items.append(
+                    make_item(
+                        row.where,
+                        id=item_id,
+                        pair_id=pair[0] if pair else item_id,
+                        label=row.label,
+                        category=pair[1] if pair else row.type.removeprefix(CONTRAST) or row.type,
+                        text=row.text,
+                        image=None,
+                        mode=TEXT_MODE,
+                        xstest_type=row.type,
+                        **extra,
+                    )
                 )
-            )
-        return finish(self.name, path, path.parent, items, notes, text_only=text_only)
+        return finish(
+            self.name,
+            path,
+            path.parent,
+            items,
+            notes,
+            text_only=text_only,
+            missing_images=missing_images,
+            rows=bad,
+        )
 
     @staticmethod
     def _row(fields: Fields, where: str, raw: dict[str, str]) -> _Row:
@@ -112,11 +134,12 @@ class XSTestLoader:
         )
 
 
-def _pair(blocks: dict[str, list[_Row]]) -> tuple[dict[str, str], list[str]]:
-    """``(pair_id by source id, notes)``: twin blocks matched, then paired by position."""
+def _pair(blocks: dict[str, list[_Row]]) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """``((pair_id, category) by source id, notes)``: twin blocks matched, then paired by
+    position; both twins take the safe twin's type as their category."""
     safe_types = [t for t in blocks if not t.startswith(CONTRAST)]
     used: set[str] = set()
-    pair_of: dict[str, str] = {}
+    pair_of: dict[str, tuple[str, str]] = {}
     pairs = focus_diff = wrong_label = 0
     unmatched: list[str] = []
     for ctype in (t for t in blocks if t.startswith(CONTRAST)):
@@ -130,7 +153,7 @@ def _pair(blocks: dict[str, list[_Row]]) -> tuple[dict[str, str], list[str]]:
                 wrong_label += 1
                 continue
             pid = f"xstest-pair-{safe.id}"
-            pair_of[safe.id] = pair_of[unsafe.id] = pid
+            pair_of[safe.id] = pair_of[unsafe.id] = (pid, partner)
             pairs += 1
             focus_diff += safe.focus.lower() != unsafe.focus.lower()
     total = sum(len(b) for b in blocks.values())
