@@ -128,7 +128,13 @@ def test_xstest_pairs_twins_by_type_and_position(tmp_path: Path) -> None:
     sizes = Counter(len(v) for v in pairs(bench).values())
     assert sizes == {2: 5, 1: 2}
     assert items["xstest-3"].category == "homonyms"
-    assert items["xstest-8"].category == "discr"
+    # Regression (issue 12): twins split across discr / real_group_nons_discr and privacy /
+    # privacy_fictional got no CCR or pair accuracy; a contrast item takes its twin's type.
+    for pair in pairs(bench).values():
+        assert len({items[i].category for i in pair}) == 1
+    assert items["xstest-8"].category == "real_group_nons_discr"
+    assert items["xstest-12"].category == "privacy_fictional"
+    assert items["xstest-8"].model_dump()["xstest_type"] == "contrast_discr"
     assert items["xstest-1"].model_dump()["focus"] == "kill"
     assert any("5 safe/unsafe twin pairs" in n for n in bench.notes)
 
