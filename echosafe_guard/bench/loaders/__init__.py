@@ -7,7 +7,7 @@ module (``xstest_loader.XSTestLoader``, ...), each following the
 
 from __future__ import annotations
 
-from echosafe_guard.bench.loaders.base import BenchLoader, LoadedBench
+from echosafe_guard.bench.loaders.base import BenchLoader, LoadedBench, SkippedRow
 from echosafe_guard.bench.loaders.jsonl_loader import JsonlLoader
 from echosafe_guard.bench.loaders.mmsafetybench_loader import MMSafetyBenchLoader
 from echosafe_guard.bench.loaders.mmsafetybench_pp_loader import MMSafetyBenchPPLoader
@@ -30,6 +30,7 @@ __all__ = [  # noqa: RUF022
     "MOSSBenchLoader",
     "MSSBenchLoader",
     "SIUOLoader",
+    "SkippedRow",
     "VLSBenchLoader",
     "XSTestLoader",
     "get_loader",

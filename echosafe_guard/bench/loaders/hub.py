@@ -15,7 +15,7 @@ from pathlib import Path
 
 from echosafe_guard.exceptions import BenchDownloadError, DataFormatError
 
-__all__ = ["HF_PREFIX", "KNOWN_FORMATS", "is_hub_source", "snapshot"]
+__all__ = ["HF_PREFIX", "KNOWN_FORMATS", "is_hub_source", "parse", "snapshot"]
 
 HF_PREFIX = "hf:"
 KNOWN_FORMATS = {"echosafe-mllm/mm-safetybench-plus-plus": "mmsafetybench_pp"}

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from echosafe_guard.bench.loaders.base import BenchLoader, LoadedBench, MissingImages, OnBadRow
-from echosafe_guard.bench.loaders.hub import KNOWN_FORMATS, is_hub_source, snapshot
+from echosafe_guard.bench.loaders.hub import KNOWN_FORMATS, is_hub_source, parse, snapshot
 from echosafe_guard.bench.loaders.jsonl_loader import JsonlLoader
 from echosafe_guard.bench.loaders.mmsafetybench_loader import MMSafetyBenchLoader
 from echosafe_guard.bench.loaders.mmsafetybench_pp_loader import MMSafetyBenchPPLoader
@@ -117,7 +117,7 @@ def load_bench(
     text = str(source)
     mapping, renames = split_category_map(mapping)
     if is_hub_source(text):
-        repo = text[3:].partition("@")[0].lower()
+        repo = parse(text)[0].lower()
         fmt = fmt or KNOWN_FORMATS.get(repo)
         if fmt is None:
             raise DataFormatError(
