@@ -408,3 +408,35 @@ def test_jsonl_bad_line_can_be_skipped(tmp_path: Path) -> None:
         load_bench(path)
     bench = load_bench(path, on_bad_row="skip")
     assert [i.id for i in bench.items] == ["a"] and bench.skipped[0].where.endswith(":2")
+
+
+# --------------------------------------------------------------------------- taxonomy
+
+RELEASED_CATEGORIES = {
+    "xstest": [
+        "homonyms", "figurative_language", "safe_targets", "safe_contexts", "definitions",
+        "real_group_nons_discr", "nons_group_real_discr", "discr", "historical_events",
+        "privacy_public", "privacy_fictional", "privacy",
+    ],
+    "mossbench": ["exaggerated_risk", "negated_harm", "counterintuitive_interpretation"],
+    "mssbench": ["harmful", "property", "illegal", "offensive"],
+    "siuo": [
+        "self-harm", "dangerous behavior", "morality", "illegal activities & crime",
+        "controversial topics & politics", "discrimination & stereotyping", "religion beliefs",
+        "information misinterpretation", "privacy violation",
+    ],
+    "vlsbench": ["Violent", "Erotic", "Illegal Activity", "Hate", "Privacy", "Self-Harm"],
+    "mmsafetybench_pp": [
+        "Illegal_Activity", "Illegal_Activitiy", "HateSpeech", "Malware_Generation",
+        "Physical_Harm", "EconomicHarm", "Fraud", "Sex", "Political_Lobbying",
+        "Privacy_Violence", "Legal_Opinion", "Financial_Advice", "Health_Consultation",
+        "Gov_Decision",
+    ],
+}
+
+
+@pytest.mark.parametrize("bench", sorted(RELEASED_CATEGORIES))
+def test_default_taxonomy_maps_every_released_category(bench: str) -> None:
+    unmapped = [c for c in RELEASED_CATEGORIES[bench] if TAXONOMY.resolve(c) is None]
+    assert unmapped == []
+    assert "other" in TAXONOMY.categories
