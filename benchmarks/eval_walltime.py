@@ -45,7 +45,7 @@ from echosafe_guard.guard import Guard
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.key.open_clip_embedder import OpenClipEmbedder
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 
 MODEL = "benchscripted/eval"

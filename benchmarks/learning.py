@@ -76,7 +76,7 @@ from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.learning.exchange import hash_actor
 from echosafe_guard.memory.base import InsightStore
 from echosafe_guard.memory.insight import InsightStatus, SearchFilter, Verdict
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Policy
 from echosafe_guard.settings import GuardSettings
@@ -801,7 +801,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
     latency: dict[str, Any] = {}
     with redis_url(tmp) as url:
-        from echosafe_guard.memory.redis_store import RedisStore
+        from echosafe_guard.memory.redis.redis_store import RedisStore
 
         redis_store = RedisStore(url)
         try:

@@ -67,13 +67,13 @@ import redis
 
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
-from echosafe_guard.memory.redis_schema import (
+from echosafe_guard.memory.redis.redis_schema import (
     REDIS_SCHEMA_VERSION,
     RedisIndexSettings,
     encode_doc,
     tenant_tag,
 )
-from echosafe_guard.memory.redis_store import RedisStore
+from echosafe_guard.memory.redis.redis_store import RedisStore
 
 REPO = Path(__file__).resolve().parents[1]
 K = 10

@@ -21,6 +21,7 @@ from echosafe_guard.exceptions import (
     KeyLayoutMismatchError,
     MessageFormatError,
     PolicyError,
+    StoreCapabilityError,
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
@@ -32,7 +33,7 @@ from echosafe_guard.key.key_builder import ContextKey, ImagePart, KeyBuilder
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.key.open_clip_embedder import OpenClipEmbedder
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
-from echosafe_guard.memory.base import InsightStore
+from echosafe_guard.memory.base import InsightStore, StoreCapabilities
 from echosafe_guard.memory.insight import (
     Insight,
     InsightStatus,
@@ -42,7 +43,7 @@ from echosafe_guard.memory.insight import (
     SearchFilter,
     Verdict,
 )
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy, StoreErrorPolicy
 from echosafe_guard.seeding import seed_memory
@@ -90,6 +91,8 @@ __all__ = [
     "ScoredInsight",
     "SearchFilter",
     "SentenceTransformerEmbedder",
+    "StoreCapabilities",
+    "StoreCapabilityError",
     "StoreCorruptError",
     "StoreError",
     "StoreErrorPolicy",

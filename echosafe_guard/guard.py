@@ -333,11 +333,11 @@ class Guard:
         self, messages: Any, *, tenant: str = "default", mode: Mode | str | None = None
     ) -> Prepared:
         """As :meth:`prepare`. Decoding and embedding run on a worker thread; a store with a
-        native async client (``native_async = True``, e.g. Redis) is awaited, an embedded one is
+        native async client (``capabilities.native_async``: Redis) is awaited, an embedded one is
         searched in that same worker thread (one thread hop, not two). The event loop is never
         blocked by CPU work."""
         t0 = time.perf_counter()
-        if getattr(self.store, "native_async", False):
+        if self.store.capabilities.native_async:
             ctx, key, normalize_ms = await asyncio.to_thread(self._context_and_key, messages)
             t1 = time.perf_counter()
             hits, note = await self._asearch(key, tenant)

@@ -186,21 +186,11 @@ def reindex(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Rebuild the store's vector index with this version's schema (Redis), keeping the data."""
     with handle_errors(as_json), build_guard(store=store, policy=None) as guard:
         st = guard.store
-        rebuild = getattr(st, "reindex", None)
-        if rebuild is None:
-            out: dict[str, Any] = {
-                "store": st.location,
-                "reindexed": False,
-                "detail": "this store keeps its index in memory: nothing to do",
-            }
+        out: dict[str, Any] = {"store": st.location, "reindexed": st.capabilities.reindex}
+        if st.capabilities.reindex:
+            out |= st.reindex().model_dump()
         else:
-            converted = rebuild()
-            out = {
-                "store": st.location,
-                "reindexed": True,
-                "index": st.index_name,  # type: ignore[attr-defined]
-                "converted_vectors": converted,
-            }
+            out["detail"] = "this store keeps its index in memory: nothing to do"
         emit_json(out) if as_json else console.print(out, highlight=False)
 
 

@@ -19,7 +19,7 @@ from echosafe_guard.guard import Action, Guard
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.insight import ScoredInsight
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy, StoreErrorPolicy
 from echosafe_guard.rewrite import BEGIN

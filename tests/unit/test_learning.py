@@ -14,7 +14,7 @@ from echosafe_guard.guard import Guard
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.learning.sanitize import redact, scrub_copies
 from echosafe_guard.memory.insight import InsightStatus, ProvenanceSource, SearchFilter, Verdict
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Policy
 from tests.conftest import FakeTextEmbedder

@@ -22,7 +22,7 @@ from echosafe_guard.memory.insight import (
     Verdict,
 )
 from echosafe_guard.memory.intent_rerank import IntentRerank, fit_intent_axis
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.memory.rerank import Reranker, build_reranker, rerank_hits
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import IntentRerankPolicy, Policy, RerankMethod
