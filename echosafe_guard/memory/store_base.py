@@ -148,7 +148,9 @@ class StoreBase(ABC):
     async def _asearch(
         self, vector: Vector, tenant: str, k: int, min_score: float, filters: SearchFilter
     ) -> list[ScoredInsight]:
-        return await asyncio.to_thread(self._search, vector, tenant, k, min_score, filters)
+        return await asyncio.to_thread(
+            self.search, vector, tenant=tenant, k=k, min_score=min_score, filters=filters
+        )
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +42,21 @@ def probe(cwd: Path, extra_path: Path | None = None) -> dict[str, object]:
     )
     result: dict[str, object] = json.loads(out.stdout)
     return result
+
+
+def test_package_list_names_every_package_directory() -> None:
+    """``[tool.setuptools] packages`` is explicit: a new subpackage must be added to it."""
+    listed = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    roots = {
+        "echosafe_guard": REPO / "echosafe_guard",
+        "echosafe_guard.integrations": REPO / "integrations",
+    }
+    found = {"echosafe_guard.policies"}  # data only: policies/*.yaml
+    for name, root in roots.items():
+        for init in root.rglob("__init__.py"):
+            if "__pycache__" not in init.parts:
+                found.add(".".join([name, *init.parent.relative_to(root).parts]))
+    assert set(listed["packages"]) == found
 
 
 def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path) -> None:
