@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from echosafe_guard.block import BEGIN
 from echosafe_guard.exceptions import (
     KeyLayoutMismatchError,
     MessageFormatError,
@@ -22,7 +23,6 @@ from echosafe_guard.memory.insight import ScoredInsight
 from echosafe_guard.memory.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy, StoreErrorPolicy
-from echosafe_guard.rewrite import BEGIN
 from echosafe_guard.seeding import seed_memory
 from tests.conftest import FakeTextEmbedder
 

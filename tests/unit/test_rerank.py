@@ -21,11 +21,11 @@ from echosafe_guard.memory.insight import (
     ScoredInsight,
     Verdict,
 )
-from echosafe_guard.memory.intent_rerank import IntentRerank, fit_intent_axis
 from echosafe_guard.memory.local_store import LocalStore
-from echosafe_guard.memory.rerank import Reranker, build_reranker, rerank_hits
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import IntentRerankPolicy, Policy, RerankMethod
+from echosafe_guard.retrieval.intent_rerank import IntentRerank, fit_intent_axis
+from echosafe_guard.retrieval.rerank import Reranker, build_reranker, rerank_hits
 from tests.conftest import FakeTextEmbedder
 
 TENANT = "t"
