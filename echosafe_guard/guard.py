@@ -8,6 +8,7 @@ is handed off the request path. See ``docs/architecture.md``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -18,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from echosafe_guard.block import render_block
-from echosafe_guard.context import RequestContext, build_context
-from echosafe_guard.input.openai import apply_block, context_from_messages, is_messages
+from echosafe_guard.context import RequestContext
+from echosafe_guard.input import to_context
+from echosafe_guard.input.openai import apply_block, is_messages
 from echosafe_guard.key.key_builder import ContextKey, KeyBuilder
 from echosafe_guard.learning.exchange import Exchange
 from echosafe_guard.learning.hit_recorder import HitRecorder
@@ -213,17 +215,8 @@ class Guard:
     # -- prepare ---------------------------------------------------------------------------------
 
     def context(self, messages: Any) -> RequestContext:
-        """The request context of OpenAI/LiteLLM ``messages``, a sequence of turns, or a request
-        context (its images decoded under the policy)."""
-        p = self.policy
-        if is_messages(messages):
-            return context_from_messages(messages, context=p.context, images=p.images)
-        if isinstance(messages, RequestContext):
-            turns, skipped = messages.turns, messages.skipped_images
-            return build_context(
-                turns, context=p.context, images=p.images, window=False, skipped=skipped
-            )
-        return build_context(messages, context=p.context, images=p.images)
+        """The request context of OpenAI/LiteLLM messages, turns or a request context."""
+        return to_context(messages, self.policy)
 
     def _keyed(self, messages: Any) -> _Keyed:
         t0 = time.perf_counter()
@@ -231,15 +224,14 @@ class Guard:
         normalize_ms = (time.perf_counter() - t0) * 1000
         return ctx, self.keys.key(ctx), normalize_ms
 
-    def _keyed_and_searched(self, messages: Any, tenant: str) -> tuple[_Keyed, Retrieved]:
+    def _keyed_searched(
+        self, messages: Any, tenant: str, *, defer_native: bool = False
+    ) -> tuple[_Keyed, Retrieved | None]:
+        """The key and the search; with ``defer_native`` (on aprepare's worker thread) no search
+        when the store is natively async: the policy, the store and its binding are resolved
+        here, off the event loop, and the search is awaited there."""
         keyed = self._keyed(messages)
-        return keyed, self.retriever.search(keyed[1], tenant)
-
-    def _keyed_maybe_searched(self, messages: Any, tenant: str) -> tuple[_Keyed, Retrieved | None]:
-        """On a worker thread: the key, and the search unless the store is natively async (then
-        the policy, the store and its binding are resolved here, off the event loop)."""
-        keyed = self._keyed(messages)
-        if self.retriever.native_async:
+        if defer_native and self.retriever.native_async:
             return keyed, None
         return keyed, self.retriever.search(keyed[1], tenant)
 
@@ -251,7 +243,8 @@ class Guard:
         applies ``system_prompt``. Raises an :class:`~echosafe_guard.exceptions.InputError` for
         bad input; store failures follow the policy's ``on_store_error``."""
         t0 = time.perf_counter()
-        keyed, found = self._keyed_and_searched(messages, tenant)
+        keyed, found = self._keyed_searched(messages, tenant)
+        assert found is not None
         return self._finish(messages, keyed, found, tenant, mode, t0)
 
     async def aprepare(
@@ -262,7 +255,8 @@ class Guard:
         Redis) is then awaited, an embedded one is searched in that same worker thread (one
         thread hop, not two). Re-ranking never reads the store on the request path."""
         t0 = time.perf_counter()
-        keyed, found = await asyncio.to_thread(self._keyed_maybe_searched, messages, tenant)
+        work = functools.partial(self._keyed_searched, messages, tenant, defer_native=True)
+        keyed, found = await asyncio.to_thread(work)
         if found is None:
             found = await self.retriever.asearch(keyed[1], tenant)
         return self._finish(messages, keyed, found, tenant, mode, t0)
