@@ -6,6 +6,7 @@ its benign twin. See README.md for the data flow.
 """
 
 from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
+from echosafe_guard.context import ImageRef, RequestContext, Turn
 from echosafe_guard.exceptions import (
     ConfigError,
     DataFormatError,
@@ -69,6 +70,7 @@ __all__ = [
     "ImageError",
     "ImageFetchError",
     "ImagePart",
+    "ImageRef",
     "ImageTooLargeError",
     "InputError",
     "InputTooLargeError",
@@ -88,6 +90,7 @@ __all__ = [
     "Prepared",
     "Provenance",
     "ProvenanceSource",
+    "RequestContext",
     "ScoredInsight",
     "SearchFilter",
     "SentenceTransformerEmbedder",
@@ -98,6 +101,7 @@ __all__ = [
     "StoreErrorPolicy",
     "StoreUnavailableError",
     "Timings",
+    "Turn",
     "Verdict",
     "__version__",
     "load_policy",

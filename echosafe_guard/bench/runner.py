@@ -301,6 +301,7 @@ class EvalRunner:
                 guard, chosen, base=path.parent, tenant=self.config.tenant, source=spec.source
             )
             guard.bound_store().upsert(insights)
+            guard.warmup(images=False, tenants=(self.config.tenant,))  # re-ranker fitted now
         pairs = {i.pair_id for i in chosen}
         texts = {" ".join(i.text.lower().split()) for i in chosen}
         note = (
