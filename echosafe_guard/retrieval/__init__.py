@@ -1,0 +1,1 @@
+"""Retrieval: search, re-ranking and the verdict model that tells twin requests apart."""
