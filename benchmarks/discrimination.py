@@ -68,6 +68,7 @@ TUNING = {
     "are right >= 0.9",
     "shipped_intent_rerank": "policy defaults (shrinkage 0.9, weight 0.1, 20 candidates), chosen "
     "earlier on LOPO of this same set",
+    "unsure_order": "unsure_safe_first (default) vs lean-side first: both reported",
     "heldout": "never used for any choice",
 }
 
@@ -297,6 +298,12 @@ def methods(with_mpnet: bool, l2: float, band: float) -> dict[str, tuple[Method,
             m,
         ),
         "probe_minilm_uncalibrated": (verdict_model(raw, m, name="probe_m_raw"), m),
+        "probe_minilm_lean_first": (
+            verdict_model(
+                base.model_copy(update={"unsure_safe_first": False}), m, name="probe_m_lean"
+            ),
+            m,
+        ),
         "probe_minilm": (verdict_model(base, m, name="probe_m"), m),
         "probe_minilm+contrast": (
             verdict_model(base.model_copy(update={"contrast_weight": 5.0}), m, name="probe_mc"),
@@ -312,6 +319,15 @@ def methods(with_mpnet: bool, l2: float, band: float) -> dict[str, tuple[Method,
                 p,
             ),
             "probe_mpnet_key": (verdict_model(base, p, name="probe_p", key="mpnet"), p),
+            "probe_mpnet_key_lean_first": (
+                verdict_model(
+                    base.model_copy(update={"unsure_safe_first": False}),
+                    p,
+                    name="probe_p_lean",
+                    key="mpnet",
+                ),
+                p,
+            ),
             "probe_mpnet_key+contrast": (
                 verdict_model(
                     base.model_copy(update={"contrast_weight": 5.0}),

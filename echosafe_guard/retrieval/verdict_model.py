@@ -13,8 +13,9 @@ nearest insight tells the topic, not the intent. The verdict model combines, per
 Their weighted sum is a log-odds ``z``; ``p_unsafe = sigmoid(z)``. The three-way call is
 ``unsafe`` when ``p_unsafe ≥ 0.5 + band``, ``safe`` when ``≤ 0.5 - band``, else ``unsure``.
 Ordering: a confident call shows the candidates of the called verdict first (by cosine), then
-the others; ``unsure`` alternates the best of each side, leaning side first, so the block can
-show the contrast. Request path: a few dot products over the candidates (microseconds).
+the others; ``unsure`` alternates the best of each side (safe first by default, else the
+leaning side first), so the block can show the contrast. Request path: a few dot products
+over the candidates (microseconds).
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class VerdictModelConfig(BaseModel):
     """Vote weight used instead when no probe is fitted yet (first requests of a tenant)."""
     band: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.15
     """Half-width of the ``unsure`` zone around ``p_unsafe = 0.5``."""
+    unsure_safe_first: bool = True
+    """On ``unsure``, put the best safe candidate first (then alternate): a safe twin is not
+    shown an unsafe insight first on weak evidence, while an unsafe twin still sees one."""
     min_per_verdict: Annotated[int, Field(ge=1)] = 4
     """A tenant needs this many live unsafe and safe insights before a probe is fitted."""
     refresh_s: Annotated[float, Field(gt=0.0)] = 60.0
@@ -169,7 +173,8 @@ def score_candidates(
         z += cfg.contrast_weight * float(np.mean(sign[:m] * (scores[:m] - twin_s)))
     p = _sigmoid(z)
     call = _call(cfg, p)
-    return VerdictScore(_order(sign, call, p >= 0.5, k), p, call, z, fitted)
+    lean_unsafe = p >= 0.5 and not cfg.unsure_safe_first
+    return VerdictScore(_order(sign, call, lean_unsafe, k), p, call, z, fitted)
 
 
 def _call(cfg: VerdictModelConfig, p: float) -> Call:

@@ -60,10 +60,12 @@ def test_twins_are_nearest_opposite_verdict_same_category() -> None:
     assert list(alone) == [0]
 
 
-def _score(logit: float | None, unsafe: list[bool | None]) -> tuple[tuple[int, ...], Call, float]:
+def _score(
+    logit: float | None, unsafe: list[bool | None], *, lean: bool = True
+) -> tuple[tuple[int, ...], Call, float]:
     n = len(unsafe)
     r = score_candidates(
-        VerdictModelConfig(band=0.15),
+        VerdictModelConfig(band=0.15, unsure_safe_first=lean is False),
         query=np.ones(2),
         cand_scores=np.linspace(0.9, 0.5, n),
         cand_unsafe=unsafe,
@@ -80,6 +82,8 @@ def test_score_orders_by_call() -> None:
     assert _score(-3.0, cands)[:2] == ((0, 4, 1), Call.SAFE)
     order, call, p = _score(0.2, cands)  # near 0.5: both sides, leaning side first
     assert call is Call.UNSURE and order == (1, 0, 3) and 0.5 < p < 0.65
+    order, call, _ = _score(0.2, cands, lean=False)  # default: the safe side first
+    assert call is Call.UNSURE and order == (0, 1, 4)
 
 
 def test_score_falls_back_to_the_vote_without_a_probe() -> None:
