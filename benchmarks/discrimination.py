@@ -68,7 +68,9 @@ TUNING = {
     "are right >= 0.9",
     "shipped_intent_rerank": "policy defaults (shrinkage 0.9, weight 0.1, 20 candidates), chosen "
     "earlier on LOPO of this same set",
-    "unsure_order": "unsure_safe_first (default) vs lean-side first: both reported",
+    "unsafe_first_at": "chosen from {0.5, 0.55, 0.6, 0.65, 0.7} on LOCO: the highest verdict_at_1 "
+    "with safe_unsafe_first <= 0.15 (else the lowest safe_unsafe_first); *_lean_first rows "
+    "use 0.5",
     "heldout": "never used for any choice",
 }
 
@@ -273,9 +275,10 @@ LOPO_METHODS = frozenset(
 """The methods also run leave-one-pair-out (156 folds; the others run LOCO and held out)."""
 
 
-def methods(with_mpnet: bool, l2: float, band: float) -> dict[str, tuple[Method, tuple[str, ...]]]:
-    """name -> (method, encoders its request path needs)."""
-    base = VerdictModelConfig(probe_l2=l2, band=band)
+def methods(
+    with_mpnet: bool, base: VerdictModelConfig
+) -> dict[str, tuple[Method, tuple[str, ...]]]:
+    """name -> (method, encoders its request path needs); ``base``: the tuned configuration."""
     raw = base.model_copy(update={"calibration_folds": 0})
     m: tuple[str, ...] = ("minilm",)
     p: tuple[str, ...] = ("mpnet",)
@@ -299,9 +302,7 @@ def methods(with_mpnet: bool, l2: float, band: float) -> dict[str, tuple[Method,
         ),
         "probe_minilm_uncalibrated": (verdict_model(raw, m, name="probe_m_raw"), m),
         "probe_minilm_lean_first": (
-            verdict_model(
-                base.model_copy(update={"unsure_safe_first": False}), m, name="probe_m_lean"
-            ),
+            verdict_model(base.model_copy(update={"unsafe_first_at": 0.5}), m, name="probe_m_lean"),
             m,
         ),
         "probe_minilm": (verdict_model(base, m, name="probe_m"), m),
@@ -321,7 +322,7 @@ def methods(with_mpnet: bool, l2: float, band: float) -> dict[str, tuple[Method,
             "probe_mpnet_key": (verdict_model(base, p, name="probe_p", key="mpnet"), p),
             "probe_mpnet_key_lean_first": (
                 verdict_model(
-                    base.model_copy(update={"unsure_safe_first": False}),
+                    base.model_copy(update={"unsafe_first_at": 0.5}),
                     p,
                     name="probe_p_lean",
                     key="mpnet",
@@ -506,33 +507,51 @@ def load_heldout(path: str) -> tuple[str, list[PairedItem]]:
     return "xstest", list(XSTestLoader().load(p, text_only=True).items)
 
 
-def tune(mem: Bank, with_mpnet: bool) -> tuple[float, float, dict[str, Any]]:
-    """probe_l2 and band chosen on LOCO of the bundled set only."""
+def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictModelConfig, dict[str, Any]]:
+    """probe_l2, band and unsafe_first_at chosen on LOCO of the bundled set only."""
     encs = ("mpnet",) if with_mpnet else ("minilm",)
     folds = folds_loco(mem)
     grid = {}
     for l2 in (0.1, 0.3, 1.0, 3.0):
-        meth = verdict_model(VerdictModelConfig(probe_l2=l2), encs, name=f"tune{l2}", key=encs[-1])
-        rows = run(meth, mem, mem, folds)
-        grid[l2] = (metrics(rows, 0.15), rows)
-    best_l2 = max(grid, key=lambda l2: (grid[l2][0]["verdict_at_1"], -grid[l2][0]["brier"]))
-    rows = grid[best_l2][1]
+        cfg = VerdictModelConfig(probe_l2=l2, band=0.0)  # band 0: top-1 follows p >= 0.5
+        grid[l2] = metrics(
+            run(verdict_model(cfg, encs, name=f"l2{l2}", key=encs[-1]), mem, mem, folds), 0.15
+        )
+    l2 = max(grid, key=lambda v: (grid[v]["verdict_at_1"], -grid[v]["brier"]))
+    rows = run(
+        verdict_model(VerdictModelConfig(probe_l2=l2, band=0.0), encs, name="b", key=encs[-1]),
+        mem,
+        mem,
+        folds,
+    )
     band = 0.45
     for b in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45):
         acc = metrics(rows, b)["three_way"]["confident_acc"]
         if acc is not None and acc >= 0.9:
             band = b
             break
-    return (
-        best_l2,
-        band,
-        {
-            "encoders": list(encs),
-            "probe_l2_grid_loco": {str(k): v[0]["verdict_at_1"] for k, v in grid.items()},
-            "chosen_probe_l2": best_l2,
-            "chosen_band": band,
-        },
+    first = {}
+    for t in (0.5, 0.55, 0.6, 0.65, 0.7):
+        cfg = VerdictModelConfig(probe_l2=l2, band=band, unsafe_first_at=t)
+        first[t] = metrics(
+            run(verdict_model(cfg, encs, name=f"t{t}", key=encs[-1]), mem, mem, folds), band
+        )
+    ok = [t for t in first if first[t]["safe_unsafe_first"] <= 0.15]
+    at = (
+        max(ok, key=lambda t: first[t]["verdict_at_1"])
+        if ok
+        else min(first, key=lambda t: first[t]["safe_unsafe_first"])
     )
+    cfg = VerdictModelConfig(probe_l2=l2, band=band, unsafe_first_at=at)
+    return cfg, {
+        "encoders": list(encs),
+        "probe_l2_grid_loco_verdict_at_1": {str(k): v["verdict_at_1"] for k, v in grid.items()},
+        "unsafe_first_at_grid_loco": {
+            str(t): {"verdict_at_1": m["verdict_at_1"], "safe_unsafe_first": m["safe_unsafe_first"]}
+            for t, m in first.items()
+        },
+        "chosen": cfg.model_dump(),
+    }
 
 
 def main() -> None:
@@ -551,9 +570,10 @@ def main() -> None:
     held = [(name, bank(enc, its, memory=False)) for name, its in map(load_heldout, args.heldout)]
     enc.save()
     log(f"embedded {len(items)} bundled items and {len(held)} held-out sets")
-    l2, band, tuning = tune(mem, not args.no_mpnet)
+    cfg, tuning = tune(mem, not args.no_mpnet)
+    band = cfg.band
     log(f"tuned on LOCO: {tuning}")
-    table = methods(not args.no_mpnet, l2, band)
+    table = methods(not args.no_mpnet, cfg)
     protocols: list[tuple[str, Bank, list[tuple[Arr, Arr]]]] = [("loco", mem, folds_loco(mem))]
     if not args.quick:
         protocols.insert(0, ("lopo", mem, folds_lopo(mem)))

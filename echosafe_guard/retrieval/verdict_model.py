@@ -13,8 +13,8 @@ nearest insight tells the topic, not the intent. The verdict model combines, per
 Their weighted sum is a log-odds ``z``; ``p_unsafe = sigmoid(z)``. The three-way call is
 ``unsafe`` when ``p_unsafe ≥ 0.5 + band``, ``safe`` when ``≤ 0.5 - band``, else ``unsure``.
 Ordering: a confident call shows the candidates of the called verdict first (by cosine), then
-the others; ``unsure`` alternates the best of each side (safe first by default, else the
-leaning side first), so the block can show the contrast. Request path: a few dot products
+the others; ``unsure`` alternates the best of each side (unsafe first when ``p_unsafe ≥
+unsafe_first_at``), so the block can show the contrast. Request path: a few dot products
 over the candidates (microseconds).
 """
 
@@ -54,8 +54,9 @@ class VerdictModelConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    probe_l2: Annotated[float, Field(gt=0.0)] = 1.0
-    """L2 penalty of the logistic probe (larger: flatter, less confident)."""
+    probe_l2: Annotated[float, Field(gt=0.0)] = 0.1
+    """L2 penalty of the logistic probe (larger: flatter, less confident). Default chosen on
+    leave-one-category-out of the bundled set (``benchmarks/discrimination.py``)."""
     calibration_folds: Annotated[int, Field(ge=0, le=20)] = 3
     """Platt-scale the probe on logits of categories held out of the fit (0: off)."""
     probe_weight: Annotated[float, Field(ge=0.0)] = 1.0
@@ -68,11 +69,14 @@ class VerdictModelConfig(BaseModel):
     """Weight of the cosine vote of the ``contrast_top`` nearest candidates (in [-1, 1])."""
     fallback_vote_weight: Annotated[float, Field(ge=0.0)] = 2.0
     """Vote weight used instead when no probe is fitted yet (first requests of a tenant)."""
-    band: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.15
-    """Half-width of the ``unsure`` zone around ``p_unsafe = 0.5``."""
-    unsure_safe_first: bool = True
-    """On ``unsure``, put the best safe candidate first (then alternate): a safe twin is not
-    shown an unsafe insight first on weak evidence, while an unsafe twin still sees one."""
+    band: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.2
+    """Half-width of the ``unsure`` zone around ``p_unsafe = 0.5`` (default: the narrowest band
+    whose confident calls were right ≥ 0.9 on leave-one-category-out of the bundled set)."""
+    unsafe_first_at: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.65
+    """On ``unsure``, the best unsafe candidate goes first only when ``p_unsafe`` reaches this
+    (else the best safe one; then they alternate): above 0.5, a safe twin is less often shown
+    an unsafe insight first on weak evidence, while an unsafe twin still sees one (default:
+    chosen on leave-one-category-out of the bundled set for ≤ 0.15 safe-with-unsafe-first)."""
     min_per_verdict: Annotated[int, Field(ge=1)] = 4
     """A tenant needs this many live unsafe and safe insights before a probe is fitted."""
     refresh_s: Annotated[float, Field(gt=0.0)] = 60.0
@@ -173,7 +177,7 @@ def score_candidates(
         z += cfg.contrast_weight * float(np.mean(sign[:m] * (scores[:m] - twin_s)))
     p = _sigmoid(z)
     call = _call(cfg, p)
-    lean_unsafe = p >= 0.5 and not cfg.unsure_safe_first
+    lean_unsafe = p >= cfg.unsafe_first_at
     return VerdictScore(_order(sign, call, lean_unsafe, k), p, call, z, fitted)
 
 

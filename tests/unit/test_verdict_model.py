@@ -65,7 +65,7 @@ def _score(
 ) -> tuple[tuple[int, ...], Call, float]:
     n = len(unsafe)
     r = score_candidates(
-        VerdictModelConfig(band=0.15, unsure_safe_first=lean is False),
+        VerdictModelConfig(band=0.15, unsafe_first_at=0.5 if lean else 0.6),
         query=np.ones(2),
         cand_scores=np.linspace(0.9, 0.5, n),
         cand_unsafe=unsafe,
@@ -82,7 +82,7 @@ def test_score_orders_by_call() -> None:
     assert _score(-3.0, cands)[:2] == ((0, 4, 1), Call.SAFE)
     order, call, p = _score(0.2, cands)  # near 0.5: both sides, leaning side first
     assert call is Call.UNSURE and order == (1, 0, 3) and 0.5 < p < 0.65
-    order, call, _ = _score(0.2, cands, lean=False)  # default: the safe side first
+    order, call, _ = _score(0.2, cands, lean=False)  # p below unsafe_first_at: safe side first
     assert call is Call.UNSURE and order == (0, 1, 4)
 
 
