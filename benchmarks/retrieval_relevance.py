@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.guard import Guard
 from echosafe_guard.key.base import EmbedderStatus
 from echosafe_guard.key.key_builder import KeyBuilder
@@ -43,6 +42,7 @@ from echosafe_guard.memory.insight import Insight
 from echosafe_guard.memory.intent_rerank import IntentRerank, fit_intent_axis
 from echosafe_guard.memory.local_store import LocalStore
 from echosafe_guard.memory.rerank import rerank_hits
+from echosafe_guard.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Policy, RerankMethod
 from echosafe_guard.seeding import seed_insights
