@@ -19,11 +19,9 @@ Real all-MiniLM-L6-v2 text keys; no image model (text-only items: an image part 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -33,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from harness import emit, log, parse, parser
 
 from echosafe_guard.guard import Guard
 from echosafe_guard.key.base import EmbedderStatus
@@ -68,10 +67,6 @@ PROTOCOL = {
     "<signals>.' (one extra forward per insight at write time), compared with the request's "
     "text embedding (the guard already has it)",
 }
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 class MemoEmbedder:
@@ -475,8 +470,7 @@ def subset(items: list[PairedItem], per_category: int | None) -> list[PairedItem
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a few pairs per category (CI smoke)")
+    ap = parser(__doc__, quick="a few pairs per category (CI smoke)")
     ap.add_argument("--bench", default="builtin", help="paired-bench JSONL file (default builtin)")
     ap.add_argument(
         "--pairs-per-category",
@@ -491,8 +485,7 @@ def main() -> None:
         default=[0.35],
         help="end-to-end runs at these retrieval.min_similarity values too (default 0.35)",
     )
-    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    args = ap.parse_args()
+    args = parse(ap)
     per_cat = args.pairs_per_category or (5 if args.quick else None)
     start, load0 = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
     path, all_items = read_paired_jsonl(args.bench)
@@ -588,10 +581,7 @@ def main() -> None:
         ],
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    out = json.dumps(result, indent=2)
-    print(out)
-    if args.out:
-        args.out.write_text(out + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import sys
@@ -64,6 +63,7 @@ from typing import Any
 
 import numpy as np
 import redis
+from harness import check, emit, log, parse, parser, summary
 
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
@@ -108,29 +108,6 @@ REFERENCE_100K = {
     "ef50": {"p50_ms": 0.30, "recall_at_10": 1.0},
     "bytes_per_insight_float32": 5500,
 }
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def pct(xs: Any, q: float) -> float:
-    return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 4)
-
-
-def summary(xs: Any) -> dict[str, float]:
-    return {"p50": pct(xs, 50), "p90": pct(xs, 90), "p99": pct(xs, 99), "max": pct(xs, 100)}
-
-
-def goal(value: float, limit: float, applies: bool, higher_is_better: bool = False) -> dict:
-    ok = value >= limit if higher_is_better else value <= limit
-    return {
-        "value": round(value, 4),
-        "limit": limit,
-        "ratio_to_limit": round(value / limit, 4),
-        "pass": bool(ok),
-        "binding": applies,
-    }
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -568,15 +545,20 @@ def goals(r: dict[str, Any]) -> dict[str, Any]:
     per_ef = {}
     for ef, s in r["search"].items():
         per_ef[ef] = {
-            "p99_ms": goal(s["single_client"]["latency_ms"]["p99"], GOAL_P99_MS, binding),
-            "recall_at_10": goal(
-                s["recall_at_10"]["exact_float32"]["mean"], GOAL_RECALL, binding, True
+            "p99_ms": check(s["single_client"]["latency_ms"]["p99"], GOAL_P99_MS, binding=binding),
+            "recall_at_10": check(
+                s["recall_at_10"]["exact_float32"]["mean"],
+                GOAL_RECALL,
+                binding=binding,
+                higher_is_better=True,
             ),
         }
     ok = [ef for ef, g in per_ef.items() if g["p99_ms"]["pass"] and g["recall_at_10"]["pass"]]
     out: dict[str, Any] = {"per_ef": per_ef, "ef_meeting_latency_and_recall": ok}
     if r["vector_type"] == "FLOAT16":
-        out["bytes_per_insight"] = goal(r["memory"]["bytes_per_insight"], GOAL_BYTES_FP16, binding)
+        out["bytes_per_insight"] = check(
+            r["memory"]["bytes_per_insight"], GOAL_BYTES_FP16, binding=binding
+        )
     return out
 
 
@@ -603,10 +585,9 @@ def server_facts(url: str) -> dict[str, Any]:
 
 
 def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap = parser(__doc__, quick="N=2000, FLOAT32, ef 50: CI smoke run")
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     strs = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
-    ap.add_argument("--quick", action="store_true", help="N=2000, FLOAT32, ef 50: CI smoke run")
     ap.add_argument("--sizes", type=ints, default=None, help="insight counts (10000,100000)")
     ap.add_argument("--dists", type=strs, default=["clustered", "gaussian"])
     ap.add_argument("--types", type=strs, default=None, help="FLOAT32,FLOAT16")
@@ -623,8 +604,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--upsert-max", type=int, default=100_000, help="larger N: pipeline path")
     ap.add_argument("--redis-url", default=None, help="use this server instead of our own")
     ap.add_argument("--aof", action="store_true", help="keep AOF (everysec) on our server")
-    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    args = ap.parse_args()
+    args = parse(ap)
     q = args.quick
     args.sizes = args.sizes or ([2000] if q else [10_000, 100_000])
     args.types = [t.upper() for t in args.types or (["FLOAT32"] if q else ["FLOAT32", "FLOAT16"])]
@@ -667,7 +647,9 @@ def main() -> None:
     out = {
         "benchmark": "echosafe_guard RedisStore scale",
         "config": {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("out", "json")
         }
         | {"k": K, "upsert_batch": BATCH, "warmup_queries": WARMUP},
         "machine": {
@@ -689,10 +671,7 @@ def main() -> None:
         "results": results,
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":
