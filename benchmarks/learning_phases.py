@@ -4,16 +4,11 @@ with learning on vs off."""
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import numpy as np
 from harness import loadavg, log, rel, summary

@@ -4,17 +4,12 @@ policies, the request texts and the step timers."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import litellm
 import numpy as np
