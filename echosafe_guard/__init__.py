@@ -5,7 +5,6 @@ context) and writes them into the system prompt, so the model can tell a harmful
 its benign twin. See README.md for the data flow.
 """
 
-from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.context import ImageRef, RequestContext, Turn
 from echosafe_guard.exceptions import (
     ConfigError,
@@ -45,6 +44,7 @@ from echosafe_guard.memory.insight import (
     Verdict,
 )
 from echosafe_guard.memory.local.local_store import LocalStore
+from echosafe_guard.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy, StoreErrorPolicy
 from echosafe_guard.seeding import seed_memory

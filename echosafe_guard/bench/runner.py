@@ -30,10 +30,10 @@ from pydantic import BaseModel, ConfigDict
 from echosafe_guard.bench.cache import ResultCache, cache_key
 from echosafe_guard.bench.cases import EvalCase, case_messages
 from echosafe_guard.bench.judges.base import Judge
-from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.exceptions import ConfigError, EchoSafeError, InputError, ModelCallError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.llm_client import acall_with_retries, import_litellm, response_text
+from echosafe_guard.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.seeding import seed_insights
 
 __all__ = ["EvalConfig", "EvalOutcome", "EvalRunner", "MemorySpec", "ResultRow"]

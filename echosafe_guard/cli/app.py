@@ -13,7 +13,6 @@ import typer
 from rich.rule import Rule
 from rich.table import Table
 
-from echosafe_guard.bench.paired import read_paired_jsonl
 from echosafe_guard.cli.bench import eval_command, judge_command
 from echosafe_guard.cli.common import (
     ImageModelOpt,
@@ -35,6 +34,7 @@ from echosafe_guard.cli.serve import serve
 from echosafe_guard.exceptions import EchoSafeError, InputError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.images import image_from_file
+from echosafe_guard.paired import read_paired_jsonl
 
 __all__ = ["app", "main"]
 

@@ -24,6 +24,7 @@ from echosafe_guard.learning.exchange import Exchange
 from echosafe_guard.learning.hygiene import Hygiene
 from echosafe_guard.learning.rate_limit import RateLimiter
 from echosafe_guard.learning.reflector import Reflector
+from echosafe_guard.llm_client import call_with_retries
 from echosafe_guard.memory.base import InsightStore
 from echosafe_guard.policy.models import Policy
 
@@ -125,21 +126,23 @@ class Learner:
 
     def _process(self, exchange: Exchange) -> None:
         r = self.policy.reflection
-        for attempt in range(r.max_attempts):
-            try:
-                draft = self.reflector.reflect(exchange)
-                break
-            except ReflectionUnavailableError as exc:
-                self.counters["retries"] += 1
-                if attempt + 1 == r.max_attempts:
-                    self.counters["failed_model"] += 1
-                    log.warning("reflection gave up after %d attempts: %s", r.max_attempts, exc)
-                    return
-                self._sleep(r.backoff_s * 2**attempt)
-            except ReflectionInvalidError as exc:
-                self.counters["dropped_invalid"] += 1
-                log.info("reflection invalid, dropped: %s", exc)
-                return
+        try:
+            draft = call_with_retries(
+                lambda: self.reflector.reflect(exchange),
+                attempts=r.max_attempts,
+                backoff_s=r.backoff_s,
+                retry_on=(ReflectionUnavailableError,),
+                on_error=lambda _exc: self.counters.update(("retries",)),
+                sleep=self._sleep,
+            )
+        except ReflectionUnavailableError as exc:
+            self.counters["failed_model"] += 1
+            log.warning("reflection gave up after %d attempts: %s", r.max_attempts, exc)
+            return
+        except ReflectionInvalidError as exc:
+            self.counters["dropped_invalid"] += 1
+            log.info("reflection invalid, dropped: %s", exc)
+            return
         try:
             got = self.hygiene.admit(draft, exchange)
         except EchoSafeError as exc:

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import importlib.util, json, echosafe_guard, echosafe_guard.integrations as integ
 from echosafe_guard.policy.loader import builtin_policy_names, load_policy
-from echosafe_guard.bench.paired import read_paired_jsonl
+from echosafe_guard.paired import read_paired_jsonl
 print(json.dumps({
     "package": echosafe_guard.__file__,
     "integrations": integ.__file__,

@@ -16,7 +16,7 @@ from echosafe_guard.memory.insight import (
     ScoredInsight,
     Verdict,
 )
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.retrieval.probe import fit_probe
 from echosafe_guard.retrieval.probe_verdict_model import ProbeVerdictModel
 from echosafe_guard.retrieval.verdict_assessment import VerdictModel

@@ -1,4 +1,4 @@
-"""The project's own paired-bench JSONL (``echosafe_guard.bench.paired``), or ``builtin``.
+"""The project's own paired-bench JSONL (``echosafe_guard.paired``), or ``builtin``.
 
 Items are used as written: ids are not re-prefixed (``memory seed`` and earlier reports know them),
 image paths stay relative to the file's folder. ``mapping`` is refused: the format is the project's
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from echosafe_guard.bench.loaders._common import finish
 from echosafe_guard.bench.loaders.base import LoadedBench
-from echosafe_guard.bench.paired import read_paired_jsonl
 from echosafe_guard.exceptions import DataFormatError
+from echosafe_guard.paired import read_paired_jsonl
 
 __all__ = ["JsonlLoader"]
 

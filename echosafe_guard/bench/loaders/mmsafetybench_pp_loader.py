@@ -47,7 +47,7 @@ from echosafe_guard.bench.loaders._common import (
     split_mapping,
 )
 from echosafe_guard.bench.loaders.base import LoadedBench
-from echosafe_guard.bench.paired import PairedItem
+from echosafe_guard.paired import PairedItem
 
 __all__ = ["MMSafetyBenchPPLoader"]
 

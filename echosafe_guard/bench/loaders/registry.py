@@ -18,8 +18,8 @@ from echosafe_guard.bench.loaders.mssbench_loader import MSSBenchLoader
 from echosafe_guard.bench.loaders.siuo_loader import SIUOLoader
 from echosafe_guard.bench.loaders.vlsbench_loader import VLSBenchLoader
 from echosafe_guard.bench.loaders.xstest_loader import XSTestLoader
-from echosafe_guard.bench.paired import BUILTIN
 from echosafe_guard.exceptions import DataFormatError
+from echosafe_guard.paired import BUILTIN
 
 __all__ = ["LOADERS", "get_loader", "load_bench"]
 
