@@ -44,8 +44,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
-from echosafe_guard.paired import PairedItem, read_paired_jsonl  # noqa: E402
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder  # noqa: E402
+from echosafe_guard.paired import PairedItem, read_paired_jsonl  # noqa: E402
 from echosafe_guard.retrieval.intent_rerank import fit_intent_axis  # noqa: E402
 from echosafe_guard.retrieval.probe import fit_calibrated_probe, fit_probe  # noqa: E402
 from echosafe_guard.retrieval.verdict_model import (  # noqa: E402

@@ -15,9 +15,9 @@ import numpy.typing as npt
 from harness import log
 
 from echosafe_guard.memory.insight import Insight
-from echosafe_guard.retrieval.intent_rerank import fit_intent_axis
 from echosafe_guard.paired import PairedItem
 from echosafe_guard.policy.models import Policy
+from echosafe_guard.retrieval.intent_rerank import fit_intent_axis
 
 Arr = npt.NDArray[Any]
 

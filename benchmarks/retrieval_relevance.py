@@ -37,12 +37,12 @@ from echosafe_guard.key.base import EmbedderStatus
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
 from echosafe_guard.memory.insight import Insight
-from echosafe_guard.retrieval.intent_rerank import IntentRerank
 from echosafe_guard.memory.local.local_store import LocalStore
-from echosafe_guard.retrieval.rerank import rerank_hits
 from echosafe_guard.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Policy, RerankMethod
+from echosafe_guard.retrieval.intent_rerank import IntentRerank
+from echosafe_guard.retrieval.rerank import rerank_hits
 from echosafe_guard.seeding import seed_insights
 
 TENANT = "bench"
