@@ -279,7 +279,7 @@ class Guard:
             notes.append(found.note)
         decision = decide(
             found.hits,
-            mode=Mode(mode) if mode is not None else p.mode,
+            mode=Mode(mode if mode is not None else p.mode),
             block_threshold=p.block_threshold,
             store_failed=found.note is not None,
             notes=notes,
