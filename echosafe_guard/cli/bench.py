@@ -16,6 +16,7 @@ from echosafe_guard.bench.judges.llm_judge import LLMJudge
 from echosafe_guard.bench.judges.offline_judge import OfflineJudge
 from echosafe_guard.bench.loaders._common import read_csv, read_jsonl
 from echosafe_guard.bench.loaders.registry import load_bench
+from echosafe_guard.bench.paired import BUNDLED
 from echosafe_guard.bench.report import build_summary, write_outputs
 from echosafe_guard.bench.runner import EvalConfig, EvalRunner, GuardSetting, MemorySpec
 from echosafe_guard.cli.common import (
@@ -64,7 +65,7 @@ def _parse_map(pairs: list[str]) -> dict[str, str] | None:
 
 def eval_command(
     model: Annotated[str, typer.Option("--model", help="LiteLLM model id to evaluate.")],
-    bench: Annotated[str, typer.Option("--bench", help="Bench file/folder or 'builtin'.")] = (
+    bench: Annotated[str, typer.Option("--bench", help="Bench file/folder, 'builtin' or 'heldout'.")] = (
         "builtin"
     ),
     fmt: Annotated[
@@ -151,7 +152,7 @@ def eval_command(
             )
             outcome = runner.run(cases)
         bench_info = {
-            "name": loaded.name if bench != "builtin" else "builtin",
+            "name": bench if bench in BUNDLED else loaded.name,
             "source": bench,
             "cases": len(cases),
             "modes": sorted({c.mode for c in cases}),
