@@ -65,9 +65,9 @@ def _parse_map(pairs: list[str]) -> dict[str, str] | None:
 
 def eval_command(
     model: Annotated[str, typer.Option("--model", help="LiteLLM model id to evaluate.")],
-    bench: Annotated[str, typer.Option("--bench", help="Bench file/folder, 'builtin' or 'heldout'.")] = (
-        "builtin"
-    ),
+    bench: Annotated[
+        str, typer.Option("--bench", help="Bench file/folder, 'builtin' or 'heldout'.")
+    ] = "builtin",
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="Loader (jsonl, xstest, mossbench, mmsafetybench, ...)."),

@@ -1,8 +1,9 @@
 """The loader registry: format name → loader, and :func:`load_bench`, the one entry point.
 
-Format names: ``jsonl`` (the project's paired JSONL, also ``builtin`` and ``heldout``), ``mmsafetybench``,
-``mmsafetybench_pp``, ``mossbench``, ``mssbench``, ``siuo``, ``vlsbench``, ``xstest``. Names are
-matched case-insensitively, with ``-`` read as ``_`` (``mmsafetybench++`` is accepted too).
+Format names: ``jsonl`` (the project's paired JSONL, also ``builtin`` and ``heldout``),
+``mmsafetybench``, ``mmsafetybench_pp``, ``mossbench``, ``mssbench``, ``siuo``, ``vlsbench``,
+``xstest``. Names are matched case-insensitively, with ``-`` read as ``_`` (``mmsafetybench++`` is
+accepted too).
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def load_bench(
 ) -> LoadedBench:
     """Load ``source`` in format ``fmt``.
 
-    Without ``fmt``, ``builtin``, ``heldout`` and ``*.jsonl`` files are read as the project's paired JSONL;
-    any other source needs ``fmt`` (CLI ``--format``). ``text_only`` and ``mapping`` go to the
-    loader (see :class:`~echosafe_guard.bench.loaders.base.BenchLoader`).
+    Without ``fmt``, ``builtin``, ``heldout`` and ``*.jsonl`` files are read as the project's
+    paired JSONL; any other source needs ``fmt`` (CLI ``--format``). ``text_only`` and
+    ``mapping`` go to the loader (see :class:`~echosafe_guard.bench.loaders.base.BenchLoader`).
     """
     text = str(source)
     auto = fmt is None
@@ -68,7 +69,8 @@ def load_bench(
         if text not in BUNDLED and Path(text).suffix.lower() != ".jsonl":
             raise DataFormatError(
                 f"{text}: cannot tell the benchmark format; pass --format (fmt=) one of "
-                f"{', '.join(sorted(LOADERS))} (only builtin, heldout and *.jsonl files are detected)"
+                f"{', '.join(sorted(LOADERS))} (only builtin, heldout and *.jsonl files are "
+                "detected)"
             )
         fmt = "jsonl"
     loader = get_loader(fmt)
