@@ -33,6 +33,7 @@ from echosafe_guard.cli.common import (
     handle_errors,
 )
 from echosafe_guard.exceptions import BenchError, DataFormatError, InputError
+from echosafe_guard.paired import BUNDLED
 from echosafe_guard.policy.loader import load_policy
 
 __all__ = ["eval_command", "judge_command", "make_judge", "read_judge_rows"]
@@ -64,9 +65,9 @@ def _parse_map(pairs: list[str]) -> dict[str, str] | None:
 
 def eval_command(
     model: Annotated[str, typer.Option("--model", help="LiteLLM model id to evaluate.")],
-    bench: Annotated[str, typer.Option("--bench", help="Bench file/folder or 'builtin'.")] = (
-        "builtin"
-    ),
+    bench: Annotated[
+        str, typer.Option("--bench", help="Bench file/folder, 'builtin' or 'heldout'.")
+    ] = "builtin",
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="Loader (jsonl, xstest, mossbench, mmsafetybench, ...)."),
@@ -151,7 +152,7 @@ def eval_command(
             )
             outcome = runner.run(cases)
         bench_info = {
-            "name": loaded.name if bench != "builtin" else "builtin",
+            "name": bench if bench in BUNDLED else loaded.name,
             "source": bench,
             "cases": len(cases),
             "modes": sorted({c.mode for c in cases}),

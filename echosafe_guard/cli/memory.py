@@ -39,7 +39,9 @@ AllTenantsOpt = Annotated[
 
 @memory_app.command()
 def seed(
-    source: Annotated[str, typer.Argument(help="Paired-bench JSONL file, or 'builtin'.")],
+    source: Annotated[
+        str, typer.Argument(help="Paired-bench JSONL file, 'builtin' or 'heldout'.")
+    ],
     store: StoreOpt = None,
     tenant: TenantOpt = "default",
     policy: PolicyOpt = None,

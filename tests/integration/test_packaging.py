@@ -29,6 +29,7 @@ print(json.dumps({
     "policies": builtin_policy_names(),
     "default_policy": load_policy().name,
     "builtin_items": len(read_paired_jsonl("builtin")[1]),
+    "heldout_items": len(read_paired_jsonl("heldout")[1]),
 }))
 """
 
@@ -73,6 +74,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert got["top_level_policies"] is False
     assert "default" in got["policies"]  # type: ignore[operator]
     assert got["builtin_items"] == 312
+    assert got["heldout_items"] == 144
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -106,6 +108,7 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
         "echosafe_guard/integrations/__init__.py",
         "echosafe_guard/policies/default.yaml",
         "echosafe_guard/data/builtin_pairs.jsonl",
+        "echosafe_guard/data/heldout_twins.jsonl",
         "echosafe_guard/py.typed",
     ):
         assert required in names

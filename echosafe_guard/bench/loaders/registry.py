@@ -1,8 +1,9 @@
 """The loader registry: format name → loader, and :func:`load_bench`, the one entry point.
 
-Format names: ``jsonl`` (the project's paired JSONL, also ``builtin``), ``mmsafetybench``,
-``mmsafetybench_pp``, ``mossbench``, ``mssbench``, ``siuo``, ``vlsbench``, ``xstest``. Names are
-matched case-insensitively, with ``-`` read as ``_`` (``mmsafetybench++`` is accepted too).
+Format names: ``jsonl`` (the project's paired JSONL, also ``builtin`` and ``heldout``),
+``mmsafetybench``, ``mmsafetybench_pp``, ``mossbench``, ``mssbench``, ``siuo``, ``vlsbench``,
+``xstest``. Names are matched case-insensitively, with ``-`` read as ``_`` (``mmsafetybench++`` is
+accepted too).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from echosafe_guard.bench.loaders.siuo_loader import SIUOLoader
 from echosafe_guard.bench.loaders.vlsbench_loader import VLSBenchLoader
 from echosafe_guard.bench.loaders.xstest_loader import XSTestLoader
 from echosafe_guard.exceptions import DataFormatError
-from echosafe_guard.paired import BUILTIN
+from echosafe_guard.paired import BUNDLED
 
 __all__ = ["LOADERS", "get_loader", "load_bench"]
 
@@ -58,26 +59,27 @@ def load_bench(
 ) -> LoadedBench:
     """Load ``source`` in format ``fmt``.
 
-    Without ``fmt``, ``builtin`` and ``*.jsonl`` files are read as the project's paired JSONL;
-    any other source needs ``fmt`` (CLI ``--format``). ``text_only`` and ``mapping`` go to the
-    loader (see :class:`~echosafe_guard.bench.loaders.base.BenchLoader`).
+    Without ``fmt``, ``builtin``, ``heldout`` and ``*.jsonl`` files are read as the project's
+    paired JSONL; any other source needs ``fmt`` (CLI ``--format``). ``text_only`` and
+    ``mapping`` go to the loader (see :class:`~echosafe_guard.bench.loaders.base.BenchLoader`).
     """
     text = str(source)
     auto = fmt is None
     if fmt is None:
-        if text != BUILTIN and Path(text).suffix.lower() != ".jsonl":
+        if text not in BUNDLED and Path(text).suffix.lower() != ".jsonl":
             raise DataFormatError(
                 f"{text}: cannot tell the benchmark format; pass --format (fmt=) one of "
-                f"{', '.join(sorted(LOADERS))} (only builtin and *.jsonl files are detected)"
+                f"{', '.join(sorted(LOADERS))} (only builtin, heldout and *.jsonl files are "
+                "detected)"
             )
         fmt = "jsonl"
     loader = get_loader(fmt)
-    path = Path(text) if text == BUILTIN else Path(text).expanduser()
+    path = Path(text) if text in BUNDLED else Path(text).expanduser()
     try:
         return loader.load(path, text_only=text_only, mapping=mapping)
     except DataFormatError as exc:
         # Only a record the paired format rejects earns the hint (not a missing file or image).
-        if not auto or text == BUILTIN or not path.is_file() or not str(exc).startswith(str(path)):
+        if not auto or text in BUNDLED or not path.is_file() or not str(exc).startswith(str(path)):
             raise
         raise DataFormatError(
             f"{exc} (read as the paired-bench JSONL because of the .jsonl suffix; for another "
