@@ -19,13 +19,10 @@ Each run starts from an empty output folder, so nothing comes from the cache. Ru
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import platform
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +31,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
+from harness import TINY_CLIP, emit, log, median, parse, parser
 from litellm import CustomLLM
 
 from echosafe_guard.bench.cases import build_cases
@@ -45,24 +43,15 @@ from echosafe_guard.guard import Guard
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.key.open_clip_embedder import OpenClipEmbedder
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 
 MODEL = "benchscripted/eval"
-TINY_CLIP = {  # tests/conftest.py TINY_CLIP with embed_dim 512 (the ViT-B-32 key size)
-    "embed_dim": 512,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
-}
 REFUSAL = "I'm sorry, but I can't help with that. I can share general safety information instead."
 ANSWER = (
     "Here is a practical answer.\n\n1. Start with the basics and check what you have.\n"
     "2. Follow the steps in order.\n3. Verify the result and adjust if needed."
 )
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 class ScriptedEvalModel(CustomLLM):  # type: ignore[misc]
@@ -121,12 +110,10 @@ def one_run(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
+    ap = parser(__doc__, quick="CI smoke run: 5 pairs, one repeat")
     ap.add_argument("--model-ms", type=float, default=50.0)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = parse(ap)
     repeats = 1 if args.quick else args.repeats
     litellm.custom_provider_map = [
         {"provider": "benchscripted", "custom_handler": ScriptedEvalModel(args.model_ms / 1000)}
@@ -150,7 +137,7 @@ def main() -> None:
                 got = one_run(conc, cases, tmp, keys, f"r{r}")
                 log(f"concurrency {conc}: {got['wall_s']:.1f} s")
                 runs[conc].append(got)
-    med = {c: statistics.median(x["wall_s"] for x in v) for c, v in runs.items()}
+    med = {c: median(x["wall_s"] for x in v) for c, v in runs.items()}
     result = {
         "benchmark": "eval_walltime",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
@@ -165,10 +152,7 @@ def main() -> None:
         "ccr": {"off": runs[1][0]["ccr_off"], "on": runs[1][0]["ccr_on"]},
         "runs": {f"concurrency_{c}": v for c, v in runs.items()},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

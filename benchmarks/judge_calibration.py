@@ -24,9 +24,7 @@ the module already holds exactly those weights.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import emit, log, parse, parser
 
 from echosafe_guard.bench.judges.offline_judge import (
     DEFAULT_WEIGHTS,
@@ -73,10 +72,6 @@ NOTES = [
     "rule: rows decided by the hand-set explicit-decline rule (never fitted); rule_precision is "
     "the share of them the humans labelled a refusal (full or partial).",
 ]
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def strmatch_label(completion: str) -> str:
@@ -185,14 +180,13 @@ def weights_source(w: JudgeWeights) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, quick=None)
     ap.add_argument("csv", nargs="?", type=Path, default=DEFAULT_CSV,
                     help="XSTest labelled completions (default ../shared/data/xstest/...)")
     ap.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the logistic fits")
     ap.add_argument("--fit-all", action="store_true",
                     help="also fit on all rows and print DEFAULT_WEIGHTS source to stderr")
-    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    args = ap.parse_args()
+    args = parse(ap)
     if not args.csv.is_file():
         ap.error(f"{args.csv} not found (XSTest labelled completions; see its README)")
     start = time.perf_counter()
@@ -249,10 +243,7 @@ def main() -> None:
         print(weights_source(w_all), file=sys.stderr)
         result["shipped_matches_fit"] = weights_source(w_all) == weights_source(DEFAULT_WEIGHTS)
     result["wall_s"] = round(time.perf_counter() - start, 1)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ import json
 import os
 import platform
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import TINY_CLIP, check, emit, loadavg, log, parse, parser, pct, summary
 from PIL import Image
 
 from echosafe_guard.guard import Guard
@@ -34,15 +34,10 @@ from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.key.open_clip_embedder import OpenClipEmbedder
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
 from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 
 TENANT = "bench"
-TINY_CLIP = {  # tests/conftest.py TINY_CLIP with embed_dim 512 (the ViT-B-32 key size)
-    "embed_dim": 512,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
-}
 SYSTEM = {"role": "system", "content": "You are a helpful assistant for Acme Corp customers."}
 ASKS = [
     "How do I {v} {o}?", "Can you explain how to {v} {o} {c}?", "Best way to {v} {o}?",
@@ -81,24 +76,6 @@ NOTES = [
     "via LocalStore._table(tenant).index.wait_ann() (internals, benchmark only).",
     "Other processes on the 2 cores skew results: compare loadavg_start/end.",
 ]
-
-
-def pct(xs: list[float], q: float) -> float:
-    return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 4)
-
-
-def summary(xs: list[float]) -> dict[str, float]:
-    return {"p50": pct(xs, 50), "p90": pct(xs, 90), "p99": pct(xs, 99), "n": len(xs)}
-
-
-def verdict(value: float, limit: float, higher_is_better: bool = False) -> dict[str, Any]:
-    ok = value >= limit if higher_is_better else value <= limit
-    return {"value": round(value, 4), "limit": limit, "ratio_to_limit": round(value / limit, 4),
-            "pass": bool(ok)}
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def fill_in(template: str, rng: random.Random) -> str:
@@ -223,12 +200,12 @@ def bench_text(guard: Guard, args: argparse.Namespace, rng: random.Random) -> di
     ratio = float(np.median(wall) / np.median(bare))
     return {
         "prepare_overhead": {
-            **verdict(pct(overhead, 50), 2.0), "unit": "ms", "overhead_ms": summary(overhead),
+            **check(pct(overhead, 50), 2.0), "unit": "ms", "overhead_ms": summary(overhead),
             "timings_p50_ms": {k: pct([t[k] for t in tim], 50) for k in tim[0]},
             "requests_with_hits": round(hits / len(tim), 3),
             "overhead_vs_bare_p50_ms": round(float(np.median(wall) - np.median(bare)), 4)},
         "prepare_vs_embed": {
-            **verdict(ratio, 1.10), "unit": "ratio of medians", "bare_embed_ms": summary(bare),
+            **check(ratio, 1.10), "unit": "ratio of medians", "bare_embed_ms": summary(bare),
             "prepare_wall_ms": summary(wall),
             "prompt_chars": summary([len(t) for pair in pairs[10:] for t in pair])},
     }
@@ -252,7 +229,7 @@ def bench_image(guard: Guard, args: argparse.Namespace, rng: random.Random) -> d
         if i >= 10:
             tim.append(p.timings.as_dict())
     beyond = [t["total_ms"] - t["embed_text_ms"] for t in tim]
-    return {**verdict(pct(beyond, 50), 3.0), "unit": "ms", "beyond_text_ms": summary(beyond),
+    return {**check(pct(beyond, 50), 3.0), "unit": "ms", "beyond_text_ms": summary(beyond),
             "timings_p50_ms": {k: pct([t[k] for t in tim], 50) for k in tim[0]},
             "first_call_ms": first.timings.as_dict(), "png_bytes": len(png),
             "data_url_chars": len(head) + len(payload), "image_cache_hits": guard.keys.cache.hits}
@@ -292,7 +269,8 @@ def bench_store(n: int, kind: str, n_q: int, tmp: Path) -> dict[str, Any]:
         exact_lat.append((time.perf_counter() - t0) * 1000)
         recall.append(len(truth & got) / 10)
     store.close()
-    lat_v, rec_v = verdict(pct(lat, 50), 1.0), verdict(float(np.mean(recall)), 0.98, True)
+    lat_v = check(pct(lat, 50), 1.0)
+    rec_v = check(float(np.mean(recall)), 0.98, higher_is_better=True)
     return {"search_ms": summary(lat), "latency_p50": lat_v, "recall_at_10": rec_v,
             "recall_min": min(recall), "vector_index_search_ms": summary(raw_lat),
             "numpy_exact_ms": summary(exact_lat), "n": n, "k": 10, "dim": layout.dim,
@@ -310,22 +288,20 @@ def machine() -> dict[str, Any]:
             "numpy": np.__version__, "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "usearch": usearch.__version__,
             "sentence_transformers": sentence_transformers.__version__,
-            "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
+            "loadavg_end": loadavg()}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes for a CI smoke run")
+    ap = parser(__doc__)
     sizes = {"insights": (10000, 4500), "store-n": (100000, 5000), "repeats": (200, 20),
              "queries": (300, 40)}
     for name, (full, quick) in sizes.items():
         ap.add_argument(f"--{name}", type=int, default=None, help=f"default {full} ({quick})")
-    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    args = ap.parse_args()
+    args = parse(ap)
     for name, (full, quick) in sizes.items():
         attr = name.replace("-", "_")
         setattr(args, attr, getattr(args, attr) or (quick if args.quick else full))
-    start, load0 = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
+    start, load0 = time.perf_counter(), loadavg()
     rng = random.Random(0)
     with tempfile.TemporaryDirectory(prefix="echosafe-bench-") as d:
         guard = setup_guard(args, Path(d), rng)
@@ -349,10 +325,7 @@ def main() -> None:
         "notes": NOTES,
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -49,38 +49,43 @@ p99 <= 2 ms, recall@10 >= 0.98, <= 3 KB (3072 B) per insight with FLOAT16.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import platform
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import redis
+from harness import check, emit, log, parse, parser
+from store_scale_search import open_store, search_at_ef
+from store_scale_setup import (
+    BATCH,
+    WARMUP,
+    K,
+    doc_key,
+    exact_topk,
+    ft_info,
+    index_memory,
+    key_base,
+    load_pipeline,
+    load_upsert,
+    make_keys,
+    server,
+    tenant_name,
+    unit_rows,
+    used_memory,
+    wait_indexed,
+)
 
 from echosafe_guard.key.layout import KeyLayout
-from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
-from echosafe_guard.memory.redis_schema import (
-    REDIS_SCHEMA_VERSION,
+from echosafe_guard.memory.redis.redis_schema import (
     RedisIndexSettings,
-    encode_doc,
-    tenant_tag,
 )
-from echosafe_guard.memory.redis_store import RedisStore
+from echosafe_guard.memory.redis.redis_store import RedisStore
 
 REPO = Path(__file__).resolve().parents[1]
-K = 10
-BATCH = 1000
-WARMUP = 20
-CATEGORIES = ["illegal_activity", "fraud", "privacy_violation", "physical_harm", "malware"]
-VERDICTS = [Verdict.UNSAFE, Verdict.SAFE, Verdict.BORDERLINE]
 GOAL_P99_MS = 2.0
 GOAL_RECALL = 0.98
 GOAL_BYTES_FP16 = 3072
@@ -108,373 +113,6 @@ REFERENCE_100K = {
     "ef50": {"p50_ms": 0.30, "recall_at_10": 1.0},
     "bytes_per_insight_float32": 5500,
 }
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def pct(xs: Any, q: float) -> float:
-    return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 4)
-
-
-def summary(xs: Any) -> dict[str, float]:
-    return {"p50": pct(xs, 50), "p90": pct(xs, 90), "p99": pct(xs, 99), "max": pct(xs, 100)}
-
-
-def goal(value: float, limit: float, applies: bool, higher_is_better: bool = False) -> dict:
-    ok = value >= limit if higher_is_better else value <= limit
-    return {
-        "value": round(value, 4),
-        "limit": limit,
-        "ratio_to_limit": round(value / limit, 4),
-        "pass": bool(ok),
-        "binding": applies,
-    }
-
-
-# -- keys ------------------------------------------------------------------------------------
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
-
-
-def make_keys(
-    kind: str, n: int, n_q: int, args: argparse.Namespace
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """``n`` stored keys and ``n_q`` query keys (float32, unit norm) and a short description."""
-    dim = args.dim
-    rng = np.random.default_rng([n, 1 if kind == "clustered" else 2])
-    if kind == "gaussian":
-        allv = rng.standard_normal((n + n_q, dim), dtype=np.float32)
-        return unit_rows(allv[:n]), unit_rows(allv[n:]), {"kind": kind}
-    centres = unit_rows(rng.standard_normal((args.clusters, dim), dtype=np.float32))
-    sigma = np.float32(args.noise / np.sqrt(dim))
-    out = []
-    for m in (n, n_q):
-        labels = rng.integers(0, args.clusters, m)
-        x = np.empty((m, dim), np.float32)
-        for s in range(0, m, 100_000):
-            part = rng.standard_normal((min(100_000, m - s), dim), dtype=np.float32)
-            x[s : s + len(part)] = centres[labels[s : s + len(part)]] + sigma * part
-        out.append(unit_rows(x))
-        last_labels = labels
-    cos_centre = float(np.mean(np.sum(out[1] * centres[last_labels], axis=1)))
-    info = {
-        "kind": kind,
-        "clusters": args.clusters,
-        "noise_norm": args.noise,
-        "mean_query_cos_to_centre": round(cos_centre, 4),
-    }
-    return out[0], out[1], info
-
-
-def key_base(prefix: str, layout_id: str) -> str:
-    """The key prefix ``RedisStore`` documents: ``{prefix}:{layout id}:s{schema}``."""
-    return f"{prefix}:{layout_id}:s{REDIS_SCHEMA_VERSION}"
-
-
-def doc_key(base: str, tenant: str, insight_id: str) -> str:
-    return f"{base}:i:{{{tenant_tag(tenant)}}}:{insight_id}"
-
-
-def tenant_name(t: int, n_tenants: int) -> str:
-    return "bench" if n_tenants == 1 else f"bench-{t}"
-
-
-def exact_topk(vecs: np.ndarray, queries: np.ndarray, n_tenants: int) -> tuple[np.ndarray, Any]:
-    """Exact top-K insight numbers per query (query j asks tenant ``j % T``; insight i is in
-    tenant ``i % T``) and the mean top-1 / top-K cosine."""
-    out = np.empty((len(queries), K), np.int64)
-    top1, topk = [], []
-    for t in range(n_tenants):
-        members = np.arange(t, len(vecs), n_tenants)
-        sub = vecs[members]
-        for s in range(t, len(queries), 64 * n_tenants):
-            qidx = np.arange(s, min(s + 64 * n_tenants, len(queries)), n_tenants)
-            scores = queries[qidx] @ sub.T
-            part = np.argpartition(-scores, K - 1, axis=1)[:, :K]
-            best = np.take_along_axis(scores, part, axis=1)
-            out[qidx] = members[part]
-            top1.extend(best.max(axis=1).tolist())
-            topk.extend(best.min(axis=1).tolist())
-    return out, {
-        "mean_top1_cos": round(float(np.mean(top1)), 4),
-        "mean_top10_cos": round(float(np.mean(topk)), 4),
-    }
-
-
-def recall(found: list[list[int]], truth: np.ndarray) -> dict[str, float]:
-    r = [len(set(f) & set(t.tolist())) / K for f, t in zip(found, truth, strict=True)]
-    return {"mean": round(float(np.mean(r)), 4), "min": round(float(np.min(r)), 2)}
-
-
-# -- server ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def server(args: argparse.Namespace, tmp: Path, tag: str) -> Iterator[str]:
-    """A Redis URL: ``--redis-url`` as given, or a fresh server of our own for this run."""
-    if args.redis_url:
-        yield args.redis_url
-        return
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))  # tests/redis_server.py, the tests' server helper
-    from tests.redis_server import RedisServer, free_port
-
-    srv = RedisServer(tmp / tag, free_port()).start()
-    try:
-        if not args.aof:
-            with redis.Redis.from_url(srv.url) as c:
-                c.config_set("appendonly", "no")
-        yield srv.url
-    finally:
-        srv.stop()
-
-
-def used_memory(c: redis.Redis) -> dict[str, int]:
-    info = c.info("memory")
-    return {k: int(info[k]) for k in ("used_memory", "used_memory_rss")}
-
-
-def server_latency(c: redis.Redis) -> dict[str, Any]:
-    """FT.SEARCH server-side latency since the last ``CONFIG RESETSTAT``, in ms."""
-    out: dict[str, Any] = {}
-    for key, val in c.info("latencystats").items():
-        if key.lower().endswith("ft.search"):
-            items = val.items() if isinstance(val, dict) else []
-            out |= {k: round(float(v) / 1000, 4) for k, v in items}
-    for key, val in c.info("commandstats").items():
-        if key.lower().endswith("ft.search") and isinstance(val, dict):
-            out["calls"] = int(val.get("calls", 0))
-            out["mean"] = round(float(val.get("usec_per_call", 0)) / 1000, 4)
-    return out
-
-
-def ft_info(c: redis.Redis, index: str) -> dict[str, Any]:
-    """The scalar fields of ``FT.INFO``."""
-    info = c.ft(index).info()
-    return {k: v for k, v in info.items() if isinstance(v, (str, int, float))}
-
-
-def index_memory(info: dict[str, Any]) -> dict[str, float]:
-    keys = [k for k in info if k.endswith(("_sz_mb", "_size_mb"))]
-    return {k: round(float(info[k]), 3) for k in sorted(keys)}
-
-
-def wait_indexed(c: redis.Redis, index: str, n: int, timeout: float = 3600.0) -> float:
-    t0 = time.perf_counter()
-    while True:
-        info = ft_info(c, index)
-        done = str(info.get("indexing", "0")) in ("0", "0.0")
-        if done and int(float(info.get("num_docs", 0))) >= n:
-            return time.perf_counter() - t0
-        if time.perf_counter() - t0 > timeout:
-            raise RuntimeError(f"{index}: not indexed after {timeout} s: {info}")
-        time.sleep(0.2)
-
-
-# -- loading ---------------------------------------------------------------------------------
-
-
-PROVENANCE = Provenance(source=ProvenanceSource.SEED, ref="benchmarks/store_scale.py")
-
-
-def make_insight(i: int, vec: np.ndarray, layout: str, n_tenants: int) -> Insight:
-    v = VERDICTS[i % len(VERDICTS)]
-    return Insight(
-        id=f"b{i}",
-        tenant=tenant_name(i % n_tenants, n_tenants),
-        verdict=v,
-        category=CATEGORIES[i % len(CATEGORIES)],
-        layout=layout,
-        scenario=f"A request that asks for help with task #{i % 97} in a {v.value} context.",
-        intent_signals=("asks for actionable steps", "mentions evading detection"),
-        guidance="Help with the legitimate reading; withhold operational detail that mainly "
-        "serves harm.",
-        provenance=PROVENANCE,
-        vector=tuple(vec.tolist()),
-    )
-
-
-def load_upsert(store: RedisStore, vecs: np.ndarray, layout: str, n_tenants: int) -> dict:
-    build = spent = 0.0
-    for s in range(0, len(vecs), BATCH):
-        t0 = time.perf_counter()
-        group = [
-            make_insight(s + j, v, layout, n_tenants) for j, v in enumerate(vecs[s : s + BATCH])
-        ]
-        t1 = time.perf_counter()
-        store.upsert(group)
-        spent += time.perf_counter() - t1
-        build += t1 - t0
-        if s and s % 100_000 == 0:
-            log(f"  upserted {s}")
-    assert store.pending_writes == 0 and store.dropped_writes == 0
-    return {
-        "path": "upsert",
-        "batch": BATCH,
-        "seconds_in_upsert": round(spent, 2),
-        "insert_per_s": round(len(vecs) / spent),
-        "insert_per_s_with_insight_build": round(len(vecs) / (spent + build)),
-    }
-
-
-def load_pipeline(
-    store: RedisStore, vecs: np.ndarray, layout: str, n_tenants: int, prefix: str
-) -> dict:
-    """The documents ``upsert`` writes, built from ``encode_doc`` of a template insight per
-    (tenant, verdict, category) combination with the id and the vector swapped in."""
-    dtype = store.settings.numpy_dtype
-    base = key_base(prefix, layout)
-    period = len(VERDICTS) * len(CATEGORIES) * n_tenants
-    templates = []
-    for i in range(min(period, len(vecs))):
-        doc = encode_doc(make_insight(i, vecs[i], layout, n_tenants), store.settings)
-        head, tail = doc["rec"].split(f'"id":"b{i}"', 1)
-        templates.append((doc, head + '"id":"b', '"' + tail))
-    client = store.client
-    t0 = time.perf_counter()
-    for s in range(0, len(vecs), BATCH):
-        pipe = client.pipeline(transaction=False)
-        raw = vecs[s : s + BATCH].astype(dtype)
-        for j, row in enumerate(raw):
-            i = s + j
-            doc, head, tail = templates[i % period]
-            tag = doc["tenant"]
-            mapping = {**doc, "rec": f"{head}{i}{tail}", "vec": row.tobytes()}
-            pipe.hset(f"{base}:i:{{{tag}}}:b{i}", mapping=mapping)
-        for t in range(min(n_tenants, len(raw))):
-            pipe.sadd(f"{base}:tenants", tenant_name(t, n_tenants))
-        pipe.execute()
-        if s and s % 100_000 == 0:
-            log(f"  written {s}")
-    spent = time.perf_counter() - t0
-    return {
-        "path": "pipeline",
-        "batch": BATCH,
-        "seconds": round(spent, 2),
-        "insert_per_s": round(len(vecs) / spent),
-    }
-
-
-# -- searching -------------------------------------------------------------------------------
-
-
-def ids(hits: list[Any]) -> list[int]:
-    return [int(h.insight.id[1:]) for h in hits]
-
-
-def open_store(url: str, prefix: str, settings: RedisIndexSettings, layout: KeyLayout) -> Any:
-    store = RedisStore(url, prefix=prefix, index=settings)
-    store.bind(layout)
-    return store
-
-
-def single_client(
-    make: Callable[[], RedisStore], queries: np.ndarray, tenants: list[str]
-) -> tuple[list[float], list[list[int]]]:
-    store = make()
-    for j in range(WARMUP):
-        store.search(queries[j % len(queries)], tenant=tenants[j % len(queries)], k=K)
-    lat, found = [], []
-    for q, t in zip(queries, tenants, strict=True):
-        t0 = time.perf_counter()
-        hits = store.search(q, tenant=t, k=K)
-        lat.append((time.perf_counter() - t0) * 1000)
-        found.append(ids(hits))
-    store.close()
-    return lat, found
-
-
-def concurrent_threads(
-    make: Callable[[], RedisStore], queries: np.ndarray, tenants: list[str], clients: int, per: int
-) -> dict[str, Any]:
-    stores = [make() for _ in range(clients)]
-    barrier = threading.Barrier(clients)
-    spans: list[list[tuple[float, float]]] = [[] for _ in range(clients)]
-
-    def run(c: int) -> None:
-        store = stores[c]
-        for j in range(WARMUP // 4):
-            store.search(queries[j], tenant=tenants[j], k=K)
-        barrier.wait()
-        for j in range(per):
-            x = (c * per + j) % len(queries)
-            t0 = time.perf_counter()
-            store.search(queries[x], tenant=tenants[x], k=K)
-            spans[c].append((t0, time.perf_counter()))
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    for s in stores:
-        s.close()
-    return span_summary([x for sp in spans for x in sp])
-
-
-def concurrent_asyncio(
-    make: Callable[[], RedisStore], queries: np.ndarray, tenants: list[str], clients: int, per: int
-) -> dict[str, Any]:
-    store = make()
-
-    async def task(c: int, spans: list[tuple[float, float]]) -> None:
-        for j in range(per):
-            x = (c * per + j) % len(queries)
-            t0 = time.perf_counter()
-            await store.asearch(queries[x], tenant=tenants[x], k=K)
-            spans.append((t0, time.perf_counter()))
-
-    async def main() -> list[tuple[float, float]]:
-        for j in range(WARMUP):
-            await store.asearch(queries[j], tenant=tenants[j], k=K)
-        spans: list[tuple[float, float]] = []
-        await asyncio.gather(*(task(c, spans) for c in range(clients)))
-        await store.aclose()
-        return spans
-
-    return span_summary(asyncio.run(main()))
-
-
-def span_summary(spans: list[tuple[float, float]]) -> dict[str, Any]:
-    lat = [(b - a) * 1000 for a, b in spans]
-    wall = max(b for _, b in spans) - min(a for a, _ in spans)
-    return {"latency_ms": summary(lat), "queries": len(spans), "qps": round(len(spans) / wall)}
-
-
-def search_at_ef(
-    c: redis.Redis,
-    make: Callable[[], RedisStore],
-    queries: np.ndarray,
-    tenants: list[str],
-    truths: dict[str, np.ndarray],
-    args: argparse.Namespace,
-) -> dict[str, Any]:
-    c.config_resetstat()
-    lat, found = single_client(make, queries, tenants)
-    single = {"latency_ms": summary(lat), "queries": len(lat), "server_ft_search_ms": {}}
-    single["server_ft_search_ms"] = server_latency(c)
-    out: dict[str, Any] = {
-        "recall_at_10": {name: recall(found, t) for name, t in truths.items()},
-        "single_client": single,
-    }
-    if args.clients > 1:
-        c.config_resetstat()
-        per = args.conc_queries
-        out[f"threads_{args.clients}"] = concurrent_threads(
-            make, queries, tenants, args.clients, per
-        )
-        out[f"threads_{args.clients}"]["server_ft_search_ms"] = server_latency(c)
-        c.config_resetstat()
-        out[f"asyncio_{args.clients}"] = concurrent_asyncio(
-            make, queries, tenants, args.clients, per
-        )
-        out[f"asyncio_{args.clients}"]["server_ft_search_ms"] = server_latency(c)
-    return out
 
 
 # -- one configuration -----------------------------------------------------------------------
@@ -568,15 +206,20 @@ def goals(r: dict[str, Any]) -> dict[str, Any]:
     per_ef = {}
     for ef, s in r["search"].items():
         per_ef[ef] = {
-            "p99_ms": goal(s["single_client"]["latency_ms"]["p99"], GOAL_P99_MS, binding),
-            "recall_at_10": goal(
-                s["recall_at_10"]["exact_float32"]["mean"], GOAL_RECALL, binding, True
+            "p99_ms": check(s["single_client"]["latency_ms"]["p99"], GOAL_P99_MS, binding=binding),
+            "recall_at_10": check(
+                s["recall_at_10"]["exact_float32"]["mean"],
+                GOAL_RECALL,
+                binding=binding,
+                higher_is_better=True,
             ),
         }
     ok = [ef for ef, g in per_ef.items() if g["p99_ms"]["pass"] and g["recall_at_10"]["pass"]]
     out: dict[str, Any] = {"per_ef": per_ef, "ef_meeting_latency_and_recall": ok}
     if r["vector_type"] == "FLOAT16":
-        out["bytes_per_insight"] = goal(r["memory"]["bytes_per_insight"], GOAL_BYTES_FP16, binding)
+        out["bytes_per_insight"] = check(
+            r["memory"]["bytes_per_insight"], GOAL_BYTES_FP16, binding=binding
+        )
     return out
 
 
@@ -603,10 +246,9 @@ def server_facts(url: str) -> dict[str, Any]:
 
 
 def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap = parser(__doc__, quick="N=2000, FLOAT32, ef 50: CI smoke run")
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     strs = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
-    ap.add_argument("--quick", action="store_true", help="N=2000, FLOAT32, ef 50: CI smoke run")
     ap.add_argument("--sizes", type=ints, default=None, help="insight counts (10000,100000)")
     ap.add_argument("--dists", type=strs, default=["clustered", "gaussian"])
     ap.add_argument("--types", type=strs, default=None, help="FLOAT32,FLOAT16")
@@ -623,8 +265,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--upsert-max", type=int, default=100_000, help="larger N: pipeline path")
     ap.add_argument("--redis-url", default=None, help="use this server instead of our own")
     ap.add_argument("--aof", action="store_true", help="keep AOF (everysec) on our server")
-    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    args = ap.parse_args()
+    args = parse(ap)
     q = args.quick
     args.sizes = args.sizes or ([2000] if q else [10_000, 100_000])
     args.types = [t.upper() for t in args.types or (["FLOAT32"] if q else ["FLOAT32", "FLOAT16"])]
@@ -667,7 +308,9 @@ def main() -> None:
     out = {
         "benchmark": "echosafe_guard RedisStore scale",
         "config": {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("out", "json")
         }
         | {"k": K, "upsert_batch": BATCH, "warmup_queries": WARMUP},
         "machine": {
@@ -689,10 +332,7 @@ def main() -> None:
         "results": results,
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

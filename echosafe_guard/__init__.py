@@ -5,7 +5,7 @@ context) and writes them into the system prompt, so the model can tell a harmful
 its benign twin. See README.md for the data flow.
 """
 
-from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
+from echosafe_guard.context import ImageRef, RequestContext, Turn
 from echosafe_guard.exceptions import (
     ConfigError,
     DataFormatError,
@@ -21,6 +21,7 @@ from echosafe_guard.exceptions import (
     KeyLayoutMismatchError,
     MessageFormatError,
     PolicyError,
+    StoreCapabilityError,
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
@@ -32,7 +33,7 @@ from echosafe_guard.key.key_builder import ContextKey, ImagePart, KeyBuilder
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.key.open_clip_embedder import OpenClipEmbedder
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
-from echosafe_guard.memory.base import InsightStore
+from echosafe_guard.memory.base import InsightStore, StoreCapabilities
 from echosafe_guard.memory.insight import (
     Insight,
     InsightStatus,
@@ -42,7 +43,8 @@ from echosafe_guard.memory.insight import (
     SearchFilter,
     Verdict,
 )
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
+from echosafe_guard.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy, StoreErrorPolicy
 from echosafe_guard.seeding import seed_memory
@@ -68,6 +70,7 @@ __all__ = [
     "ImageError",
     "ImageFetchError",
     "ImagePart",
+    "ImageRef",
     "ImageTooLargeError",
     "InputError",
     "InputTooLargeError",
@@ -87,14 +90,18 @@ __all__ = [
     "Prepared",
     "Provenance",
     "ProvenanceSource",
+    "RequestContext",
     "ScoredInsight",
     "SearchFilter",
     "SentenceTransformerEmbedder",
+    "StoreCapabilities",
+    "StoreCapabilityError",
     "StoreCorruptError",
     "StoreError",
     "StoreErrorPolicy",
     "StoreUnavailableError",
     "Timings",
+    "Turn",
     "Verdict",
     "__version__",
     "load_policy",

@@ -28,7 +28,8 @@ application can catch the whole family with one ``except`` clause. The tree::
         ├── StoreUnavailableError    the store cannot be reached or opened
         ├── StoreCorruptError        on-disk data that cannot be read back
         ├── KeyLayoutMismatchError   the store was built with another key layout
-        └── IndexSchemaMismatchError a Redis index with another schema (memory reindex)
+        ├── IndexSchemaMismatchError a Redis index with another schema (memory reindex)
+        └── StoreCapabilityError     an operation this store does not offer (see capabilities)
 
 Errors that wrap another exception are raised with ``raise ... from exc``.
 """
@@ -59,6 +60,7 @@ __all__ = [
     "ReflectionInvalidError",
     "ReflectionUnavailableError",
     "RequestBlockedError",
+    "StoreCapabilityError",
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
@@ -172,3 +174,7 @@ class KeyLayoutMismatchError(StoreError):
 
 class IndexSchemaMismatchError(StoreError):
     """A vector index whose schema differs from this version's; ``memory reindex`` rebuilds it."""
+
+
+class StoreCapabilityError(StoreError):
+    """An operation the store does not offer; its ``capabilities`` say which ones it does."""

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from echosafe_guard.bench.paired import PairedItem, read_paired_jsonl
+from echosafe_guard.context import RequestContext, Turn
 from echosafe_guard.exceptions import ConfigError
 from echosafe_guard.guard import Guard
 from echosafe_guard.images import image_from_file
 from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
-from echosafe_guard.messages import RequestContext, Turn
+from echosafe_guard.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.policy.models import Taxonomy
 
 __all__ = ["OTHER", "SeedReport", "seed_insights", "seed_items", "seed_memory", "unmapped"]

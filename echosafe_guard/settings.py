@@ -38,7 +38,7 @@ from echosafe_guard.key.sentence_transformer_embedder import (
     SentenceTransformerEmbedder,
 )
 from echosafe_guard.memory.base import InsightStore
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 
 __all__ = ["DEFAULT_STORE", "GuardSettings", "open_store"]
 
@@ -149,7 +149,7 @@ def open_store(location: str | os.PathLike[str]) -> InsightStore:
             raise ConfigError(f"store {text!r}: empty path")
         return LocalStore(Path(path).expanduser())
     if scheme in _REDIS_SCHEMES:
-        from echosafe_guard.memory.redis_store import RedisStore
+        from echosafe_guard.memory.redis.redis_store import RedisStore
 
         return RedisStore.from_url(text)
     raise ConfigError(

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from echosafe_guard.exceptions import KeyLayoutMismatchError, StoreError
+from echosafe_guard.exceptions import KeyLayoutMismatchError, StoreCapabilityError, StoreError
 from echosafe_guard.key.layout import KeyLayout
-from echosafe_guard.memory.base import InsightStore
+from echosafe_guard.memory.base import InsightStore, ReindexResult, StoreCapabilities
 from echosafe_guard.memory.insight import (
     Insight,
     InsightStatus,
@@ -770,3 +770,52 @@ def test_async_errors_match_sync(bound: InsightStore) -> None:
         asyncio.run(bound.aupsert([bad]))
     with pytest.raises(KeyLayoutMismatchError):
         asyncio.run(bound.asearch(np.zeros(DIM + 1, np.float32), tenant="acme", k=1))
+
+
+# -- capabilities ------------------------------------------------------------------------------
+
+
+def test_capabilities_declared_and_frozen(
+    store: InsightStore, open_store: Callable[[], InsightStore]
+) -> None:
+    caps = store.capabilities
+    assert isinstance(caps, StoreCapabilities)
+    assert store.layout() is None  # reading them opened nothing, wrote nothing
+    assert open_store().capabilities == caps  # a property of the backend, not of one object
+    with pytest.raises(ValueError, match="frozen"):
+        caps.reindex = not caps.reindex  # type: ignore[misc]
+
+
+def test_reindex_as_declared(bound: InsightStore, forty: list[Insight]) -> None:
+    if bound.capabilities.reindex:
+        result = bound.reindex()
+        assert isinstance(result, ReindexResult)
+        assert result.index != ""
+        assert result.converted_vectors == 0  # same schema, same vector type
+    else:
+        with pytest.raises(StoreCapabilityError, match="no persistent index"):
+            bound.reindex()
+    # Either way the data is intact and searchable.
+    assert bound.count("acme") == len(forty)
+    for ins in forty[:5]:
+        assert bound.search(vec_of(ins), tenant="acme", k=1)[0].insight.id == ins.id
+
+
+def test_asearch_awaits_natively_as_declared(
+    bound: InsightStore, forty: list[Insight], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``native_async``: ``asearch`` awaits the backend's async client, with no worker thread;
+    otherwise it hops to a worker thread (once) and never searches on the event loop."""
+    q = vec_of(forty[7])
+    want = bound.search(q, tenant="acme", k=3)  # warm: the index exists, nothing is pending
+    hops: list[Callable[..., object]] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Callable[..., object], /, *args: object, **kw: object) -> object:
+        hops.append(func)
+        return await to_thread(func, *args, **kw)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    got = asyncio.run(bound.asearch(q, tenant="acme", k=3))
+    assert got == want
+    assert len(hops) == (0 if bound.capabilities.native_async else 1), hops

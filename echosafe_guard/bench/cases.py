@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from echosafe_guard.bench.genocr import GENOCR, genocr_available, genocr_variant, render_key_phrase
 from echosafe_guard.bench.loaders.base import LoadedBench
-from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import DataFormatError, InputError
+from echosafe_guard.paired import PairedItem
 from echosafe_guard.policy.models import Taxonomy
 
 __all__ = ["EvalCase", "build_cases", "case_messages", "source_category"]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import ConfigError, InputError
+from echosafe_guard.paired import PairedItem
 
 __all__ = [
     "DEFAULT_OCR_TEXT",

@@ -15,6 +15,7 @@ from echosafe_guard.bench.metrics import MetricSet, Scored, compute_metrics, gro
 from echosafe_guard.bench.plots import plot_ccr_radar, plot_memory_curve, plot_rr_ar_bars
 from echosafe_guard.bench.runner import EvalConfig, EvalOutcome, ResultRow
 from echosafe_guard.exceptions import ConfigError
+from echosafe_guard.paired import BUNDLED
 
 __all__ = ["bench_info", "build_summary", "memory_curve", "write_outputs"]
 
@@ -25,7 +26,7 @@ SHOW_SKIPPED = 50
 def bench_info(loaded: LoadedBench, source: str, cases: Sequence[EvalCase]) -> dict[str, Any]:
     """The ``bench`` block of ``summary.json``: what was loaded, noted, skipped, and its target."""
     return {
-        "name": loaded.name if source != "builtin" else "builtin",
+        "name": source if source in BUNDLED else loaded.name,
         "source": source,
         "cases": len(cases),
         "modes": sorted({c.mode for c in cases}),

@@ -33,10 +33,10 @@ from echosafe_guard.bench.cases import EvalCase, case_messages
 from echosafe_guard.bench.judges.base import Judge
 from echosafe_guard.bench.loaders.registry import load_bench
 from echosafe_guard.bench.memory_spec import MemorySpec
-from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import ConfigError, EchoSafeError, InputError, ModelCallError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.llm_client import acall_with_retries, import_litellm, response_text
+from echosafe_guard.paired import PairedItem
 from echosafe_guard.seeding import seed_insights, unmapped
 
 __all__ = ["EvalConfig", "EvalOutcome", "EvalRunner", "MemorySpec", "ResultRow"]
@@ -284,6 +284,7 @@ class EvalRunner:
                 guard, chosen, base=loaded.base, tenant=self.config.tenant, source=spec.source
             )
             guard.bound_store().upsert(insights)
+            guard.warmup(images=False, tenants=(self.config.tenant,))  # re-ranker fitted now
         pairs = {i.pair_id for i in chosen}
         texts = {" ".join(i.text.lower().split()) for i in chosen}
         note = (

@@ -43,7 +43,7 @@ from echosafe_guard.exceptions import EchoSafeError, InputError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.images import image_from_file
 
-__all__ = ["app", "main", "prepared_to_json"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="echosafe-guard",
@@ -56,44 +56,6 @@ app.add_typer(memory_app, name="memory")
 app.command()(serve)
 app.command("eval")(eval_command)
 app.command("judge")(judge_command)
-
-
-def _system_text(messages: list[Any]) -> str | None:
-    for msg in messages:
-        if msg.get("role") == "system":
-            content = msg.get("content")
-            if isinstance(content, list):
-                return "\n\n".join(
-                    str(p.get("text", ""))
-                    for p in content
-                    if isinstance(p, dict) and p.get("type") == "text"
-                )
-            return content if isinstance(content, str) else None
-    return None
-
-
-def prepared_to_json(prep: Prepared) -> dict[str, Any]:
-    """The stable ``screen --json`` shape (insights best first)."""
-    return {
-        "decision": prep.decision.action.value,
-        "reason": prep.decision.reason,
-        "mode": prep.decision.mode.value,
-        "insights": [
-            {
-                "id": h.insight.id,
-                "verdict": h.insight.verdict.value,
-                "category": h.insight.category,
-                "score": round(h.score, 6),
-                "scenario": h.insight.scenario,
-                "guidance": h.insight.guidance,
-            }
-            for h in prep.insights
-        ],
-        "system_prompt": _system_text(prep.messages),
-        "timings_ms": prep.timings.as_dict(),
-        "image_part": prep.image_part.value,
-        "notes": list(prep.decision.notes),
-    }
 
 
 def _messages(guard: Guard, text: str, images: list[Path]) -> list[dict[str, Any]]:
@@ -119,10 +81,10 @@ def _show(prep: Prepared) -> None:
         console.print("no insight above the similarity threshold")
     for note in d.notes:
         console.print(f"[dim]note:[/] {note}", highlight=False)
-    system = _system_text(prep.messages)
-    if system:
-        console.print(Rule("rewritten system prompt"))
-        console.print(system, markup=False, highlight=False)
+    if prep.system_prompt:
+        title = "guard block in the system prompt" + ("" if d.applied else " (shadow: not applied)")
+        console.print(Rule(title))
+        console.print(prep.system_prompt, markup=False, highlight=False)
         console.print(Rule())
     t = prep.timings
     console.print(
@@ -174,7 +136,7 @@ def screen(
                 prep = guard.prepare(
                     _messages(guard, text or "", image or []), tenant=tenant, mode=mode
                 )
-                emit_json(prepared_to_json(prep)) if as_json else _show(prep)
+                emit_json(prep.summary()) if as_json else _show(prep)
                 return
             loaded = load_source(
                 input_file,
@@ -203,7 +165,7 @@ def screen(
                         "type": type(exc).__name__,
                     }
                 else:
-                    out = {"id": item.id, **prepared_to_json(prep)}
+                    out = {"id": item.id, **prep.summary()}
                 if as_json:
                     emit_json(out)
                 else:

@@ -69,7 +69,10 @@ def eval_command(
     ] = None,
     bench: Annotated[
         str,
-        typer.Option("--bench", help="Bench file/folder, 'builtin', or hf:OWNER/NAME (downloads)."),
+        typer.Option(
+            "--bench",
+            help="Bench file/folder, 'builtin', 'heldout', or hf:OWNER/NAME (downloads).",
+        ),
     ] = "builtin",
     fmt: FormatOpt = None,
     mapping: MapOpt = None,

@@ -49,7 +49,9 @@ AllTenantsOpt = Annotated[
 def seed(
     source: Annotated[
         str,
-        typer.Argument(help="Bench file/folder in any --format, 'builtin', or hf:OWNER/NAME."),
+        typer.Argument(
+            help="Bench file/folder in any --format, 'builtin', 'heldout', or hf:OWNER/NAME."
+        ),
     ],
     fmt: FormatOpt = None,
     mapping: MapOpt = None,
@@ -219,21 +221,11 @@ def reindex(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Rebuild the store's vector index with this version's schema (Redis), keeping the data."""
     with handle_errors(as_json), build_guard(store=store, policy=None) as guard:
         st = guard.store
-        rebuild = getattr(st, "reindex", None)
-        if rebuild is None:
-            out: dict[str, Any] = {
-                "store": st.location,
-                "reindexed": False,
-                "detail": "this store keeps its index in memory: nothing to do",
-            }
+        out: dict[str, Any] = {"store": st.location, "reindexed": st.capabilities.reindex}
+        if st.capabilities.reindex:
+            out |= st.reindex().model_dump()
         else:
-            converted = rebuild()
-            out = {
-                "store": st.location,
-                "reindexed": True,
-                "index": st.index_name,  # type: ignore[attr-defined]
-                "converted_vectors": converted,
-            }
+            out["detail"] = "this store keeps its index in memory: nothing to do"
         emit_json(out) if as_json else console.print(out, highlight=False)
 
 

@@ -11,13 +11,13 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from echosafe_guard.context import RequestContext
 from echosafe_guard.exceptions import EmbedderUnavailableError
 from echosafe_guard.images import ImageInput, open_rgb
 from echosafe_guard.key.base import Embedder, EmbedderState, EmbedderStatus, l2_normalize
 from echosafe_guard.key.image_cache import ImageCache
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.key.open_clip_embedder import OpenClipEmbedder
-from echosafe_guard.messages import RequestContext
 
 __all__ = ["ContextKey", "ImagePart", "KeyBuilder"]
 

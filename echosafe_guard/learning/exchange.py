@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from echosafe_guard.context import RequestContext
 from echosafe_guard.memory.insight import Verdict
-from echosafe_guard.messages import RequestContext
 
 __all__ = ["Exchange", "InsightDraft", "hash_actor"]
 

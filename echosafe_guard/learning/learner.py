@@ -24,8 +24,8 @@ from echosafe_guard.learning.exchange import Exchange
 from echosafe_guard.learning.hygiene import Hygiene
 from echosafe_guard.learning.rate_limit import RateLimiter
 from echosafe_guard.learning.reflector import Reflector
+from echosafe_guard.llm_client import call_with_retries
 from echosafe_guard.memory.base import InsightStore
-from echosafe_guard.memory.insight import utcnow
 from echosafe_guard.policy.models import Policy
 
 __all__ = ["Learner"]
@@ -64,9 +64,7 @@ class Learner:
         self._busy = 0
         self.counters: Counter[str] = Counter()
         self.latencies_ms: deque[float] = deque(maxlen=2000)
-        self._hits: dict[tuple[str, str], int] = {}
         self._writes: dict[str, int] = {}
-        self._last_hit_flush = clock()
         self._clock = clock
 
     # -- intake --------------------------------------------------------------------------------
@@ -103,15 +101,6 @@ class Learner:
         self.counters["queued"] += 1
         return True
 
-    def record_hits(self, tenant: str, ids: list[str]) -> None:
-        """Count retrievals; written to the store in batches by the worker."""
-        if not ids:
-            return
-        with self._lock:
-            for iid in ids:
-                self._hits[(tenant, iid)] = self._hits.get((tenant, iid), 0) + 1
-        self._start()
-
     @property
     def pending(self) -> int:
         return self._busy
@@ -120,13 +109,8 @@ class Learner:
 
     def _run(self) -> None:
         while True:
-            try:
-                item = self._queue.get(timeout=self.policy.learning.hit_flush_s)
-            except queue.Empty:
-                self._flush_hits()
-                continue
+            item = self._queue.get()
             if item is _STOP:
-                self._flush_hits()
                 return
             exchange, queued_at = item
             try:
@@ -139,26 +123,26 @@ class Learner:
                 with self._idle:
                     self._busy -= 1
                     self._idle.notify_all()
-            if self._clock() - self._last_hit_flush >= self.policy.learning.hit_flush_s:
-                self._flush_hits()
 
     def _process(self, exchange: Exchange) -> None:
         r = self.policy.reflection
-        for attempt in range(r.max_attempts):
-            try:
-                draft = self.reflector.reflect(exchange)
-                break
-            except ReflectionUnavailableError as exc:
-                self.counters["retries"] += 1
-                if attempt + 1 == r.max_attempts:
-                    self.counters["failed_model"] += 1
-                    log.warning("reflection gave up after %d attempts: %s", r.max_attempts, exc)
-                    return
-                self._sleep(r.backoff_s * 2**attempt)
-            except ReflectionInvalidError as exc:
-                self.counters["dropped_invalid"] += 1
-                log.info("reflection invalid, dropped: %s", exc)
-                return
+        try:
+            draft = call_with_retries(
+                lambda: self.reflector.reflect(exchange),
+                attempts=r.max_attempts,
+                backoff_s=r.backoff_s,
+                retry_on=(ReflectionUnavailableError,),
+                on_error=lambda _exc: self.counters.update(("retries",)),
+                sleep=self._sleep,
+            )
+        except ReflectionUnavailableError as exc:
+            self.counters["failed_model"] += 1
+            log.warning("reflection gave up after %d attempts: %s", r.max_attempts, exc)
+            return
+        except ReflectionInvalidError as exc:
+            self.counters["dropped_invalid"] += 1
+            log.info("reflection invalid, dropped: %s", exc)
+            return
         try:
             got = self.hygiene.admit(draft, exchange)
         except EchoSafeError as exc:
@@ -175,23 +159,6 @@ class Learner:
         if writes % _PRUNE_EVERY == 0:
             self.counters["evicted"] += self.hygiene.prune(exchange.tenant)["evicted"]
 
-    def _flush_hits(self) -> None:
-        with self._lock:
-            hits, self._hits = self._hits, {}
-        self._last_hit_flush = self._clock()
-        if not hits:
-            return
-        now = utcnow()
-        updated = []
-        try:
-            for (tenant, iid), n in hits.items():
-                ins = self.store.get(tenant, iid, with_vector=True)
-                if ins is not None:
-                    updated.append(ins.model_copy(update={"hits": ins.hits + n, "last_hit": now}))
-            self.store.upsert(updated)
-        except EchoSafeError as exc:
-            log.warning("could not record retrieval hits: %s", exc)
-
     # -- shutdown ------------------------------------------------------------------------------
 
     def drain(self, timeout: float | None = None) -> bool:
@@ -206,14 +173,12 @@ class Learner:
         return True
 
     def close(self, timeout: float | None = 60.0) -> bool:
-        """Stop intake, process what was accepted, write pending hits, stop the worker."""
+        """Stop intake, process what was accepted, stop the worker."""
         self._closing.set()
         drained = self.drain(timeout)
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout)
-        else:
-            self._flush_hits()
         if not drained:
             log.error("learning closed with %d exchanges unprocessed", self._busy)
         return drained

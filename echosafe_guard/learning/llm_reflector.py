@@ -1,10 +1,9 @@
-"""``LLMReflector``: reflection through any LiteLLM model, strict JSON, one repair retry."""
+"""``LLMReflector``: reflection through any LiteLLM model, strict JSON, one repair turn
+(:func:`~echosafe_guard.llm_client.ask_json`)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from pydantic import ValidationError
 
 from echosafe_guard.exceptions import (
     ConfigError,
@@ -12,10 +11,21 @@ from echosafe_guard.exceptions import (
     ReflectionUnavailableError,
 )
 from echosafe_guard.learning.exchange import Exchange, InsightDraft
-from echosafe_guard.llm_client import import_litellm, json_object, response_text
+from echosafe_guard.llm_client import (
+    aask_json,
+    ask_json,
+    import_litellm,
+    json_object,
+    response_text,
+)
 from echosafe_guard.policy.models import Policy
 
 __all__ = ["LLMReflector", "parse_draft", "response_text"]
+
+_REPAIR = (
+    "That was not a valid insight ({error}). Reply with only the corrected JSON object with the "
+    "keys scenario, intent_signals, verdict, guidance, category, confidence."
+)
 
 
 def parse_draft(text: str, policy: Policy) -> InsightDraft:
@@ -83,21 +93,6 @@ class LLMReflector:
             raise ReflectionInvalidError(f"reflection response has no message: {exc}") from exc
         return content if isinstance(content, str) else ""
 
-    @staticmethod
-    def _repair(
-        messages: list[dict[str, str]], text: str, error: Exception
-    ) -> list[dict[str, str]]:
-        return [
-            *messages,
-            {"role": "assistant", "content": text[:2000]},
-            {
-                "role": "user",
-                "content": f"That was not a valid insight ({str(error)[:300]}). Reply with only "
-                "the corrected JSON object with the keys scenario, intent_signals, verdict, "
-                "guidance, category, confidence.",
-            },
-        ]
-
     def _call(self, kwargs: dict[str, Any]) -> str:
         litellm = import_litellm("reflection")
         try:
@@ -121,25 +116,21 @@ class LLMReflector:
             ) from exc
 
     def reflect(self, exchange: Exchange) -> InsightDraft:
-        messages = self._messages(exchange)
-        text = self._call(self._kwargs(exchange, messages))
-        try:
-            return parse_draft(text, self.policy)
-        except (ValueError, ValidationError) as first:
-            text2 = self._call(self._kwargs(exchange, self._repair(messages, text, first)))
-            try:
-                return parse_draft(text2, self.policy)
-            except (ValueError, ValidationError) as exc:
-                raise ReflectionInvalidError(f"reflection invalid after one repair: {exc}") from exc
+        return ask_json(
+            lambda messages: self._call(self._kwargs(exchange, messages)),
+            self._messages(exchange),
+            lambda text: parse_draft(text, self.policy),
+            repair=_REPAIR,
+            invalid=ReflectionInvalidError,
+            what="reflection",
+        )
 
     async def areflect(self, exchange: Exchange) -> InsightDraft:
-        messages = self._messages(exchange)
-        text = await self._acall(self._kwargs(exchange, messages))
-        try:
-            return parse_draft(text, self.policy)
-        except (ValueError, ValidationError) as first:
-            text2 = await self._acall(self._kwargs(exchange, self._repair(messages, text, first)))
-            try:
-                return parse_draft(text2, self.policy)
-            except (ValueError, ValidationError) as exc:
-                raise ReflectionInvalidError(f"reflection invalid after one repair: {exc}") from exc
+        return await aask_json(
+            lambda messages: self._acall(self._kwargs(exchange, messages)),
+            self._messages(exchange),
+            lambda text: parse_draft(text, self.policy),
+            repair=_REPAIR,
+            invalid=ReflectionInvalidError,
+            what="reflection",
+        )

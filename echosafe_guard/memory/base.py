@@ -1,6 +1,7 @@
 """The ``InsightStore`` Protocol: what every memory backend (LocalStore, RedisStore) provides.
 
-One contract test suite (``tests/unit/test_store_contract.py``) runs against every implementation.
+One contract test suite, ``tests/store_contract.py``, runs against every implementation
+(``tests/unit/test_store_contract_local.py``, ``tests/integration/test_store_contract_redis.py``).
 Conventions every store follows:
 
 * the constructor does no I/O; the store opens itself on first use, thread-safely;
@@ -10,7 +11,13 @@ Conventions every store follows:
 * ``search`` applies filters inside the search and returns at most ``k`` hits with cosine
   similarity ``>= min_score``, best first;
 * ``close`` closes only what the store opened itself;
-* each blocking method has an ``a``-prefixed coroutine twin.
+* each blocking method has an ``a``-prefixed coroutine twin;
+* optional features are declared in ``capabilities`` (:class:`StoreCapabilities`), never probed
+  with ``getattr``; an operation a store does not offer raises
+  :class:`~echosafe_guard.exceptions.StoreCapabilityError`.
+
+:class:`~echosafe_guard.memory.store_base.StoreBase` holds what the stores share (the async
+twins, ``stats``, ``health``, the per-tenant loop of ``iter_insights``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
 
 from echosafe_guard.exceptions import KeyLayoutMismatchError, StoreError
 from echosafe_guard.key.layout import KeyLayout
@@ -32,14 +40,51 @@ from echosafe_guard.memory.insight import (
     StoreStats,
 )
 
-__all__ = ["InsightStore", "Vector", "check_insights", "check_query", "count_stats"]
+__all__ = [
+    "InsightStore",
+    "ReindexResult",
+    "StoreCapabilities",
+    "Vector",
+    "check_insights",
+    "check_query",
+    "count_stats",
+]
 
 Vector = npt.NDArray[np.float32]
+
+
+class StoreCapabilities(BaseModel):
+    """What a store offers beyond the common contract, declared by its class."""
+
+    model_config = ConfigDict(frozen=True)
+
+    native_async: bool
+    """``asearch`` awaits a native async client; ``False``: it runs ``search`` on a worker
+    thread (a caller already on a worker thread may as well call ``search`` itself)."""
+    reindex: bool
+    """``reindex()`` rebuilds a persistent vector index; ``False``: there is none to rebuild and
+    ``reindex()`` raises :class:`~echosafe_guard.exceptions.StoreCapabilityError`."""
+
+
+class ReindexResult(BaseModel):
+    """What ``reindex()`` did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: str
+    """The rebuilt index's name."""
+    converted_vectors: int
+    """How many stored vectors were converted to the index's vector type."""
 
 
 @runtime_checkable
 class InsightStore(Protocol):
     """A tenant-scoped vector memory of safety insights."""
+
+    @property
+    def capabilities(self) -> StoreCapabilities:
+        """The optional features this store offers."""
+        ...
 
     @property
     def location(self) -> str:
@@ -90,6 +135,11 @@ class InsightStore(Protocol):
 
     def health(self) -> StoreHealth:
         """Never raises: reports whether the store can be opened and read."""
+        ...
+
+    def reindex(self) -> ReindexResult:
+        """Rebuild the store's persistent vector index with this version's schema, keeping the
+        data. Raises ``StoreCapabilityError`` unless ``capabilities.reindex``."""
         ...
 
     def close(self) -> None: ...

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from echosafe_guard.context import request_hash
 
 __all__ = [
     "Insight",
@@ -59,14 +60,6 @@ class ProvenanceSource(StrEnum):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def request_hash(text: str, image_hashes: tuple[str, ...] = ()) -> str:
-    """A stable hash of a request's context. Stored instead of the raw user text."""
-    h = hashlib.sha256(text.encode("utf-8"))
-    for ih in image_hashes:
-        h.update(b"\0img:" + ih.encode("ascii"))
-    return "sha256:" + h.hexdigest()
 
 
 def new_insight_id() -> str:

@@ -158,7 +158,7 @@ class RerankMethod(StrEnum):
 
 
 class IntentRerankPolicy(_Strict):
-    """The ``intent`` re-ranker (``echosafe_guard/memory/intent_rerank.py``).
+    """The ``intent`` re-ranker (``echosafe_guard/retrieval/intent_rerank.py``).
 
     A shrinkage-LDA axis separating the tenant's unsafe from its safe insights (fitted from their
     key vectors, off the request path) scores the request's key; each candidate's similarity is

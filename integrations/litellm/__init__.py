@@ -4,11 +4,7 @@
 * :class:`EchoSafeGuardrail`: a LiteLLM proxy ``CustomGuardrail`` (see ``config.yaml`` here).
 """
 
-from echosafe_guard.integrations.litellm.sdk import (
-    GuardedStream,
-    aguarded_completion,
-    guarded_completion,
-)
+from .sdk import GuardedStream, aguarded_completion, guarded_completion
 
 __all__ = ["EchoSafeGuardrail", "GuardedStream", "aguarded_completion", "guarded_completion"]
 
@@ -16,7 +12,7 @@ __all__ = ["EchoSafeGuardrail", "GuardedStream", "aguarded_completion", "guarded
 def __getattr__(name: str) -> object:
     # The guardrail imports the LiteLLM proxy types: load them only when asked for.
     if name == "EchoSafeGuardrail":
-        from echosafe_guard.integrations.litellm.guardrail import EchoSafeGuardrail
+        from .guardrail import EchoSafeGuardrail
 
         return EchoSafeGuardrail
     raise AttributeError(name)

@@ -30,13 +30,14 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from echosafe_guard.integrations.litellm.sdk import _chunk_text
 from fastapi import HTTPException
 from litellm.integrations.custom_guardrail import CustomGuardrail
 
 from echosafe_guard.exceptions import EchoSafeError, InputError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.settings import GuardSettings
+
+from .sdk import chunk_text
 
 __all__ = ["EchoSafeGuardrail"]
 
@@ -132,17 +133,6 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         with self._lock:
             return self._prepared.pop(cid, None)
 
-    @staticmethod
-    def summary(prep: Prepared) -> dict[str, Any]:
-        return {
-            "decision": prep.decision.action.value,
-            "reason": prep.decision.reason,
-            "mode": prep.decision.mode.value,
-            "insight_ids": [h.insight.id for h in prep.insights],
-            "timings_ms": prep.timings.as_dict(),
-            "notes": list(prep.decision.notes),
-        }
-
     # -- hooks ---------------------------------------------------------------------------------
 
     async def async_pre_call_hook(
@@ -159,7 +149,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             prep = await self.guard.aprepare(data["messages"], tenant=tenant)
         except InputError as exc:
             raise HTTPException(status_code=400, detail={"error": f"echosafe: {exc}"}) from exc
-        info = self.summary(prep)
+        info = prep.summary()
         status = "guardrail_intervened" if prep.blocked else "success"
         self.add_standard_logging_guardrail_information_to_request_data(
             guardrail_json_response=info,
@@ -172,7 +162,10 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         if prep.blocked:
             raise HTTPException(
                 status_code=400,
-                detail={"error": self.guard.policy.block_message, "echosafe": info},
+                detail={
+                    "error": self.guard.policy.block_message,
+                    "echosafe": prep.summary(texts=False),
+                },
             )
         data["messages"] = prep.messages
         self._remember(data, prep)
@@ -197,7 +190,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
     ) -> AsyncGenerator[Any, None]:
         parts: list[str] = []
         async for chunk in response:
-            parts.append(_chunk_text(chunk))
+            parts.append(chunk_text(chunk))
             yield chunk
         prep = self._take(request_data)
         if prep is not None:

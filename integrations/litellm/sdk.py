@@ -15,7 +15,7 @@ from echosafe_guard.exceptions import MessageFormatError, RequestBlockedError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.llm_client import import_litellm
 
-__all__ = ["GuardedStream", "aguarded_completion", "guarded_completion"]
+__all__ = ["GuardedStream", "aguarded_completion", "chunk_text", "guarded_completion"]
 
 
 def _split(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
@@ -31,7 +31,8 @@ def _split(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any, dic
     return model, messages, kw
 
 
-def _chunk_text(chunk: Any) -> str:
+def chunk_text(chunk: Any) -> str:
+    """The text a streamed chat-completion chunk adds (empty for none)."""
     try:
         delta = chunk.choices[0].delta
     except (AttributeError, IndexError):
@@ -43,12 +44,7 @@ def _chunk_text(chunk: Any) -> str:
 def _annotate(response: Any, prep: Prepared) -> Any:
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
-        hidden["echosafe"] = {
-            "decision": prep.decision.action.value,
-            "reason": prep.decision.reason,
-            "insight_ids": [h.insight.id for h in prep.insights],
-            "timings_ms": prep.timings.as_dict(),
-        }
+        hidden["echosafe"] = prep.summary()
     return response
 
 
@@ -63,13 +59,13 @@ class GuardedStream:
 
     def __iter__(self) -> Iterator[Any]:
         for chunk in self._stream:
-            self._parts.append(_chunk_text(chunk))
+            self._parts.append(chunk_text(chunk))
             yield chunk
         self._on_done("".join(self._parts))
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         async for chunk in self._stream:
-            self._parts.append(_chunk_text(chunk))
+            self._parts.append(chunk_text(chunk))
             yield chunk
         self._on_done("".join(self._parts))
 

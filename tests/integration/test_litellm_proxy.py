@@ -21,7 +21,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.integration

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import importlib.util, json, echosafe_guard, echosafe_guard.integrations as integ
 from echosafe_guard.policy.loader import builtin_policy_names, load_policy
-from echosafe_guard.bench.paired import read_paired_jsonl
+from echosafe_guard.paired import read_paired_jsonl
 print(json.dumps({
     "package": echosafe_guard.__file__,
     "integrations": integ.__file__,
@@ -28,6 +29,7 @@ print(json.dumps({
     "policies": builtin_policy_names(),
     "default_policy": load_policy().name,
     "builtin_items": len(read_paired_jsonl("builtin")[1]),
+    "heldout_items": len(read_paired_jsonl("heldout")[1]),
 }))
 """
 
@@ -41,6 +43,21 @@ def probe(cwd: Path, extra_path: Path | None = None) -> dict[str, object]:
     )
     result: dict[str, object] = json.loads(out.stdout)
     return result
+
+
+def test_package_list_names_every_package_directory() -> None:
+    """``[tool.setuptools] packages`` is explicit: a new subpackage must be added to it."""
+    listed = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    roots = {
+        "echosafe_guard": REPO / "echosafe_guard",
+        "echosafe_guard.integrations": REPO / "integrations",
+    }
+    found = {"echosafe_guard.policies"}  # data only: policies/*.yaml
+    for name, root in roots.items():
+        for init in root.rglob("__init__.py"):
+            if "__pycache__" not in init.parts:
+                found.add(".".join([name, *init.parent.relative_to(root).parts]))
+    assert set(listed["packages"]) == found
 
 
 def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path) -> None:
@@ -57,6 +74,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert got["top_level_policies"] is False
     assert "default" in got["policies"]  # type: ignore[operator]
     assert got["builtin_items"] == 312
+    assert got["heldout_items"] == 144
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -90,6 +108,7 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
         "echosafe_guard/integrations/__init__.py",
         "echosafe_guard/policies/default.yaml",
         "echosafe_guard/data/builtin_pairs.jsonl",
+        "echosafe_guard/data/heldout_twins.jsonl",
         "echosafe_guard/py.typed",
     ):
         assert required in names

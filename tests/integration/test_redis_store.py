@@ -15,8 +15,8 @@ from echosafe_guard.cli.app import app
 from echosafe_guard.exceptions import IndexSchemaMismatchError, StoreUnavailableError
 from echosafe_guard.guard import Guard
 from echosafe_guard.key.key_builder import KeyBuilder
-from echosafe_guard.memory.redis_schema import RedisIndexSettings
-from echosafe_guard.memory.redis_store import RedisStore
+from echosafe_guard.memory.redis.redis_schema import RedisIndexSettings
+from echosafe_guard.memory.redis.redis_store import RedisStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import StoreErrorPolicy
 from echosafe_guard.seeding import seed_memory

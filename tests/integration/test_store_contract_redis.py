@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from echosafe_guard.memory.redis_store import RedisStore
+from echosafe_guard.memory.redis.redis_store import RedisStore
 from tests.store_contract import *  # noqa: F403 - the shared contract tests and fixtures
 from tests.store_contract import StoreFactory
 

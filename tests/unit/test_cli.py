@@ -134,6 +134,12 @@ def test_memory_ls_stats_export_import(env: dict[str, str], tmp_path: Path) -> N
     assert lines(run(other, "memory", "stats", "--json").stdout)[0]["total"] == 312
 
 
+def test_memory_reindex_on_a_local_store_has_nothing_to_do(env: dict[str, str]) -> None:
+    out = lines(run(env, "memory", "reindex", "--json").stdout)[0]
+    assert out["reindexed"] is False and "in memory" in out["detail"]
+    assert out["store"] == env["ECHOSAFE_STORE"]
+
+
 def test_doctor_reports_live_and_unavailable_parts(env: dict[str, str]) -> None:
     report = lines(run(env, "doctor", "--json").stdout)[0]
     assert report["ok"] is True

@@ -252,3 +252,14 @@ def test_bad_eval_options_are_typed_errors(
 def test_missing_bench_file_is_a_typed_error(env: dict[str, str], tmp_path: Path) -> None:
     err = run_eval(env, "--bench", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path), code=2)
     assert err["type"] == "DataFormatError" and "nope.jsonl" in err["error"]
+
+
+def test_eval_reads_the_heldout_set_by_name(
+    llm: ScriptedLLM, env: dict[str, str], tmp_path: Path
+) -> None:
+    summary = run_eval(
+        env, "--bench", "heldout", "--out", str(tmp_path / "h"), "--guard", "off",
+        "--mode", "text", "--limit", "2",
+    )
+    assert summary["bench"]["name"] == "heldout" and summary["bench"]["cases"] == 4
+    assert summary["runs"]["off"]["overall"]["n"] == 4

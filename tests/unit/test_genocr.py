@@ -22,8 +22,8 @@ from echosafe_guard.bench.genocr import (
 )
 from echosafe_guard.bench.genocr import _render as render_cache
 from echosafe_guard.bench.loaders.base import LoadedBench
-from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import DataFormatError, InputError
+from echosafe_guard.paired import PairedItem
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Taxonomy
 

@@ -10,19 +10,20 @@ from typing import Any
 
 import pytest
 
+from echosafe_guard.block import BEGIN
+from echosafe_guard.context import ImageRef, Turn
 from echosafe_guard.exceptions import (
     KeyLayoutMismatchError,
     MessageFormatError,
     StoreUnavailableError,
 )
-from echosafe_guard.guard import Action, Guard
+from echosafe_guard.guard import Action, Guard, Prepared
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.insight import ScoredInsight
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy, StoreErrorPolicy
-from echosafe_guard.rewrite import BEGIN
 from echosafe_guard.seeding import seed_memory
 from tests.conftest import FakeTextEmbedder
 
@@ -47,6 +48,7 @@ def seeded(tmp_path: Path) -> Guard:
     guard = make_guard(tmp_path)
     report = seed_memory(guard, "builtin", tenant="acme")
     assert report.items == report.insights == 312
+    guard.warmup(images=False, tenants=["acme"])  # the re-ranker's axis, fitted before requests
     return guard
 
 
@@ -250,3 +252,72 @@ def test_seeding_is_idempotent_and_merges_identical_items(tmp_path: Path) -> Non
     assert unsafe.support == 2 and unsafe.category == "illegal_activity"
     assert unsafe.provenance.source.value == "seed"
     assert all(UNSAFE not in json.dumps(i.to_json_dict()) for i in stored)
+
+
+# -- turns, the summary and the on_decision hook -------------------------------------------------
+
+
+def test_turns_are_guarded_like_messages_and_carry_the_block(seeded: Guard) -> None:
+    msgs = [{"role": "system", "content": "You are helpful."}, *user(UNSAFE)]
+    turns = [Turn(text="You are helpful.", role="system"), Turn(text=UNSAFE)]
+    from_dicts = seeded.prepare(msgs, tenant="acme")
+    got = seeded.prepare(turns, tenant="acme")
+    assert [h.insight.id for h in got.insights] == [h.insight.id for h in from_dicts.insights]
+    assert got.decision == from_dicts.decision and got.request_hash == from_dicts.request_hash
+    assert got.system_prompt == from_dicts.system_prompt and got.system_prompt is not None
+    assert got.messages == turns and got.messages[1] is turns[1]  # the adapter applies the block
+    ctx = seeded.context(turns)
+    again = asyncio.run(seeded.aprepare(ctx, tenant="acme"))
+    assert again.request_hash == got.request_hash and again.decision == got.decision
+    with pytest.raises(MessageFormatError, match="no user message"):
+        seeded.prepare([Turn(text="hi", role="system")])
+
+
+def test_turn_images_are_decoded_under_the_image_policy(seeded: Guard) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    ctx = seeded.context([Turn(text=SAFE, images=(ImageRef(url),))])
+    assert len(ctx.images) == 1 and ctx.images[0].where == "turns[0].images[0]"
+    remote = seeded.context([Turn(text=SAFE, images=(ImageRef("https://x.example/a.png"),))])
+    assert remote.images == () and remote.skipped_images[0].reason == "remote_not_allowed"
+
+
+def test_summary_is_the_one_serialised_form(seeded: Guard) -> None:
+    prep = seeded.prepare(user(UNSAFE), tenant="acme")
+    s = prep.summary()
+    json.dumps(s)  # JSON-ready
+    assert s["decision"] == prep.decision.action.value and s["tenant"] == "acme"
+    assert s["insight_ids"] == [row["id"] for row in s["insights"]]
+    assert {"verdict", "category", "score", "scenario", "guidance"} <= set(s["insights"][0])
+    assert s["system_prompt"] == prep.system_prompt and s["request_hash"] == prep.request_hash
+    assert UNSAFE not in json.dumps(s)  # never the user's text
+    public = prep.summary(texts=False)
+    assert "system_prompt" not in public and "guidance" not in public["insights"][0]
+
+
+def test_on_decision_sees_every_prepared_and_its_failures_never_break_a_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[Prepared] = []
+    guard = Guard(
+        store=LocalStore(tmp_path / "s"),
+        policy=policy(),
+        keys=KeyBuilder(FakeTextEmbedder(), None),
+        on_decision=seen.append,
+    )
+    prep = guard.prepare(user(SAFE))
+    aprep = asyncio.run(guard.aprepare(user(SAFE)))
+    assert seen == [prep, aprep]
+
+    def broken(p: Prepared) -> None:
+        raise RuntimeError("audit sink on fire")
+
+    guard.on_decision = broken
+    assert guard.prepare(user(SAFE)).decision.action is Action.ALLOW
+    assert "on_decision hook failed" in caplog.text

@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 
 from echosafe_guard.exceptions import ConfigError, EmbedderUnavailableError
+from echosafe_guard.input.openai import context_from_messages
 from echosafe_guard.key.base import EmbedderState
 from echosafe_guard.key.image_cache import ImageCache
 from echosafe_guard.key.key_builder import ImagePart, KeyBuilder
 from echosafe_guard.key.open_clip_embedder import OpenClipEmbedder
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
-from echosafe_guard.messages import build_context
 from echosafe_guard.policy.models import ContextPolicy, ImagePolicy
 from tests.conftest import FakeTextEmbedder
 
@@ -37,7 +37,7 @@ def image_msg(text: str, *colors: tuple[int, int, int]) -> list[dict[str, object
 
 
 def context(messages: list[dict[str, object]]) -> object:
-    return build_context(messages, context=ContextPolicy(), images=ImagePolicy())
+    return context_from_messages(messages, context=ContextPolicy(), images=ImagePolicy())
 
 
 def test_text_only_key_is_unit_norm_with_zero_image_part(tiny_clip_config: Path) -> None:

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from echosafe_guard import seed_memory
 from echosafe_guard.guard import Guard
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.learning.sanitize import redact, scrub_copies
 from echosafe_guard.memory.insight import InsightStatus, ProvenanceSource, SearchFilter, Verdict
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Policy
 from tests.conftest import FakeTextEmbedder
@@ -309,3 +310,19 @@ def test_a_quorum_of_few_accounts_cannot_unquarantine_against_a_known_unsafe_ins
     for suffix in ("", " asap", " pls", " now"):
         top = guard.prepare([{"role": "user", "content": UNSAFE + suffix}]).insights[0].insight
         assert top.verdict is Verdict.UNSAFE and top.status is InsightStatus.ACTIVE
+
+
+def test_counting_hits_never_builds_the_learner_nor_its_reflector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_reflector(*args: Any) -> Any:
+        raise AssertionError("the request path built a reflector")
+
+    monkeypatch.setattr("echosafe_guard.guard.LLMReflector", no_reflector)
+    guard = make_guard(tmp_path, hit_flush_s=0.05)
+    seed_memory(guard, "builtin", tenant="default")
+    prep = guard.prepare([{"role": "user", "content": UNSAFE}])
+    assert prep.insights
+    guard.close()
+    top = guard.store.get("default", prep.insights[0].insight.id)
+    assert top is not None and top.hits == 1

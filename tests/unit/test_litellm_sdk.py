@@ -13,7 +13,7 @@ from echosafe_guard.integrations.litellm import aguarded_completion, guarded_com
 from echosafe_guard.exceptions import RequestBlockedError
 from echosafe_guard.guard import Guard
 from echosafe_guard.key.key_builder import KeyBuilder
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.seeding import seed_memory
 from tests.conftest import FakeTextEmbedder

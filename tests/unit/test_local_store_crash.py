@@ -1,6 +1,6 @@
 """Crash safety of ``LocalStore``: torn and corrupted logs, SIGKILLed writers, compaction.
 
-The store's files (see ``echosafe_guard/memory/local_store.py``)::
+The store's files (see ``echosafe_guard/memory/local/local_store.py``)::
 
     store.json, lock, tenants/<name>-<hash>/{tenant.json, snapshot.jsonl, log.jsonl}
 """
@@ -22,11 +22,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import echosafe_guard.memory.tenant_log as tenant_log_mod
+import echosafe_guard.memory.local.tenant_log as tenant_log_mod
 from echosafe_guard.exceptions import StoreCorruptError
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 
 DIM = 8
 LAYOUT = KeyLayout(text_model="fake", text_dim=DIM, image_model="none", image_dim=0)
@@ -275,7 +275,7 @@ import sys
 import numpy as np
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
-from echosafe_guard.memory.local_store import LocalStore
+from echosafe_guard.memory.local.local_store import LocalStore
 
 root, rnd = sys.argv[1], int(sys.argv[2])
 layout = KeyLayout(text_model="fake", text_dim=8, image_model="none", image_dim=0)

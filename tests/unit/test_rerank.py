@@ -21,11 +21,11 @@ from echosafe_guard.memory.insight import (
     ScoredInsight,
     Verdict,
 )
-from echosafe_guard.memory.intent_rerank import IntentRerank, fit_intent_axis
-from echosafe_guard.memory.local_store import LocalStore
-from echosafe_guard.memory.rerank import Reranker, build_reranker, rerank_hits
+from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import IntentRerankPolicy, Policy, RerankMethod
+from echosafe_guard.retrieval.intent_rerank import IntentRerank, fit_intent_axis
+from echosafe_guard.retrieval.rerank import Reranker, build_reranker, rerank_hits
 from tests.conftest import FakeTextEmbedder
 
 TENANT = "t"
@@ -110,6 +110,7 @@ def make_guard(tmp_path: Path, pol: Policy, reranker: Reranker | None = None) ->
         reranker=reranker,
     )
     guard.bound_store().upsert([insight(n, v) for n, v in MEMORY.items()])
+    guard.warmup(images=False, tenants=[TENANT])  # requests never fit inline
     return guard
 
 
@@ -268,6 +269,7 @@ def test_a_failing_fit_keeps_the_store_order_and_is_not_retried_per_request(
         for h in store.search(QUERIES["unsafe request"], tenant=TENANT, k=3, min_score=0.0)
     ]
     assert top(guard, "unsafe request") == want
+    assert rr.wait_idle()
     assert top(guard, "unsafe request") == want
     assert UnreadableStore.reads == 1 and rr.errors == 1
     clock[0] = 61.0
@@ -279,9 +281,9 @@ def test_a_failing_fit_keeps_the_store_order_and_is_not_retried_per_request(
 # -- fitting schedule ----------------------------------------------------------------------------
 
 
-def test_large_memories_are_fitted_in_the_background(tmp_path: Path) -> None:
+def test_requests_never_fit_inline_the_axis_is_fitted_in_the_background(tmp_path: Path) -> None:
     guard = make_guard(tmp_path / "g", policy())
-    rr = IntentRerank(guard.bound_store(), guard.policy.retrieval.intent, inline_fit_max=4)
+    rr = IntentRerank(guard.bound_store(), guard.policy.retrieval.intent)
     guard = Guard(
         store=guard.bound_store(),
         policy=guard.policy,

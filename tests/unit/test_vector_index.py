@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from echosafe_guard.memory.vector_index import AnnSettings, VectorIndex
+from echosafe_guard.memory.local.vector_index import AnnSettings, VectorIndex
 
 F32 = npt.NDArray[np.float32]
 TOL = 1e-5
@@ -395,8 +395,8 @@ def test_record_updates_with_the_same_vector_keep_their_row() -> None:
         SearchFilter,
         Verdict,
     )
-    from echosafe_guard.memory.tenant_table import TenantTable
-    from echosafe_guard.memory.vector_index import AnnSettings
+    from echosafe_guard.memory.local.tenant_table import TenantTable
+    from echosafe_guard.memory.local.vector_index import AnnSettings
 
     table = TenantTable("t", 4, AnnSettings())
     vec = np.array([1, 0, 0, 0], dtype=np.float32)

@@ -30,8 +30,8 @@ from echosafe_guard.bench.loaders.base import (
     SkippedRow,
     Target,
 )
-from echosafe_guard.bench.paired import MAX_FILE_BYTES, PairedItem
 from echosafe_guard.exceptions import DataFormatError
+from echosafe_guard.paired import MAX_FILE_BYTES, PairedItem
 
 IMAGE_MODE = "Gen"
 """The mode of an item that carries an image and a text (MM-SafetyBench's SD setting)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from echosafe_guard.bench.paired import PairedItem
+from echosafe_guard.paired import PairedItem
 
 __all__ = ["BenchLoader", "LoadedBench", "MissingImages", "OnBadRow", "SkippedRow", "Target"]
 

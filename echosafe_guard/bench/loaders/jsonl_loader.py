@@ -1,4 +1,5 @@
-"""The project's own paired-bench JSONL (``echosafe_guard.bench.paired``), or ``builtin``.
+"""The project's own paired-bench JSONL (``echosafe_guard.paired``), ``builtin`` or
+``heldout``.
 
 Items are used as written: ids are not re-prefixed (``memory seed`` and earlier reports know them),
 image paths stay relative to the file's folder. ``mapping`` is refused: the format is the project's
@@ -12,14 +13,14 @@ from pathlib import Path
 
 from echosafe_guard.bench.loaders._common import BadRows, finish, item_from, read_jsonl
 from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
-from echosafe_guard.bench.paired import BUILTIN, PairedItem, builtin_path
 from echosafe_guard.exceptions import DataFormatError
+from echosafe_guard.paired import BUNDLED, PairedItem, builtin_path
 
 __all__ = ["JsonlLoader"]
 
 
 class JsonlLoader:
-    """Reads a paired-bench JSONL file, or ``builtin`` (the bundled set)."""
+    """Reads a paired-bench JSONL file, or ``builtin`` / ``heldout`` (the bundled sets)."""
 
     name = "jsonl"
 
@@ -37,7 +38,7 @@ class JsonlLoader:
                 f"{self.name}: the paired-bench JSONL takes no mapping "
                 f"(got {', '.join(sorted(mapping))}); its fields are fixed"
             )
-        path = builtin_path() if str(source) == BUILTIN else source
+        path = builtin_path(str(source)) if str(source) in BUNDLED else source
         rows = BadRows(on_bad_row)
         items: list[PairedItem] = []
         for where, record in read_jsonl(path):

@@ -54,8 +54,8 @@ from echosafe_guard.bench.loaders._common import (
     split_mapping,
 )
 from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
-from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import DataFormatError
+from echosafe_guard.paired import PairedItem
 
 __all__ = ["MMSafetyBenchLoader"]
 

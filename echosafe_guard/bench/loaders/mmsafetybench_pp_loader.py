@@ -70,9 +70,9 @@ from echosafe_guard.bench.loaders._common import (
     split_mapping,
 )
 from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
-from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import DataFormatError, ImageError
 from echosafe_guard.images import image_from_bytes
+from echosafe_guard.paired import PairedItem
 from echosafe_guard.policy.models import ImagePolicy
 
 __all__ = ["MMSafetyBenchPPLoader"]

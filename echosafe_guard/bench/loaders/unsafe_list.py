@@ -27,8 +27,8 @@ from echosafe_guard.bench.loaders._common import (
     type_name,
 )
 from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow, Target
-from echosafe_guard.bench.paired import PairedItem
 from echosafe_guard.exceptions import DataFormatError
+from echosafe_guard.paired import PairedItem
 
 __all__ = ["UnsafeListLoader"]
 

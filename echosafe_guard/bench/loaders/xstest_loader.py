@@ -40,7 +40,7 @@ from echosafe_guard.bench.loaders._common import (
     split_mapping,
 )
 from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
-from echosafe_guard.bench.paired import PairedItem
+from echosafe_guard.paired import PairedItem
 
 __all__ = ["XSTestLoader"]
 

@@ -4,6 +4,10 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
+Two sets ship with the package and are named instead of given as a path: ``builtin`` (the
+bundled twins, ``docs/paired_benchmark.md``) and ``heldout`` (a second twin set written by another
+procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``).
+
 Optional fields used by the bundled set (``builtin``):
 
 - ``key_phrase``: the intent-bearing phrase; the GenOCR generator renders it as typography;
@@ -24,9 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from echosafe_guard.exceptions import DataFormatError
 
-__all__ = ["BUILTIN", "PairedItem", "builtin_path", "read_paired_jsonl"]
+__all__ = ["BUILTIN", "BUNDLED", "HELDOUT", "PairedItem", "builtin_path", "read_paired_jsonl"]
 
 BUILTIN = "builtin"
+HELDOUT = "heldout"
+BUNDLED = {BUILTIN: "builtin_pairs.jsonl", HELDOUT: "heldout_twins.jsonl"}
+"""Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
@@ -51,14 +58,15 @@ class PairedItem(BaseModel):
         return None if self.image is None else (base / self.image)
 
 
-def builtin_path() -> Path:
-    """The bundled paired set (``builtin``)."""
-    return Path(str(resources.files("echosafe_guard.data").joinpath("builtin_pairs.jsonl")))
+def builtin_path(name: str = BUILTIN) -> Path:
+    """The file of a paired set shipped with the package (``builtin`` or ``heldout``)."""
+    return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
-    """``(file, items)`` for a paired-bench JSONL file or ``builtin``; errors name the line."""
-    path = builtin_path() if str(source) == BUILTIN else Path(source)
+    """``(file, items)`` for a paired-bench JSONL file, ``builtin`` or ``heldout``; errors name
+    the line."""
+    path = builtin_path(str(source)) if str(source) in BUNDLED else Path(source)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise DataFormatError(f"{path}: larger than {MAX_FILE_BYTES} bytes")

@@ -12,7 +12,7 @@ from echosafe_guard.exceptions import (
     InputTooLargeError,
     MessageFormatError,
 )
-from echosafe_guard.messages import build_context
+from echosafe_guard.input.openai import context_from_messages
 from echosafe_guard.policy.models import ContextPolicy, ImagePolicy
 
 CTX = ContextPolicy(earlier_user_turns=1, max_text_chars=200, max_messages=10)
@@ -26,7 +26,7 @@ def png_url(color: tuple[int, int, int] = (1, 2, 3)) -> str:
 
 
 def ctx(messages: Any, context: ContextPolicy = CTX, images: ImagePolicy = IMG) -> Any:
-    return build_context(messages, context=context, images=images)
+    return context_from_messages(messages, context=context, images=images)
 
 
 def test_string_content_is_the_context() -> None:

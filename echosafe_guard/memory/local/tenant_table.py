@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from echosafe_guard.memory.insight import Insight, ScoredInsight, SearchFilter
-from echosafe_guard.memory.vector_index import AnnSettings, VectorIndex
+from echosafe_guard.memory.local.vector_index import AnnSettings, VectorIndex
 
 __all__ = ["TenantTable"]
 

@@ -10,10 +10,10 @@ tenant tag is a hash of the tenant name, so tenant names never need query escapi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,23 +25,26 @@ from echosafe_guard.exceptions import (
     StoreUnavailableError,
 )
 from echosafe_guard.key.layout import KeyLayout
-from echosafe_guard.memory.base import Vector, check_insights, check_query, count_stats
-from echosafe_guard.memory.insight import (
-    Insight,
-    ScoredInsight,
-    SearchFilter,
-    StoreHealth,
-    StoreStats,
+from echosafe_guard.memory.base import (
+    ReindexResult,
+    StoreCapabilities,
+    Vector,
+    check_insights,
+    check_query,
 )
-from echosafe_guard.memory.redis_index import RedisIndex
-from echosafe_guard.memory.redis_schema import (
+from echosafe_guard.memory.insight import Insight, ScoredInsight, SearchFilter
+from echosafe_guard.memory.redis.errors import map_errors
+from echosafe_guard.memory.redis.redis_clients import RedisClients
+from echosafe_guard.memory.redis.redis_index import RedisIndex
+from echosafe_guard.memory.redis.redis_schema import (
     REDIS_SCHEMA_VERSION,
     RedisIndexSettings,
     decode_doc,
     encode_doc,
     tenant_tag,
 )
-from echosafe_guard.memory.write_buffer import WriteBuffer
+from echosafe_guard.memory.redis.write_buffer import WriteBuffer
+from echosafe_guard.memory.store_base import StoreBase
 
 __all__ = ["REDIS_SCHEMA_VERSION", "RedisIndexSettings", "RedisStore"]
 
@@ -49,26 +52,18 @@ log = logging.getLogger("echosafe_guard.redis")
 _URL_OPTIONS = ("prefix", "vector_type", "m", "ef_construction", "ef_runtime", "durable")
 
 
-def _redis() -> Any:
-    try:
-        import redis
-    except ImportError as exc:  # pragma: no cover - redis is a dependency
-        raise ConfigError("the Redis store needs the 'redis' package") from exc
-    return redis
-
-
-class RedisStore:
+class RedisStore(StoreBase):
     """An :class:`~echosafe_guard.memory.base.InsightStore` on Redis.
 
     Pass ``url`` (the store creates, owns and closes its clients) or ready clients (``client``,
     ``async_client``: never closed here). Writes that fail because Redis is unreachable are kept
     in a bounded buffer and retried before later operations and on :meth:`flush`/:meth:`close`;
-    what overflows is counted in ``dropped_writes`` and logged.
+    what overflows is counted in ``dropped_writes`` and logged. ``asearch`` uses redis.asyncio;
+    ``reindex`` rebuilds the RediSearch index.
     """
 
     kind = "redis"
-    native_async = True
-    """``asearch`` uses redis.asyncio: the guard awaits it instead of using a worker thread."""
+    capabilities = StoreCapabilities(native_async=True, reindex=True)
 
     def __init__(
         self,
@@ -85,17 +80,16 @@ class RedisStore:
         buffer_size: int = 10_000,
         retry_interval: float = 1.0,
     ) -> None:
-        if url is None and client is None and async_client is None:
-            raise ConfigError("RedisStore needs a url or a client")
-        self._url = url
-        self._client = client
-        self._aclient = async_client
-        self._owns = client is None and url is not None
-        self._owns_async = async_client is None and url is not None
-        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self._clients = RedisClients(
+            url,
+            client=client,
+            async_client=async_client,
+            socket_timeout=socket_timeout,
+            connect_timeout=connect_timeout,
+            max_connections=max_connections,
+        )
         self.prefix = prefix
         self.settings = index or RedisIndexSettings()
-        self._timeouts = (socket_timeout, connect_timeout, max_connections)
         self.durable = durable
         self._lock = threading.RLock()
         self._layout: KeyLayout | None = None
@@ -132,56 +126,20 @@ class RedisStore:
 
     @property
     def location(self) -> str:
-        if self._url:
-            redis = _redis()
-            try:
-                kw = redis.connection.parse_url(self._url)
-                host = kw.get("host", kw.get("path", "?"))
-                return f"redis://{host}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
-            except (ValueError, TypeError):
-                return "redis://<unparsable url>"
-        return "redis://<client>"
-
-    def _kwargs(self) -> dict[str, Any]:
-        sock, conn, maxc = self._timeouts
-        return {"socket_timeout": sock, "socket_connect_timeout": conn, "max_connections": maxc}
+        return self._clients.location
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    if self._url is None:
-                        raise ConfigError("this RedisStore has only an async client")
-                    try:
-                        self._client = _redis().Redis.from_url(self._url, **self._kwargs())
-                    except ValueError as exc:
-                        raise ConfigError(f"invalid Redis URL: {exc}") from exc
-        return self._client
+        """The sync client (created on first use from the URL)."""
+        return self._clients.sync
 
     @property
     def async_client(self) -> Any | None:
-        """The async client; one we own is re-created when used from another event loop."""
-        if self._url is None or not self._owns_async:
-            return self._aclient
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._aclient is None or self._aclient_loop is not loop:
-                from redis import asyncio as aioredis
+        """The async client for the running event loop, or ``None``."""
+        return self._clients.async_
 
-                self._aclient = aioredis.Redis.from_url(self._url, **self._kwargs())
-                self._aclient_loop = loop
-        return self._aclient
-
-    def _wrap(self, exc: Exception, what: str) -> StoreError:
-        redis = _redis()
-        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-            return StoreUnavailableError(
-                f"Redis at {self.location} unreachable during {what}: {exc}"
-            )
-        if isinstance(exc, StoreError):
-            return exc
-        return StoreError(f"Redis error during {what}: {exc}")
+    def _errors(self, what: str) -> AbstractContextManager[None]:
+        return map_errors(what, self.location)
 
     def _base(self) -> str:
         assert self._layout is not None
@@ -201,10 +159,8 @@ class RedisStore:
 
     def layout(self) -> KeyLayout | None:
         if self._layout is None:
-            try:
+            with self._errors("layout lookup"):
                 raw = self.client.get(self._layout_key())
-            except Exception as exc:
-                raise self._wrap(exc, "layout lookup") from exc
             if raw is not None:
                 try:
                     self._layout = KeyLayout.model_validate_json(raw)
@@ -215,10 +171,8 @@ class RedisStore:
         return self._layout
 
     def bind(self, layout: KeyLayout) -> None:
-        try:
+        with self._errors("bind"):
             self.client.set(self._layout_key(), layout.model_dump_json(), nx=True)
-        except Exception as exc:
-            raise self._wrap(exc, "bind") from exc
         self._layout = None
         current = self.layout()
         if current is None or current.id != layout.id:
@@ -243,25 +197,16 @@ class RedisStore:
 
     def _ensure_index(self) -> None:
         if not self._index_ready:
-            try:
+            with self._errors("index creation"):
                 self._index().ensure(self.client)
-            except StoreError:
-                raise
-            except Exception as exc:
-                raise self._wrap(exc, "index creation") from exc
             self._index_ready = True
 
-    def reindex(self) -> int:
-        """Rebuild the index with this store's schema, keeping (and converting) the documents.
-        Returns how many stored vectors were converted to the new vector type."""
-        try:
+    def reindex(self) -> ReindexResult:
+        """Rebuild the index with this store's schema, keeping (and converting) the documents."""
+        with self._errors("reindex"):
             converted = self._index().rebuild(self.client)
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise self._wrap(exc, "reindex") from exc
         self._index_ready = True
-        return converted
+        return ReindexResult(index=self.index_name, converted_vectors=converted)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -277,10 +222,8 @@ class RedisStore:
                 raise StoreError("WAITAOF: the write was not fsync'd to the local AOF in 5 s")
 
     def _flush_buffer(self, *, force: bool = False) -> None:
-        try:
+        with self._errors("flush"):
             self._buffer.drain(self._write, force=force)
-        except Exception as exc:
-            raise self._wrap(exc, "flush") from exc
 
     @property
     def pending_writes(self) -> int:
@@ -296,43 +239,32 @@ class RedisStore:
             self._flush_buffer(force=True)
 
     def upsert(self, insights: Sequence[Insight]) -> None:
+        """Write now, or (Redis unreachable) keep the insights in the write buffer."""
         if not insights:
             return
         check_insights(insights, self.layout())
-        redis = _redis()
         with self._lock:
             try:
-                self._ensure_index()
-                self._flush_buffer()
-                self._write(insights)
-            except (
-                redis.exceptions.ConnectionError,
-                redis.exceptions.TimeoutError,
-                StoreUnavailableError,
-            ) as exc:
-                self._buffer.add(insights, exc)
-            except StoreError:
-                raise
-            except Exception as exc:
-                raise self._wrap(exc, "upsert") from exc
+                with self._errors("upsert"):
+                    self._ensure_index()
+                    self._flush_buffer()
+                    self._write(insights)
+            except StoreUnavailableError as exc:
+                self._buffer.add(insights, exc.__cause__ or exc)
 
     def delete(self, tenant: str, ids: Sequence[str]) -> int:
         if not ids or self.layout() is None:
             return 0
-        try:
+        with self._errors("delete"):
             return int(self.client.delete(*[self._key(tenant, i) for i in dict.fromkeys(ids)]))
-        except Exception as exc:
-            raise self._wrap(exc, "delete") from exc
 
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, tenant: str, insight_id: str, *, with_vector: bool = False) -> Insight | None:
         if self.layout() is None:
             return None
-        try:
+        with self._errors("get"):
             data = self.client.hgetall(self._key(tenant, insight_id))
-        except Exception as exc:
-            raise self._wrap(exc, "get") from exc
         return decode_doc(data, self.settings, with_vector=with_vector) if data else None
 
     def _query(
@@ -342,94 +274,54 @@ class RedisStore:
         check_query(vector, layout)
         return self._index().query(vector, tenant, k, filters, share=share)
 
-    def search(
-        self,
-        vector: Vector,
-        *,
-        tenant: str,
-        k: int,
-        min_score: float = -1.0,
-        filters: SearchFilter | None = None,
+    def _search(
+        self, vector: Vector, tenant: str, k: int, min_score: float, filters: SearchFilter
     ) -> list[ScoredInsight]:
-        f = filters or SearchFilter()
-        if self.layout() is None or k <= 0 or _empty(f):
+        if self.layout() is None or k <= 0 or _empty(filters):
             return []
         with self._lock:
             self._flush_buffer()
-        try:
+        with self._errors("search"):
             self._ensure_index()
             share = self._index().tenant_share(self.client, tenant)
-            q, params = self._query(vector, tenant, k, f, share)
+            q, params = self._query(vector, tenant, k, filters, share)
             res = self.client.ft(self.index_name).search(q, query_params=params)
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise self._wrap(exc, "search") from exc
-        return RedisIndex.hits(res, min_score, f)
+        return RedisIndex.hits(res, min_score, filters)
 
     def count(self, tenant: str) -> int:
         if self.layout() is None:
             return 0
-        try:
+        with self._errors("count"):
             self._ensure_index()
             return self._index().count(self.client, tenant)
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise self._wrap(exc, "count") from exc
 
     def tenants(self) -> list[str]:
         if self.layout() is None:
             return []
-        try:
-            return sorted(
-                t.decode() if isinstance(t, bytes) else t
-                for t in self.client.smembers(f"{self._base()}:tenants")
-            )
-        except Exception as exc:
-            raise self._wrap(exc, "tenants") from exc
+        with self._errors("tenants"):
+            members = self.client.smembers(f"{self._base()}:tenants")
+        return sorted(t.decode() if isinstance(t, bytes) else t for t in members)
 
-    def iter_insights(
-        self, tenant: str | None = None, *, with_vector: bool = False
-    ) -> Iterator[Insight]:
+    def _iter_tenant(self, tenant: str, with_vector: bool) -> Iterator[Insight]:
         if self.layout() is None:
             return
-        for t in [tenant] if tenant is not None else self.tenants():
-            pattern = f"{self._base()}:i:{{{tenant_tag(t)}}}:*"
-            try:
-                for key in self.client.scan_iter(match=pattern, count=1000):
-                    data = self.client.hgetall(key)
-                    if data:
-                        yield decode_doc(data, self.settings, with_vector=with_vector)
-            except StoreError:
-                raise
-            except Exception as exc:
-                raise self._wrap(exc, "scan") from exc
+        pattern = f"{self._base()}:i:{{{tenant_tag(tenant)}}}:*"
+        with self._errors("scan"):
+            for key in self.client.scan_iter(match=pattern, count=1000):
+                data = self.client.hgetall(key)
+                if data:
+                    yield decode_doc(data, self.settings, with_vector=with_vector)
 
-    def stats(self) -> StoreStats:
-        return count_stats(
-            self.iter_insights(), kind=self.kind, location=self.location, layout=self.layout()
-        )
-
-    def health(self) -> StoreHealth:
-        try:
+    def _probe(self) -> str:
+        with self._errors("health check"):
             self.client.ping()
             lay = self.layout()
-            detail = (
-                f"{lay.describe() if lay else 'no layout yet'}; "
-                f"pending writes {self.pending_writes}, dropped {self.dropped_writes}"
-            )
-            ok = True
             if lay is not None:
                 self._ensure_index()
-        except Exception as exc:
-            return StoreHealth(
-                ok=False,
-                kind=self.kind,
-                location=self.location,
-                detail=str(self._wrap(exc, "health check")),
-            )
-        return StoreHealth(ok=ok, kind=self.kind, location=self.location, detail=detail)
+        return (
+            f"{lay.describe() if lay else 'no layout yet'}; "
+            f"pending writes {self.pending_writes}, dropped {self.dropped_writes}"
+        )
 
     def close(self) -> None:
         """Write what is buffered (what cannot be written is logged and counted as dropped),
@@ -441,56 +333,27 @@ class RedisStore:
                 except StoreError as exc:
                     log.error("closing %s: %s", self.location, exc)
                     self._buffer.discard()
-            if self._owns and self._client is not None:
-                self._client.close()
-                self._client = None
+            self._clients.close()
 
-    # -- async twins ---------------------------------------------------------------------------
+    # -- async: search on redis.asyncio, the rest on a worker thread (StoreBase) ----------------
 
-    async def asearch(
-        self,
-        vector: Vector,
-        *,
-        tenant: str,
-        k: int,
-        min_score: float = -1.0,
-        filters: SearchFilter | None = None,
+    async def _asearch(
+        self, vector: Vector, tenant: str, k: int, min_score: float, filters: SearchFilter
     ) -> list[ScoredInsight]:
         aclient = self.async_client
-        f = filters or SearchFilter()
-        if k <= 0 or _empty(f):
+        if k <= 0 or _empty(filters):
             return []
         if aclient is None or self._layout is None or not self._index_ready or self._buffer:
-            return await asyncio.to_thread(
-                self.search, vector, tenant=tenant, k=k, min_score=min_score, filters=filters
-            )
-        try:
+            return await super()._asearch(vector, tenant, k, min_score, filters)
+        with self._errors("search"):
             share = await self._index().atenant_share(aclient, tenant)
-            q, params = self._query(vector, tenant, k, f, share)
+            q, params = self._query(vector, tenant, k, filters, share)
             res = await aclient.ft(self.index_name).search(q, query_params=params)
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise self._wrap(exc, "search") from exc
-        return RedisIndex.hits(res, min_score, f)
-
-    async def aupsert(self, insights: Sequence[Insight]) -> None:
-        await asyncio.to_thread(self.upsert, insights)
-
-    async def aget(
-        self, tenant: str, insight_id: str, *, with_vector: bool = False
-    ) -> Insight | None:
-        return await asyncio.to_thread(self.get, tenant, insight_id, with_vector=with_vector)
-
-    async def adelete(self, tenant: str, ids: Sequence[str]) -> int:
-        return await asyncio.to_thread(self.delete, tenant, ids)
+        return RedisIndex.hits(res, min_score, filters)
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
-        if self._owns_async and self._aclient is not None:
-            if self._aclient_loop is asyncio.get_running_loop():
-                await self._aclient.aclose()
-            self._aclient = None
+        await super().aclose()
+        await self._clients.aclose()
 
 
 def _empty(f: SearchFilter) -> bool:

@@ -18,7 +18,6 @@ file sizes and inodes before each operation.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
@@ -33,21 +32,15 @@ from pydantic import ValidationError
 from echosafe_guard.exceptions import (
     KeyLayoutMismatchError,
     StoreCorruptError,
-    StoreError,
     StoreUnavailableError,
 )
 from echosafe_guard.key.layout import KeyLayout
-from echosafe_guard.memory.base import Vector, check_insights, check_query, count_stats
-from echosafe_guard.memory.insight import (
-    Insight,
-    ScoredInsight,
-    SearchFilter,
-    StoreHealth,
-    StoreStats,
-)
-from echosafe_guard.memory.tenant_log import TenantLog, atomic_write, encode_record
-from echosafe_guard.memory.tenant_table import TenantTable
-from echosafe_guard.memory.vector_index import AnnSettings
+from echosafe_guard.memory.base import StoreCapabilities, Vector, check_insights, check_query
+from echosafe_guard.memory.insight import Insight, ScoredInsight, SearchFilter
+from echosafe_guard.memory.local.tenant_log import TenantLog, atomic_write, encode_record
+from echosafe_guard.memory.local.tenant_table import TenantTable
+from echosafe_guard.memory.local.vector_index import AnnSettings
+from echosafe_guard.memory.store_base import StoreBase
 
 __all__ = ["LOCAL_STORE_SCHEMA", "LocalStore"]
 
@@ -55,16 +48,17 @@ LOCAL_STORE_SCHEMA = 1
 _FORMAT = "echosafe-guard/local-store"
 
 
-class LocalStore:
+class LocalStore(StoreBase):
     """A directory of per-tenant JSONL files with an in-memory vector index per tenant.
 
     The constructor does no I/O: the directory is created and read on first use. Safe for many
     threads in one process; several processes may share a directory (writes take a file lock).
+    ``asearch`` is ``search`` on a worker thread, and the in-memory index is rebuilt on every
+    open, so there is nothing to ``reindex``.
     """
 
     kind = "local"
-    native_async = False
-    """``asearch`` is ``search`` on a worker thread: the guard searches in its own worker."""
+    capabilities = StoreCapabilities(native_async=False, reindex=False)
 
     def __init__(
         self,
@@ -224,19 +218,13 @@ class LocalStore:
         ops = [{"op": "del", "id": i} for i in present]
         return int(self._write(tenant, ops, lambda t: sum(t.delete(i) for i in present)))
 
-    def search(
-        self,
-        vector: Vector,
-        *,
-        tenant: str,
-        k: int,
-        min_score: float = -1.0,
-        filters: SearchFilter | None = None,
+    def _search(
+        self, vector: Vector, tenant: str, k: int, min_score: float, filters: SearchFilter
     ) -> list[ScoredInsight]:
         table = self._table(tenant)
         if self._layout is not None:
             check_query(vector, self._layout)
-        return table.search(vector, k=k, min_score=min_score, filters=filters or SearchFilter())
+        return table.search(vector, k=k, min_score=min_score, filters=filters)
 
     def count(self, tenant: str) -> int:
         return len(self._table(tenant))
@@ -254,67 +242,19 @@ class LocalStore:
                 raise StoreCorruptError(f"{d}: cannot be read: {exc}") from exc
         return sorted(out)
 
-    def iter_insights(
-        self, tenant: str | None = None, *, with_vector: bool = False
-    ) -> Iterator[Insight]:
-        for t in [tenant] if tenant is not None else self.tenants():
-            table = self._table(t)
-            with self._lock:
-                items = list(table.iter(with_vector=with_vector))
-            yield from items
+    def _iter_tenant(self, tenant: str, with_vector: bool) -> Iterator[Insight]:
+        table = self._table(tenant)
+        with self._lock:
+            items = list(table.iter(with_vector=with_vector))
+        yield from items
 
-    def stats(self) -> StoreStats:
-        return count_stats(
-            self.iter_insights(), kind=self.kind, location=self.location, layout=self._layout
-        )
-
-    def health(self) -> StoreHealth:
-        try:
-            n = sum(1 for _ in self.iter_insights())
-        except StoreError as exc:
-            return StoreHealth(ok=False, kind=self.kind, location=self.location, detail=str(exc))
+    def _probe(self) -> str:
+        n = sum(1 for _ in self.iter_insights())
         lay = self._layout.describe() if self._layout else "no layout yet (empty store)"
-        return StoreHealth(
-            ok=True, kind=self.kind, location=self.location, detail=f"{n} insights; {lay}"
-        )
+        return f"{n} insights; {lay}"
 
     def close(self) -> None:
         with self._lock:
             self._tables.clear()
             self._logs.clear()
             self._opened = False
-
-    def __enter__(self) -> LocalStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- async twins: file I/O and numpy search run off the event loop ------------------------
-
-    async def aupsert(self, insights: Sequence[Insight]) -> None:
-        await asyncio.to_thread(self.upsert, insights)
-
-    async def aget(
-        self, tenant: str, insight_id: str, *, with_vector: bool = False
-    ) -> Insight | None:
-        return await asyncio.to_thread(self.get, tenant, insight_id, with_vector=with_vector)
-
-    async def adelete(self, tenant: str, ids: Sequence[str]) -> int:
-        return await asyncio.to_thread(self.delete, tenant, ids)
-
-    async def asearch(
-        self,
-        vector: Vector,
-        *,
-        tenant: str,
-        k: int,
-        min_score: float = -1.0,
-        filters: SearchFilter | None = None,
-    ) -> list[ScoredInsight]:
-        return await asyncio.to_thread(
-            self.search, vector, tenant=tenant, k=k, min_score=min_score, filters=filters
-        )
-
-    async def aclose(self) -> None:
-        self.close()

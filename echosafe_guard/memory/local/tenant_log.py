@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from echosafe_guard.exceptions import StoreCorruptError, StoreError, StoreUnavailableError
 from echosafe_guard.memory.insight import Insight
-from echosafe_guard.memory.tenant_table import TenantTable
+from echosafe_guard.memory.local.tenant_table import TenantTable
 
 __all__ = ["TenantLog", "atomic_write", "encode_record"]
 

@@ -1,19 +1,19 @@
-"""Writing retrieved insights into the system prompt, idempotently.
+"""The guard's block: retrieved insights rendered as marked system-prompt text, merged idempotently.
 
-The guard's text sits between two marker lines. Preparing messages that were already prepared
-replaces the marked block instead of adding a second one; the user's own system text is kept.
-Every message other than the system message is passed through as the very same object.
+The guard's text sits between two marker lines. Merging into a system text that already holds a
+block replaces it instead of adding a second one; the user's own system text is kept. Adapters
+use :func:`merge_system_text` for a plain-text system message; ``input/openai.py`` applies the
+block to OpenAI/LiteLLM message lists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from echosafe_guard.memory.insight import ScoredInsight, Verdict
 from echosafe_guard.policy.models import Policy
 
-__all__ = ["BEGIN", "END", "apply_block", "render_block", "strip_block"]
+__all__ = ["BEGIN", "END", "merge_system_text", "render_block", "strip_block"]
 
 BEGIN = "<echosafe-guard>"
 END = "</echosafe-guard>"
@@ -64,44 +64,10 @@ def strip_block(text: str) -> str:
         )
 
 
-def _merge_text(own: str, block: str | None) -> str:
+def merge_system_text(own: str, block: str | None) -> str:
+    """``own`` system text with ``block`` in place of any earlier guard block (``None``: the
+    earlier block is removed)."""
     own = strip_block(own)
     if block is None:
         return own
     return f"{own.rstrip()}\n\n{block}" if own.strip() else block
-
-
-def apply_block(messages: Sequence[Mapping[str, Any]], block: str | None) -> list[Any]:
-    """A new message list with ``block`` in the first system message (created if absent).
-
-    An earlier guard block is replaced, never duplicated; with ``block=None`` it is removed.
-    """
-    out: list[Any] = list(messages)
-    for i, msg in enumerate(out):
-        if msg.get("role") != "system":
-            continue
-        content = msg.get("content")
-        new = dict(msg)
-        if isinstance(content, list):
-            parts: list[Any] = []
-            for part in content:
-                if (
-                    isinstance(part, Mapping)
-                    and part.get("type") == "text"
-                    and BEGIN in str(part.get("text", ""))
-                ):
-                    rest = strip_block(str(part["text"]))
-                    if rest.strip():
-                        parts.append({**part, "text": rest})
-                else:
-                    parts.append(part)
-            if block is not None:
-                parts.append({"type": "text", "text": block})
-            new["content"] = parts
-        else:
-            new["content"] = _merge_text(content if isinstance(content, str) else "", block)
-        out[i] = new
-        return out
-    if block is not None:
-        out.insert(0, {"role": "system", "content": block})
-    return out

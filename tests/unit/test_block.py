@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from echosafe_guard.block import BEGIN, END, render_block
+from echosafe_guard.input.openai import apply_block
 from echosafe_guard.memory.insight import (
     Insight,
     Provenance,
@@ -11,7 +13,6 @@ from echosafe_guard.memory.insight import (
     Verdict,
 )
 from echosafe_guard.policy.loader import load_policy
-from echosafe_guard.rewrite import BEGIN, END, apply_block, render_block
 
 POLICY = load_policy()
 

@@ -3,7 +3,7 @@
 The store returns ``retrieval.candidates`` hits by cosine similarity of the context keys; a
 :class:`Reranker` reorders them and keeps ``k``. Twins (an unsafe request and its safe twin made
 by a minimal intent-flipping edit) are close in any embedding space, so plain cosine order often
-puts the wrong twin's insight first; see :mod:`echosafe_guard.memory.intent_rerank`.
+puts the wrong twin's insight first; see :mod:`echosafe_guard.retrieval.intent_rerank`.
 
 A reranker only reorders and cuts: the hits keep their cosine ``score`` (``min_similarity`` and
 ``block_threshold`` keep their meaning) and a failing reranker never fails a request
@@ -30,7 +30,8 @@ class Reranker(Protocol):
     """Reorders one request's candidate hits (best first) and keeps at most ``k``.
 
     ``vector`` is the request's context key; ``hits`` come best first by cosine similarity.
-    Implementations must be thread-safe and cheap: they run on the request path."""
+    Implementations must be thread-safe and cheap: they run on the request path (also on the
+    event loop, in ``aprepare``), so they never do I/O there."""
 
     def rerank(
         self, vector: Vector, hits: Sequence[ScoredInsight], *, tenant: str, k: int
@@ -41,7 +42,7 @@ def build_reranker(policy: RetrievalPolicy, store: InsightStore) -> Reranker | N
     """The reranker the retrieval policy asks for (None for ``rerank: none``)."""
     if policy.rerank is RerankMethod.NONE:
         return None
-    from echosafe_guard.memory.intent_rerank import IntentRerank
+    from echosafe_guard.retrieval.intent_rerank import IntentRerank
 
     return IntentRerank(store, policy.intent)
 

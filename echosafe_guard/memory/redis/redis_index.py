@@ -10,7 +10,7 @@ import numpy as np
 from echosafe_guard.exceptions import IndexSchemaMismatchError, StoreError
 from echosafe_guard.memory.base import Vector
 from echosafe_guard.memory.insight import Insight, ScoredInsight, SearchFilter
-from echosafe_guard.memory.redis_schema import (
+from echosafe_guard.memory.redis.redis_schema import (
     RedisIndexSettings,
     expected_schema,
     index_fields,

@@ -13,12 +13,12 @@ verdict: ``+`` for an unsafe insight, ``-`` for a safe one, ``0`` for a borderli
 their cosine score; only the order changes, so near-duplicates (more similar by more than
 ``2·weight``) keep priority.
 
-Request path: one dot product and a sort of the candidates (microseconds). The fit reads the
-tenant's insights (at most ``max_fit``, a stable verdict-balanced sample): on a tenant's first
-request, inline for a small memory (at most ``INLINE_FIT_MAX`` insights: about 50 ms, once per
-process) and on a background thread for a larger one (its requests keep the cosine order
-until the axis is ready); then, on a background thread, every ``refresh_s`` when the tenant's
-insight count changed (or after ``12 · refresh_s`` anyway).
+Request path: one dot product and a sort of the candidates (microseconds); it never reads the
+store. The fit reads the tenant's insights (``count``, ``iter_insights``, ``get``: at most
+``max_fit``, a stable verdict-balanced sample) on a background worker thread only: queued on a
+tenant's first request (which, like every request until the axis is ready, keeps the store's
+order), then every ``refresh_s`` when the tenant's insight count changed (or after
+``12 · refresh_s`` anyway). So no request, sync or async, ever fits or scans inline.
 Per tenant the state is one ``d``-float vector (3.5 KiB for the 896-d default key layout).
 """
 
@@ -51,10 +51,6 @@ MAX_TENANTS = 4096
 """Tenants whose axis is kept (least recently used ones are dropped and refitted on demand)."""
 MAX_AGE_FACTOR = 12.0
 IDLE_S = 30.0
-INLINE_FIT_MAX = 400
-"""A tenant with at most this many insights is fitted on its first request (about 50 ms with a
-LocalStore, once per process); a larger one in the background, its first requests keeping the
-store's order meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -131,11 +127,11 @@ def _rank(iid: str) -> str:
 
 
 class IntentRerank:
-    """The ``intent`` :class:`~echosafe_guard.memory.rerank.Reranker`. Thread-safe.
+    """The ``intent`` :class:`~echosafe_guard.retrieval.rerank.Reranker`. Thread-safe.
 
-    ``background=False`` fits on the calling thread (tests, benchmarks); the guard's default
-    fits on one daemon worker thread (started on demand, gone after ``IDLE_S`` without work)
-    and never waits for it."""
+    The default fits on one daemon worker thread (started on demand, gone after ``IDLE_S``
+    without work) and never waits for it. ``background=False`` fits on the calling thread
+    instead (tests and offline benchmarks only: never in front of requests)."""
 
     def __init__(
         self,
@@ -144,13 +140,11 @@ class IntentRerank:
         *,
         background: bool = True,
         clock: Callable[[], float] = time.monotonic,
-        inline_fit_max: int = INLINE_FIT_MAX,
     ) -> None:
         self.store = store
         self.policy = policy or IntentRerankPolicy()
         self.background = background
         self._now = clock
-        self.inline_fit_max = inline_fit_max
         self._lock = threading.Lock()
         self._states: OrderedDict[str, _State] = OrderedDict()
         self._pending: set[str] = set()
@@ -185,16 +179,13 @@ class IntentRerank:
             if st is not None:
                 self._states.move_to_end(tenant)
             pending = tenant in self._pending
-        if st is None:
-            if pending:
-                return None
-            if not self.background or self.store.count(tenant) <= self.inline_fit_max:
-                return self._refresh_logged(tenant)  # first use of a small memory: fit it now
-        elif now - st.checked < self.policy.refresh_s:
+        if st is None and pending:
+            return None
+        if st is not None and now - st.checked < self.policy.refresh_s:
             return st.axis
-        elif not self.background:
+        if not self.background:
             return self._refresh_logged(tenant)
-        with self._lock:
+        with self._lock:  # first use or time to check: queue the fit, keep the order meanwhile
             if tenant not in self._pending:
                 self._pending.add(tenant)
                 self._queue.put(tenant)

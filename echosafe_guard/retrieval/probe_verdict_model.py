@@ -1,0 +1,263 @@
+"""``ProbeVerdictModel``: the :class:`VerdictModel` the guard's retrieval stage calls.
+
+Per tenant, off the request path, it reads the live unsafe / safe insights with their key
+vectors (``store.iter_insights(tenant, with_vector=True)``, at most ``max_fit``, a stable
+verdict-balanced sample) and fits:
+
+* a logistic probe ``P(unsafe | key)``, Platt-scaled on the logits of categories held out of
+  the fit (:func:`~echosafe_guard.retrieval.probe.fit_calibrated_probe`);
+* each insight's twin: its nearest insight of the opposite verdict in the same category
+  (:func:`~echosafe_guard.retrieval.verdict_model.fit_twins`), kept as ``id -> twin key``.
+
+On the request path :meth:`assess` is a dot product and a sort of the candidates. A tenant not
+fitted yet is queued for a fit on a daemon worker thread and answered meanwhile with the
+documented fallback (the cosine vote of the nearest candidates, ``fitted=False``); a fit that
+fails keeps the previous state and is retried after ``refresh_s``. The state is refitted in
+the background when the tenant's insight count changed (checked every ``refresh_s``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from echosafe_guard.memory.base import InsightStore, Vector
+from echosafe_guard.memory.insight import InsightStatus, ScoredInsight, Verdict
+from echosafe_guard.retrieval.probe import LinearProbe, fit_calibrated_probe, fit_probe
+from echosafe_guard.retrieval.verdict_assessment import Assessment, VerdictModel
+from echosafe_guard.retrieval.verdict_model import VerdictModelConfig, fit_twins, score_candidates
+
+__all__ = ["ProbeVerdictModel", "TenantVerdictState"]
+
+log = logging.getLogger("echosafe_guard.retrieval")
+
+_LIVE = frozenset({InsightStatus.ACTIVE, InsightStatus.CONFLICTED})
+MAX_TENANTS = 4096
+IDLE_S = 30.0
+
+
+@dataclass(frozen=True)
+class TenantVerdictState:
+    """What one fit produced for a tenant (``probe`` None: too few labelled insights)."""
+
+    probe: LinearProbe | None
+    twins: dict[str, npt.NDArray[np.float32]]
+    count: int
+    fitted: float
+    checked: float
+
+
+def _rank(iid: str) -> str:
+    return hashlib.blake2b(iid.encode(), digest_size=8).hexdigest()
+
+
+class ProbeVerdictModel:
+    """Thread-safe. ``background=False`` fits on the calling thread (tests, benchmarks)."""
+
+    def __init__(
+        self,
+        store: InsightStore,
+        config: VerdictModelConfig | None = None,
+        *,
+        background: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.config = config or VerdictModelConfig()
+        self.background = background
+        self._now = clock
+        self._lock = threading.Lock()
+        self._states: OrderedDict[str, TenantVerdictState] = OrderedDict()
+        self._pending: set[str] = set()
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self.fits = 0
+        self.errors = 0
+
+    # -- request path ----------------------------------------------------------------------------
+
+    def assess(
+        self, vector: Vector, hits: Sequence[ScoredInsight], *, tenant: str, k: int
+    ) -> Assessment:
+        """Reorder ``hits`` (best first by cosine) for the request key ``vector``; keep ``k``."""
+        st = self._current(tenant)
+        probe = st.probe if st is not None else None
+        logit = None
+        if probe is not None and probe.w.shape == np.shape(vector):
+            logit = probe.logit(vector)
+        twins = st.twins if st is not None else {}
+        verdicts = [h.insight.verdict for h in hits]
+        cand_unsafe = [None if v is Verdict.BORDERLINE else v is Verdict.UNSAFE for v in verdicts]
+        twin_vectors = None
+        if hits and twins and all(h.insight.vector is not None for h in hits):
+            rows = [
+                twins.get(h.insight.id, np.asarray(h.insight.vector, dtype=np.float32))
+                for h in hits
+            ]
+            if all(r.shape == np.shape(vector) for r in rows):
+                twin_vectors = np.stack(rows)
+        res = score_candidates(
+            self.config,
+            query=vector,
+            cand_scores=np.array([h.score for h in hits], dtype=np.float64),
+            cand_unsafe=cand_unsafe,
+            twin_vectors=twin_vectors,
+            probe_logit=logit,
+            k=k,
+        )
+        return Assessment(
+            hits=tuple(hits[i] for i in res.order),
+            p_unsafe=res.p_unsafe,
+            call=res.call,
+            fitted=res.fitted,
+        )
+
+    def state(self, tenant: str) -> TenantVerdictState | None:
+        with self._lock:
+            return self._states.get(tenant)
+
+    def _current(self, tenant: str) -> TenantVerdictState | None:
+        now = self._now()
+        with self._lock:
+            st = self._states.get(tenant)
+            if st is not None:
+                self._states.move_to_end(tenant)
+        if st is not None and now - st.checked < self.config.refresh_s:
+            return st
+        if not self.background:
+            return self._refresh_logged(tenant)
+        with self._lock:
+            if tenant not in self._pending:
+                self._pending.add(tenant)
+                self._queue.put(tenant)
+                if self._worker is None or not self._worker.is_alive():
+                    self._worker = threading.Thread(
+                        target=self._work, name="echosafe-verdict-model", daemon=True
+                    )
+                    self._worker.start()
+        return st
+
+    # -- fitting (off the request path) ----------------------------------------------------------
+
+    def refresh(self, tenant: str, *, force: bool = True) -> TenantVerdictState:
+        """Fit the tenant's state now on this thread (``force=False``: only when its insight
+        count changed). Store errors propagate; the previous state stays in place."""
+        now = self._now()
+        count = self.store.count(tenant)
+        with self._lock:
+            st = self._states.get(tenant)
+        if not force and st is not None and st.count == count:
+            new = replace(st, checked=now)
+            self._put(tenant, new)
+            return new
+        ids, vectors, unsafe, cats = self._read(tenant)
+        probe: LinearProbe | None = None
+        twins: dict[str, npt.NDArray[np.float32]] = {}
+        n_u = int(unsafe.sum())
+        if min(n_u, len(unsafe) - n_u) >= self.config.min_per_verdict:
+            if self.config.calibration_folds:
+                probe = fit_calibrated_probe(
+                    vectors,
+                    unsafe,
+                    cats,
+                    l2=self.config.probe_l2,
+                    folds=self.config.calibration_folds,
+                )
+            else:
+                probe = fit_probe(vectors, unsafe, l2=self.config.probe_l2)
+            if self.config.contrast_weight > 0:
+                twin = fit_twins(vectors, unsafe, cats)
+                twins = {iid: vectors[j] for iid, j in zip(ids, twin, strict=True)}
+        self.fits += 1
+        new = TenantVerdictState(probe, twins, count, now, now)
+        self._put(tenant, new)
+        return new
+
+    def _put(self, tenant: str, state: TenantVerdictState) -> None:
+        with self._lock:
+            self._states[tenant] = state
+            self._states.move_to_end(tenant)
+            while len(self._states) > MAX_TENANTS:
+                self._states.popitem(last=False)
+
+    def _read(
+        self, tenant: str
+    ) -> tuple[list[str], npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.str_]]:
+        rows = []
+        for n, ins in enumerate(self.store.iter_insights(tenant, with_vector=True)):
+            if ins.status in _LIVE and ins.verdict is not Verdict.BORDERLINE and ins.vector:
+                rows.append((ins.id, ins.vector, ins.verdict is Verdict.UNSAFE, ins.category))
+            if n % 64 == 63:
+                time.sleep(0)  # let request threads have the GIL
+        cap = self.config.max_fit
+        if len(rows) > cap:  # a stable, verdict-balanced sample
+            by_v = {
+                v: sorted((r for r in rows if r[2] is v), key=lambda r: _rank(r[0]))
+                for v in (True, False)
+            }
+            quota = {v: max(cap // 2, cap - len(by_v[not v])) for v in (True, False)}
+            rows = by_v[True][: quota[True]] + by_v[False][: quota[False]]
+        if not rows:
+            return [], np.zeros((0, 0), np.float32), np.zeros(0, bool), np.zeros(0, str)
+        return (
+            [r[0] for r in rows],
+            np.asarray([r[1] for r in rows], dtype=np.float32),
+            np.asarray([r[2] for r in rows], dtype=bool),
+            np.asarray([r[3] for r in rows]),
+        )
+
+    def _work(self) -> None:
+        while True:
+            try:
+                tenant = self._queue.get(timeout=IDLE_S)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._worker = None
+                        return
+                continue
+            try:
+                self._refresh_logged(tenant)
+            finally:
+                with self._lock:
+                    self._pending.discard(tenant)
+
+    def _refresh_logged(self, tenant: str) -> TenantVerdictState | None:
+        try:
+            return self.refresh(tenant, force=False)
+        except Exception as exc:
+            self.errors += 1
+            log.warning("verdict model of tenant %r not fitted: %s", tenant, exc)
+            now = self._now()
+            with self._lock:
+                st = self._states.get(tenant)
+            kept = (
+                TenantVerdictState(None, {}, -1, now, now)
+                if st is None
+                else replace(st, checked=now)
+            )
+            self._put(tenant, kept)
+            return kept
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no background fit is pending (tests, benchmarks). False on timeout."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._lock:
+                if not self._pending:
+                    return True
+            time.sleep(0.005)
+        return False
+
+
+def _check_protocol(m: ProbeVerdictModel) -> VerdictModel:
+    return m  # mypy checks that ProbeVerdictModel satisfies the VerdictModel Protocol
