@@ -123,7 +123,8 @@ class LocalRuntime:
         t0 = time.perf_counter()
         path = self._path_of()
         n_ctx = self.n_ctx or _env_int("ECHOSAFE_LOCAL_N_CTX", DEFAULT_N_CTX)
-        threads = _env_int("ECHOSAFE_LOCAL_THREADS", os.cpu_count() or 1)
+        # Half the cores, like llama.cpp: on a shared machine more threads only spin and wait.
+        threads = _env_int("ECHOSAFE_LOCAL_THREADS", max((os.cpu_count() or 1) // 2, 1))
         try:
             llm = llama_cpp.Llama(
                 model_path=str(path),
