@@ -18,20 +18,38 @@ import yaml
 
 from echosafe_guard.cli.common import JsonOpt, PolicyOpt, StoreOpt, console, emit_json, fail
 
-__all__ = ["GUARDRAIL", "build_config", "serve"]
+__all__ = ["DEFAULT_MODEL", "GUARDRAIL", "LOCAL_HANDLER", "build_config", "serve"]
 
 GUARDRAIL = "echosafe_guard.integrations.litellm.EchoSafeGuardrail"
+LOCAL_HANDLER = "echosafe_guard.integrations.litellm.local_provider.handler"
+DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
+"""Served when neither ``--model`` nor a config's ``model_list`` is given (the ``[local]``
+extra; same id as ``echosafe_guard.integrations.litellm.local_gguf.DEFAULT_LOCAL_MODEL``)."""
+
+
+def _with_local_provider(cfg: dict[str, Any]) -> None:
+    """Name the ``local`` provider's handler in ``litellm_settings`` when a deployment uses it
+    (the proxy replaces ``litellm.custom_provider_map`` with the config's list)."""
+    models = [str((m.get("litellm_params") or {}).get("model", "")) for m in cfg["model_list"]]
+    if not any(m.startswith("local/") for m in models):
+        return
+    settings = dict(cfg.get("litellm_settings") or {})
+    providers = list(settings.get("custom_provider_map") or [])
+    if not any(p.get("provider") == "local" for p in providers):
+        providers.append({"provider": "local", "custom_handler": LOCAL_HANDLER})
+    settings["custom_provider_map"] = providers
+    cfg["litellm_settings"] = settings
 
 
 def build_config(config: dict[str, Any] | None, model: str | None) -> dict[str, Any]:
-    """A proxy config: the user's (or one model named ``default``), with the guardrail added."""
+    """A proxy config: the user's (or one model named ``default``: ``--model``, else the local
+    model), with the guardrail added."""
     cfg: dict[str, Any] = dict(config or {})
-    if model:
-        cfg["model_list"] = [{"model_name": "default", "litellm_params": {"model": model}}]
-    if not cfg.get("model_list"):
-        raise ValueError(
-            "give --model MODEL (any LiteLLM model id) or --config FILE with a model_list"
-        )
+    if model or not cfg.get("model_list"):
+        cfg["model_list"] = [
+            {"model_name": "default", "litellm_params": {"model": model or DEFAULT_MODEL}}
+        ]
+    _with_local_provider(cfg)
     rails = list(cfg.get("guardrails") or [])
     if not any(r.get("litellm_params", {}).get("guardrail") == GUARDRAIL for r in rails):
         rails.append(
@@ -54,7 +72,11 @@ def build_config(config: dict[str, Any] | None, model: str | None) -> dict[str, 
 def serve(
     config: Annotated[Path | None, typer.Option("--config", help="LiteLLM proxy config.")] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="LiteLLM model id served as 'default'.")
+        str | None,
+        typer.Option(
+            "--model",
+            help=f"LiteLLM model id served as 'default' (default: {DEFAULT_MODEL}, offline).",
+        ),
     ] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4000,
     store: StoreOpt = None,

@@ -16,7 +16,12 @@ In the proxy config::
 * post-call (also for streams, from the assembled text): the exchange is queued for learning;
 * the tenant is the virtual key's team, else its user, else ``metadata.echosafe_tenant``, else
   ``default``; the decision, applied insight ids and timings go into LiteLLM's guardrail logging
-  information and the ``x-echosafe-decision`` response header.
+  information and the ``x-echosafe-decision`` response header;
+* learning reflects through the proxy's router (:class:`RouterReflector`): a model alias such as
+  ``support-bot`` resolves to its deployment. What learning did so far (``failed_model``,
+  ``dropped_invalid``, ...) is in the ``x-echosafe-learning`` header and in the status file
+  ``echosafe-guard doctor`` reads (:func:`learning_status_path`);
+* a request with images for a text-only model (``local/...``) gets a decision note saying so.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from echosafe_guard.integrations.litellm.learning_status import write_learning_status
+from echosafe_guard.integrations.litellm.local_provider import is_local_model
+from echosafe_guard.integrations.litellm.router_reflector import (
+    RouterReflector,
+    proxy_router,
+    resolve_alias,
+)
 from echosafe_guard.integrations.litellm.sdk import _chunk_text
 from fastapi import HTTPException
 from litellm.integrations.custom_guardrail import CustomGuardrail
@@ -41,6 +53,7 @@ from echosafe_guard.settings import GuardSettings
 __all__ = ["EchoSafeGuardrail"]
 
 HEADER = "x-echosafe-decision"
+LEARNING_HEADER = "x-echosafe-learning"
 _CHAT_CALLS = {"completion", "acompletion", "text_completion"}
 
 
@@ -66,7 +79,9 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             # The proxy's event loop, the learner and the embedding share the cores: spare torch
             # threads only contend (see echosafe_guard.key.torch_threads). Env overrides.
             settings = settings.model_copy(update={"torch_threads": 1})
-        self.guard = guard or Guard(settings=settings)
+        self.guard = guard or Guard(
+            settings=settings, reflector=RouterReflector(lambda: self.guard.policy)
+        )
         # Per call id: the prepared request until the answer is learnt (popped), and the
         # decision for the response header. Both bounded.
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
@@ -133,14 +148,30 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             return self._prepared.pop(cid, None)
 
     @staticmethod
-    def summary(prep: Prepared) -> dict[str, Any]:
+    def text_only_note(data: dict[str, Any], prep: Prepared) -> list[str]:
+        """A note when images go to a text-only (``local/...``) deployment."""
+        n = len(prep.context.images) if prep.context is not None else 0
+        alias = str(data.get("model") or "")
+        params = resolve_alias(proxy_router(), alias) or {"model": alias}
+        if not n or not is_local_model(str(params.get("model"))):
+            return []
+        return [f"{n} image(s) not seen by the text-only model {params['model']}"]
+
+    def learning_counters(self) -> dict[str, int]:
+        """What the learning loop did so far (empty before the first exchange)."""
+        if not self.guard.policy.learning.enabled:
+            return {}
+        return dict(sorted(self.guard.learner.counters.items()))
+
+    @staticmethod
+    def summary(prep: Prepared, extra_notes: list[str] | None = None) -> dict[str, Any]:
         return {
             "decision": prep.decision.action.value,
             "reason": prep.decision.reason,
             "mode": prep.decision.mode.value,
             "insight_ids": [h.insight.id for h in prep.insights],
             "timings_ms": prep.timings.as_dict(),
-            "notes": list(prep.decision.notes),
+            "notes": [*prep.decision.notes, *(extra_notes or [])],
         }
 
     # -- hooks ---------------------------------------------------------------------------------
@@ -159,7 +190,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             prep = await self.guard.aprepare(data["messages"], tenant=tenant)
         except InputError as exc:
             raise HTTPException(status_code=400, detail={"error": f"echosafe: {exc}"}) from exc
-        info = self.summary(prep)
+        info = self.summary(prep, self.text_only_note(data, prep))
         status = "guardrail_intervened" if prep.blocked else "success"
         self.add_standard_logging_guardrail_information_to_request_data(
             guardrail_json_response=info,
@@ -220,4 +251,9 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         cid = _call_id(data)
         with self._lock:
             header = self._decisions.pop(cid, None) if cid else None
-        return {HEADER: header} if header else None
+        headers = {HEADER: header} if header else {}
+        counters = self.learning_counters()
+        if counters:
+            headers[LEARNING_HEADER] = "; ".join(f"{k}={v}" for k, v in counters.items())
+            write_learning_status(counters)
+        return headers or None
