@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +21,7 @@ from echosafe_guard.cli.common import JsonOpt, PolicyOpt, StoreOpt, console, emi
 __all__ = ["DEFAULT_MODEL", "GUARDRAIL", "LOCAL_HANDLER", "build_config", "serve"]
 
 GUARDRAIL = "echosafe_guard.integrations.litellm.EchoSafeGuardrail"
+_RUN_PROXY = "import sys; from litellm import run_server; sys.exit(run_server())"
 LOCAL_HANDLER = "echosafe_guard.integrations.litellm.local_provider.handler"
 DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
 """Served when neither ``--model`` nor a config's ``model_list`` is given (the ``[local]``
@@ -113,15 +114,16 @@ def serve(
     if dry_run:
         sys.stdout.write(json.dumps(cfg) + "\n") if as_json else console.print(yaml.safe_dump(cfg))
         return
-    exe = shutil.which("litellm") or str(Path(sys.executable).parent / "litellm")
-    if not Path(exe).exists():
+    if importlib.util.find_spec("fastapi") is None:
         fail("serve needs the LiteLLM proxy: pip install 'echosafe-guard[proxy]'", as_json=as_json)
     env = {**os.environ, "LITELLM_MASTER_KEY": key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     if store:
         env["ECHOSAFE_STORE"] = store
     if policy:
         env["ECHOSAFE_POLICY"] = policy
-    cmd = [exe, "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    # The proxy CLI of *this* interpreter (a `litellm` script on PATH may be another install).
+    cmd = [sys.executable, "-c", _RUN_PROXY]
+    cmd += ["--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, cwd=workdir)
 
     def stop(signum: int, _frame: object) -> None:

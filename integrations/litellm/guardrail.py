@@ -35,7 +35,7 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from echosafe_guard.integrations.litellm.learning_status import write_learning_status
+from echosafe_guard.integrations.litellm.learning_status import StatusWriter
 from echosafe_guard.integrations.litellm.local_provider import is_local_model
 from echosafe_guard.integrations.litellm.router_reflector import (
     RouterReflector,
@@ -87,6 +87,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
         self._decisions: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        self.status = StatusWriter(self.learning_counters)
         # Load models and open the store now, off the request path.
         threading.Thread(target=self._warmup, name="echosafe-warmup", daemon=True).start()
 
@@ -214,6 +215,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
     ) -> Any:
         prep = self._take(data)
         if prep is not None:
+            self.status.start()
             with contextlib.suppress(EchoSafeError):  # learning never fails a response
                 await self.guard.alearn(
                     prep,
@@ -232,6 +234,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             yield chunk
         prep = self._take(request_data)
         if prep is not None:
+            self.status.start()
             with contextlib.suppress(EchoSafeError):
                 await self.guard.alearn(
                     prep,
@@ -255,5 +258,4 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         counters = self.learning_counters()
         if counters:
             headers[LEARNING_HEADER] = "; ".join(f"{k}={v}" for k, v in counters.items())
-            write_learning_status(counters)
         return headers or None

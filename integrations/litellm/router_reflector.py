@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from echosafe_guard.integrations.litellm.local_provider import is_local_model
+
 from echosafe_guard.learning.exchange import Exchange, InsightDraft
 from echosafe_guard.learning.llm_reflector import LLMReflector
 from echosafe_guard.policy.models import Policy
@@ -68,13 +70,14 @@ class RouterReflector:
         """The plain reflector for this exchange, aimed at the resolved deployment."""
         policy = self._policy_of()
         name = policy.reflection.model or exchange.model or ""
-        params = resolve_alias(self._router_of(), name)
-        if params is None:
-            return LLMReflector(policy, **self.completion_kwargs)
-        model = str(params.pop("model"))
+        params = resolve_alias(self._router_of(), name) or {"model": name}
+        model = str(params.pop("model", "")) or None
         # Router-only settings are not completion arguments.
         for key in ("rpm", "tpm", "weight", "order", "model_info", "max_parallel_requests"):
             params.pop(key, None)
+        if is_local_model(model):
+            # llama.cpp constrains a local model's answer to JSON (a small model strays).
+            params.setdefault("response_format", {"type": "json_object"})
         return LLMReflector(policy, model=model, **{**params, **self.completion_kwargs})
 
     def reflect(self, exchange: Exchange) -> InsightDraft:
