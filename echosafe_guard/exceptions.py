@@ -20,6 +20,9 @@ application can catch the whole family with one ``except`` clause. The tree::
     ├── BenchError                   the benchmark runner failed (``eval``, ``judge``)
     │   ├── ModelCallError           the evaluated model failed on an item (after retries)
     │   └── JudgeError               an LLM judge failed or stayed invalid after a repair
+    ├── LocalModelError              the local GGUF model (the ``[local]`` extra) cannot be used
+    │   ├── LocalModelUnavailableError  llama-cpp-python, a model part or the GGUF file missing
+    │   └── ModelChecksumError       the assembled GGUF does not match its size or sha256
     ├── LearningError                the learning loop failed on one exchange
     │   ├── ReflectionUnavailableError  the reflecting model failed or timed out (retried)
     │   └── ReflectionInvalidError   the reflection stayed invalid after a repair (dropped)
@@ -52,8 +55,11 @@ __all__ = [
     "JudgeError",
     "KeyLayoutMismatchError",
     "LearningError",
+    "LocalModelError",
+    "LocalModelUnavailableError",
     "MessageFormatError",
     "ModelCallError",
+    "ModelChecksumError",
     "PolicyError",
     "ReflectionInvalidError",
     "ReflectionUnavailableError",
@@ -135,6 +141,18 @@ class ModelCallError(BenchError):
 
 class JudgeError(BenchError):
     """An LLM judge failed, or its answer stayed invalid after one repair."""
+
+
+class LocalModelError(EchoSafeError):
+    """The local GGUF model of the ``[local]`` extra cannot be used."""
+
+
+class LocalModelUnavailableError(LocalModelError):
+    """llama-cpp-python, a model part package or the GGUF file is missing."""
+
+
+class ModelChecksumError(LocalModelError):
+    """The GGUF assembled from the part packages does not match its size or sha256."""
 
 
 class LearningError(EchoSafeError):

@@ -36,7 +36,7 @@ from echosafe_guard.exceptions import BenchError, DataFormatError, InputError
 from echosafe_guard.paired import BUNDLED
 from echosafe_guard.policy.loader import load_policy
 
-__all__ = ["eval_command", "judge_command", "make_judge", "read_judge_rows"]
+__all__ = ["eval_command", "judge_command", "make_judge", "read_judge_rows", "register_local"]
 
 JudgeOpt = Annotated[
     str, typer.Option("--judge", help="'offline' (no model call) or a LiteLLM model id.")
@@ -46,6 +46,15 @@ _GUARDS: dict[str, tuple[GuardSetting, ...]] = {
     "on": ("on",),
     "both": ("off", "on"),
 }
+
+
+def register_local(*models: str) -> None:
+    """Register the ``local/<name>`` LiteLLM provider when a model id uses it (lazy import:
+    the integration depends on the core, not the other way)."""
+    if any(m.startswith("local/") for m in models):
+        from echosafe_guard.integrations.litellm.local_provider import register_local_provider
+
+        register_local_provider()
 
 
 def make_judge(spec: str) -> Judge:
@@ -111,6 +120,7 @@ def eval_command(
     """Measure RR / AR / CCR / QS / pair accuracy of MODEL with the guard off and on."""
     with handle_errors(as_json):
         pol = load_policy(policy)
+        register_local(model, judge, pol.reflection.model or "")
         loaded = load_bench(bench, fmt=fmt, text_only=text_only, mapping=_parse_map(mapping or []))
         cases = build_cases(loaded, pol.taxonomy, modes=modes, limit_pairs=limit)
         config = EvalConfig(
@@ -215,6 +225,7 @@ def judge_command(
         if not 1 <= concurrency <= 256:
             raise InputError("--concurrency must be 1..256")
         rows = read_judge_rows(file)
+        register_local(judge)
         the_judge = make_judge(judge)
 
         async def run_all() -> list[Any]:
