@@ -46,10 +46,10 @@ import numpy.typing as npt  # noqa: E402
 
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder  # noqa: E402
 from echosafe_guard.paired import PairedItem, read_paired_jsonl  # noqa: E402
+from echosafe_guard.policy.models import VerdictPolicy  # noqa: E402
 from echosafe_guard.retrieval.intent_rerank import fit_intent_axis  # noqa: E402
 from echosafe_guard.retrieval.probe import fit_calibrated_probe, fit_probe  # noqa: E402
 from echosafe_guard.retrieval.verdict_model import (  # noqa: E402
-    VerdictModelConfig,
     fit_twins,
     score_candidates,
 )
@@ -226,7 +226,7 @@ def text_rerank(enc: str, alpha: float) -> Method:
 
 
 def verdict_model(
-    cfg: VerdictModelConfig, encs: tuple[str, ...], *, name: str, key: str = "minilm"
+    cfg: VerdictPolicy, encs: tuple[str, ...], *, name: str, key: str = "minilm"
 ) -> Method:
     """The component (echosafe_guard.retrieval.verdict_model) with ``key`` as the store's key
     (candidates, twins, contrast) and a probe on the concatenated keys of ``encs`` (a key
@@ -276,7 +276,7 @@ LOPO_METHODS = frozenset(
 
 
 def methods(
-    with_mpnet: bool, base: VerdictModelConfig
+    with_mpnet: bool, base: VerdictPolicy
 ) -> dict[str, tuple[Method, tuple[str, ...]]]:
     """name -> (method, encoders its request path needs); ``base``: the tuned configuration."""
     raw = base.model_copy(update={"calibration_folds": 0})
@@ -507,19 +507,19 @@ def load_heldout(path: str) -> tuple[str, list[PairedItem]]:
     return "xstest", list(XSTestLoader().load(p, text_only=True).items)
 
 
-def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictModelConfig, dict[str, Any]]:
+def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictPolicy, dict[str, Any]]:
     """probe_l2, band and unsafe_first_at chosen on LOCO of the bundled set only."""
     encs = ("mpnet",) if with_mpnet else ("minilm",)
     folds = folds_loco(mem)
     grid = {}
     for l2 in (0.1, 0.3, 1.0, 3.0):
-        cfg = VerdictModelConfig(probe_l2=l2, band=0.0)  # band 0: top-1 follows p >= 0.5
+        cfg = VerdictPolicy(probe_l2=l2, band=0.0)  # band 0: top-1 follows p >= 0.5
         grid[l2] = metrics(
             run(verdict_model(cfg, encs, name=f"l2{l2}", key=encs[-1]), mem, mem, folds), 0.15
         )
     l2 = max(grid, key=lambda v: (grid[v]["verdict_at_1"], -grid[v]["brier"]))
     rows = run(
-        verdict_model(VerdictModelConfig(probe_l2=l2, band=0.0), encs, name="b", key=encs[-1]),
+        verdict_model(VerdictPolicy(probe_l2=l2, band=0.0), encs, name="b", key=encs[-1]),
         mem,
         mem,
         folds,
@@ -532,7 +532,7 @@ def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictModelConfig, dict[str, Any
             break
     first = {}
     for t in (0.5, 0.55, 0.6, 0.65, 0.7):
-        cfg = VerdictModelConfig(probe_l2=l2, band=band, unsafe_first_at=t)
+        cfg = VerdictPolicy(probe_l2=l2, band=band, unsafe_first_at=t)
         first[t] = metrics(
             run(verdict_model(cfg, encs, name=f"t{t}", key=encs[-1]), mem, mem, folds), band
         )
@@ -542,7 +542,7 @@ def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictModelConfig, dict[str, Any
         if ok
         else min(first, key=lambda t: first[t]["safe_unsafe_first"])
     )
-    cfg = VerdictModelConfig(probe_l2=l2, band=band, unsafe_first_at=at)
+    cfg = VerdictPolicy(probe_l2=l2, band=band, unsafe_first_at=at)
     return cfg, {
         "encoders": list(encs),
         "probe_l2_grid_loco_verdict_at_1": {str(k): v["verdict_at_1"] for k, v in grid.items()},

@@ -8,46 +8,102 @@ block to OpenAI/LiteLLM message lists.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from echosafe_guard.memory.insight import ScoredInsight, Verdict
-from echosafe_guard.policy.models import Policy
+from echosafe_guard.memory.insight import Insight, ScoredInsight, Verdict
+from echosafe_guard.policy.models import Mode, Policy
+from echosafe_guard.retrieval.decide import decide
+from echosafe_guard.retrieval.verdict_model import Call
 
-__all__ = ["BEGIN", "END", "merge_system_text", "render_block", "strip_block"]
+__all__ = [
+    "BEGIN",
+    "END",
+    "estimate_tokens",
+    "merge_system_text",
+    "render_block",
+    "strip_block",
+]
 
 BEGIN = "<echosafe-guard>"
 END = "</echosafe-guard>"
 
 
-def render_block(policy: Policy, hits: Sequence[ScoredInsight]) -> str | None:
-    """The guard's system-prompt text for these insights; ``None`` when nothing is added."""
+def _side(policy: Policy, ins: Insight, prefix: str = "") -> dict[str, str]:
+    cat = policy.taxonomy.categories.get(ins.category)
+    return {
+        f"{prefix}scenario": ins.scenario.strip(),
+        f"{prefix}intent_signals": "; ".join(ins.intent_signals) or "-",
+        f"{prefix}category": ins.category,
+        f"{prefix}category_title": cat.title if cat else ins.category,
+    }
+
+
+def _best(hits: Sequence[ScoredInsight], verdict: Verdict) -> Insight | None:
+    return next((h.insight for h in hits if h.insight.verdict is verdict), None)
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate (about four characters a token for English BPE vocabularies)."""
+    return (len(text) + 3) // 4
+
+
+def _shorten(text: str, chars: int) -> str:
+    if len(text) <= chars:
+        return text
+    cut = text[: max(chars - 1, 1)].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def _fit(render: Callable[[int, int], str], budget: int) -> str:
+    """``render(max_signals, max_scenario_chars)`` shortened until it fits ``budget`` tokens."""
+    for signals, chars in ((5, 400), (2, 400), (2, 160), (1, 100), (0, 60)):
+        text = render(signals, chars)
+        if estimate_tokens(text) <= budget:
+            return text
+    return text
+
+
+def render_block(
+    policy: Policy, hits: Sequence[ScoredInsight], call: Call | None = None
+) -> str | None:
+    """The guard's system-prompt text for these insights and the retrieval's ``call`` on the
+    request (``None``: read from the best insight's verdict); ``None`` when nothing is added.
+
+    ``unsafe``: the best unsafe insight with the ``unsafe`` template; ``unsure``: the best unsafe
+    and safe insights side by side (``contrast``), or ``maybe_unsafe`` with only an unsafe one;
+    ``safe``: the ``safe`` template (by default empty: no block)."""
     p = policy.prompt
-    if not hits and p.only_with_insights:
+    if not hits:
         return None
-    lines = [p.preamble.strip()]
-    if hits:
-        lines += ["", p.insights_header.strip()]
-        for n, hit in enumerate(hits, start=1):
-            ins = hit.insight
-            cat = policy.taxonomy.categories.get(ins.category)
-            lines.append(
-                p.insight_template.format(
-                    n=n,
-                    verdict=ins.verdict.value.upper(),
-                    category=ins.category,
-                    category_title=cat.title if cat else ins.category,
-                    scenario=ins.scenario,
-                    intent_signals="; ".join(ins.intent_signals) or "-",
-                    guidance=ins.guidance,
-                    score=f"{hit.score:.2f}",
-                    support=ins.support,
-                    status=ins.status.value,
-                ).strip()
+    if call is None:
+        call = decide(hits, mode=Mode.ADVISE, block_threshold=1.0).call
+    unsafe, safe = _best(hits, Verdict.UNSAFE), _best(hits, Verdict.SAFE)
+    template, sides = "", []
+    if call is Call.UNSAFE and unsafe is not None:
+        template, sides = p.unsafe, [(unsafe, "")]
+    elif call is Call.UNSURE and unsafe is not None and safe is not None and p.contrast:
+        template, sides = p.contrast, [(unsafe, "unsafe_"), (safe, "safe_")]
+    elif call is Call.UNSURE and unsafe is not None:
+        template, sides = p.maybe_unsafe, [(unsafe, "")]
+    elif call is not Call.UNSAFE and safe is not None:
+        template, sides = p.safe, [(safe, "")]
+    if not template.strip():
+        return None
+
+    def render(max_signals: int, chars: int) -> str:
+        fields: dict[str, str] = {}
+        for ins, prefix in sides:
+            short = ins.model_copy(
+                update={
+                    "scenario": _shorten(ins.scenario.strip(), chars),
+                    "intent_signals": tuple(ins.intent_signals[:max_signals]),
+                }
             )
-        verdicts = {h.insight.verdict for h in hits}
-        if Verdict.SAFE in verdicts and Verdict.UNSAFE in verdicts and p.conflict_note:
-            lines += ["", p.conflict_note.strip()]
-    return f"{BEGIN}\n" + "\n".join(lines) + f"\n{END}"
+            fields |= _side(policy, short, prefix)
+        body = " ".join(template.format(**fields).split())
+        return f"{BEGIN}\n{' '.join(p.preamble.split())}\n{body}\n{END}"
+
+    return _fit(render, p.max_tokens)
 
 
 def strip_block(text: str) -> str:

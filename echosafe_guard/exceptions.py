@@ -21,6 +21,9 @@ application can catch the whole family with one ``except`` clause. The tree::
     │   ├── ModelCallError           the evaluated model failed on an item (after retries)
     │   ├── JudgeError               an LLM judge failed or stayed invalid after a repair
     │   └── BenchDownloadError       a hub benchmark (``hf:...``) that cannot be downloaded
+    ├── LocalModelError              the local GGUF model (the ``[local]`` extra) cannot be used
+    │   ├── LocalModelUnavailableError  llama-cpp-python, a model part or the GGUF file missing
+    │   └── ModelChecksumError       the assembled GGUF does not match its size or sha256
     ├── LearningError                the learning loop failed on one exchange
     │   ├── ReflectionUnavailableError  the reflecting model failed or timed out (retried)
     │   └── ReflectionInvalidError   the reflection stayed invalid after a repair (dropped)
@@ -54,8 +57,11 @@ __all__ = [
     "JudgeError",
     "KeyLayoutMismatchError",
     "LearningError",
+    "LocalModelError",
+    "LocalModelUnavailableError",
     "MessageFormatError",
     "ModelCallError",
+    "ModelChecksumError",
     "PolicyError",
     "ReflectionInvalidError",
     "ReflectionUnavailableError",
@@ -142,6 +148,18 @@ class JudgeError(BenchError):
 class BenchDownloadError(BenchError):
     """A benchmark named on the Hugging Face hub (``hf:owner/name``) that cannot be downloaded
     (offline, no such dataset, access refused) and is not in the local hub cache."""
+
+
+class LocalModelError(EchoSafeError):
+    """The local GGUF model of the ``[local]`` extra cannot be used."""
+
+
+class LocalModelUnavailableError(LocalModelError):
+    """llama-cpp-python, a model part package or the GGUF file is missing."""
+
+
+class ModelChecksumError(LocalModelError):
+    """The GGUF assembled from the part packages does not match its size or sha256."""
 
 
 class LearningError(EchoSafeError):

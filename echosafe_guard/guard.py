@@ -281,10 +281,12 @@ class Guard:
             found.hits,
             mode=Mode(mode if mode is not None else p.mode),
             block_threshold=p.block_threshold,
+            call=found.call,
+            p_unsafe=found.p_unsafe,
             store_failed=found.note is not None,
             notes=notes,
         )
-        block = render_block(p, found.hits)
+        block = render_block(p, found.hits, decision.call)
         if decision.applied and is_messages(messages):
             out = apply_block(messages, block)
         else:

@@ -5,7 +5,7 @@ environment variable            meaning (default)
 ==============================  =======================================================
 ``ECHOSAFE_STORE``              store path or URL (``./.echosafe``)
 ``ECHOSAFE_POLICY``             policy file or builtin policy name (``default``)
-``ECHOSAFE_TEXT_MODEL``         sentence-transformers model id or directory (all-MiniLM-L6-v2)
+``ECHOSAFE_TEXT_MODEL``         sentence-transformers model id or directory (all-mpnet-base-v2)
 ``ECHOSAFE_IMAGES``             ``0`` runs without an image model (``1``)
 ``ECHOSAFE_IMAGE_MODEL``        open_clip model name (``ViT-B-32``)
 ``ECHOSAFE_IMAGE_PRETRAINED``   open_clip tag, weights file, or ``none`` (``laion2b_s34b_b79k``)

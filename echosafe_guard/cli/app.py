@@ -258,6 +258,7 @@ def doctor(
         if layout is not None and "id" in report["layout"] and layout.id != report["layout"]["id"]:
             report["store"]["ok"] = False
             report["store"]["detail"] += f"; built with another key layout ({layout.describe()})"
+        report["learning"] = _learning_status()
         report["ok"] = bool(
             report["policy"]["ok"]
             and report["store"]["ok"]
@@ -272,6 +273,16 @@ def doctor(
         guard.close()
         if not report["ok"]:
             raise typer.Exit(1)
+
+
+def _learning_status() -> dict[str, Any]:
+    """What the last ``serve`` proxy's learning did (its counters, failures summed)."""
+    try:
+        from echosafe_guard.integrations.litellm.learning_status import read_learning_status
+    except ImportError:  # pragma: no cover - integrations ship with the package
+        return {"detail": "unavailable"}
+    status = read_learning_status()
+    return status if status is not None else {"detail": "no proxy has learnt yet"}
 
 
 def main() -> None:

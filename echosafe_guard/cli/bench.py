@@ -45,7 +45,7 @@ from echosafe_guard.cli.loading import (
 from echosafe_guard.exceptions import BenchError, DataFormatError, InputError
 from echosafe_guard.policy.loader import load_policy
 
-__all__ = ["eval_command", "judge_command", "make_judge", "read_judge_rows"]
+__all__ = ["eval_command", "judge_command", "make_judge", "read_judge_rows", "register_local"]
 
 JudgeOpt = Annotated[
     str, typer.Option("--judge", help="'offline' (no model call) or a LiteLLM model id.")
@@ -55,6 +55,15 @@ _GUARDS: dict[str, tuple[GuardSetting, ...]] = {
     "on": ("on",),
     "both": ("off", "on"),
 }
+
+
+def register_local(*models: str) -> None:
+    """Register the ``local/<name>`` LiteLLM provider when a model id uses it (lazy import:
+    the integration depends on the core, not the other way)."""
+    if any(m.startswith("local/") for m in models):
+        from echosafe_guard.integrations.litellm.local_provider import register_local_provider
+
+        register_local_provider()
 
 
 def make_judge(spec: str) -> Judge:
@@ -147,6 +156,7 @@ def eval_command(
             return
         if model is None:
             raise InputError("--model is required (or pass --dry-run to only load and count)")
+        register_local(model, judge, pol.reflection.model or "")
         if not as_json:
             print_load_report(loaded, pol.taxonomy)
         same = memory == f"seed:{bench}"
@@ -292,6 +302,7 @@ def judge_command(
         if not 1 <= concurrency <= 256:
             raise InputError("--concurrency must be 1..256")
         rows = read_judge_rows(file)
+        register_local(judge)
         the_judge = make_judge(judge)
 
         async def run_all() -> list[Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,20 +18,39 @@ import yaml
 
 from echosafe_guard.cli.common import JsonOpt, PolicyOpt, StoreOpt, console, emit_json, fail
 
-__all__ = ["GUARDRAIL", "build_config", "serve"]
+__all__ = ["DEFAULT_MODEL", "GUARDRAIL", "LOCAL_HANDLER", "build_config", "serve"]
 
 GUARDRAIL = "echosafe_guard.integrations.litellm.EchoSafeGuardrail"
+_RUN_PROXY = "import sys; from litellm import run_server; sys.exit(run_server())"
+LOCAL_HANDLER = "echosafe_guard.integrations.litellm.local_provider.handler"
+DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
+"""Served when neither ``--model`` nor a config's ``model_list`` is given (the ``[local]``
+extra; same id as ``echosafe_guard.integrations.litellm.local_gguf.DEFAULT_LOCAL_MODEL``)."""
+
+
+def _with_local_provider(cfg: dict[str, Any]) -> None:
+    """Name the ``local`` provider's handler in ``litellm_settings`` when a deployment uses it
+    (the proxy replaces ``litellm.custom_provider_map`` with the config's list)."""
+    models = [str((m.get("litellm_params") or {}).get("model", "")) for m in cfg["model_list"]]
+    if not any(m.startswith("local/") for m in models):
+        return
+    settings = dict(cfg.get("litellm_settings") or {})
+    providers = list(settings.get("custom_provider_map") or [])
+    if not any(p.get("provider") == "local" for p in providers):
+        providers.append({"provider": "local", "custom_handler": LOCAL_HANDLER})
+    settings["custom_provider_map"] = providers
+    cfg["litellm_settings"] = settings
 
 
 def build_config(config: dict[str, Any] | None, model: str | None) -> dict[str, Any]:
-    """A proxy config: the user's (or one model named ``default``), with the guardrail added."""
+    """A proxy config: the user's (or one model named ``default``: ``--model``, else the local
+    model), with the guardrail added."""
     cfg: dict[str, Any] = dict(config or {})
-    if model:
-        cfg["model_list"] = [{"model_name": "default", "litellm_params": {"model": model}}]
-    if not cfg.get("model_list"):
-        raise ValueError(
-            "give --model MODEL (any LiteLLM model id) or --config FILE with a model_list"
-        )
+    if model or not cfg.get("model_list"):
+        cfg["model_list"] = [
+            {"model_name": "default", "litellm_params": {"model": model or DEFAULT_MODEL}}
+        ]
+    _with_local_provider(cfg)
     rails = list(cfg.get("guardrails") or [])
     if not any(r.get("litellm_params", {}).get("guardrail") == GUARDRAIL for r in rails):
         rails.append(
@@ -54,7 +73,11 @@ def build_config(config: dict[str, Any] | None, model: str | None) -> dict[str, 
 def serve(
     config: Annotated[Path | None, typer.Option("--config", help="LiteLLM proxy config.")] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="LiteLLM model id served as 'default'.")
+        str | None,
+        typer.Option(
+            "--model",
+            help=f"LiteLLM model id served as 'default' (default: {DEFAULT_MODEL}, offline).",
+        ),
     ] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4000,
     store: StoreOpt = None,
@@ -91,15 +114,16 @@ def serve(
     if dry_run:
         sys.stdout.write(json.dumps(cfg) + "\n") if as_json else console.print(yaml.safe_dump(cfg))
         return
-    exe = shutil.which("litellm") or str(Path(sys.executable).parent / "litellm")
-    if not Path(exe).exists():
+    if importlib.util.find_spec("fastapi") is None:
         fail("serve needs the LiteLLM proxy: pip install 'echosafe-guard[proxy]'", as_json=as_json)
     env = {**os.environ, "LITELLM_MASTER_KEY": key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     if store:
         env["ECHOSAFE_STORE"] = store
     if policy:
         env["ECHOSAFE_POLICY"] = policy
-    cmd = [exe, "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    # The proxy CLI of *this* interpreter (a `litellm` script on PATH may be another install).
+    cmd = [sys.executable, "-c", _RUN_PROXY]
+    cmd += ["--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, cwd=workdir)
 
     def stop(signum: int, _frame: object) -> None:

@@ -133,20 +133,39 @@ INSIGHT_FIELDS = {
 }
 
 
+BLOCK_SIDE_FIELDS = {"scenario", "intent_signals", "category", "category_title"}
+CONTRAST_FIELDS = {f"{side}_{f}" for side in ("unsafe", "safe") for f in BLOCK_SIDE_FIELDS}
+
+
 class PromptPolicy(_Strict):
+    """What the guard writes into the system prompt, by the retrieval's call on the request.
+
+    The block follows the operator's own system text: first the static ``preamble`` (so a
+    provider's prefix cache and llama.cpp's KV cache reuse it), then one short part chosen by the
+    call. Insight fields only describe (scenario, intent signals); what to do is said once, in
+    the template, in words a model cannot paste as its answer. An empty template writes no block
+    for that call: with no unsafe evidence the guard adds nothing that could prime a refusal."""
+
     preamble: Annotated[str, Field(min_length=1)]
-    """Always written into the system prompt (unless ``only_with_insights``)."""
-    insights_header: Annotated[str, Field(min_length=1)]
-    insight_template: Annotated[str, Field(min_length=1)]
-    conflict_note: str = ""
-    """Added when retrieved insights disagree (verdicts of both kinds)."""
-    only_with_insights: bool = False
+    unsafe: Annotated[str, Field(min_length=1)]
+    """Evidence points to unsafe: the best unsafe insight (``{scenario}``, ``{intent_signals}``)."""
+    contrast: str = ""
+    """Unsure, with both sides retrieved: ``{unsafe_scenario}``, ``{safe_scenario}``, … The
+    request is not given a verdict; the model weighs it."""
+    maybe_unsafe: str = ""
+    """Unsure, with only unsafe insights retrieved."""
+    safe: str = ""
+    """Evidence points to safe: the best safe insight."""
+    max_tokens: Annotated[int, Field(ge=16, le=4000)] = 150
+    """Budget for the whole block (estimated at four characters a token): intent signals, then
+    scenarios are shortened to fit."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _check_template(self.insight_template, INSIGHT_FIELDS, "prompt.insight_template")
-        for name in ("preamble", "insights_header", "conflict_note"):
-            _check_template(getattr(self, name), set(), f"prompt.{name}")
+        _check_template(self.preamble, set(), "prompt.preamble")
+        for name in ("unsafe", "maybe_unsafe", "safe"):
+            _check_template(getattr(self, name), BLOCK_SIDE_FIELDS, f"prompt.{name}")
+        _check_template(self.contrast, CONTRAST_FIELDS, "prompt.contrast")
         return self
 
 
@@ -155,6 +174,9 @@ class RerankMethod(StrEnum):
     """The store's order: cosine similarity of the context keys."""
     INTENT = "intent"
     """Re-rank the candidates with the memory's own intent axis (see ``IntentRerankPolicy``)."""
+    PROBE = "probe"
+    """A calibrated verdict probe fitted from the memory's labelled insights orders the
+    candidates and calls the request unsafe, unsure or safe (see ``VerdictPolicy``)."""
 
 
 class IntentRerankPolicy(_Strict):
@@ -178,6 +200,40 @@ class IntentRerankPolicy(_Strict):
     """How often the axis is checked against the store (refitted when the count changed)."""
 
 
+class VerdictPolicy(_Strict):
+    """The ``probe`` verdict model (``echosafe_guard/retrieval/probe_verdict_model.py``)."""
+
+    probe_l2: Annotated[float, Field(gt=0.0)] = 0.1
+    """L2 penalty of the logistic probe (larger: flatter, less confident). Default chosen on
+    leave-one-category-out of the bundled set (``benchmarks/discrimination.py``)."""
+    calibration_folds: Annotated[int, Field(ge=0, le=20)] = 3
+    """Platt-scale the probe on logits of categories held out of the fit (0: off)."""
+    probe_weight: Annotated[float, Field(ge=0.0)] = 1.0
+    """Weight of the probe's logit in ``z``."""
+    contrast_weight: Annotated[float, Field(ge=0.0)] = 0.0
+    """Weight of the twin contrast (a cosine difference, roughly ±0.1) in ``z``."""
+    contrast_top: Annotated[int, Field(ge=1, le=50)] = 5
+    """How many nearest candidates contribute twin contrast."""
+    vote_weight: Annotated[float, Field(ge=0.0)] = 0.0
+    """Weight of the cosine vote of the ``contrast_top`` nearest candidates (in [-1, 1])."""
+    fallback_vote_weight: Annotated[float, Field(ge=0.0)] = 2.0
+    """Vote weight used instead when no probe is fitted yet (first requests of a tenant)."""
+    band: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.2
+    """Half-width of the ``unsure`` zone around ``p_unsafe = 0.5`` (default: the narrowest band
+    whose confident calls were right ≥ 0.9 on leave-one-category-out of the bundled set)."""
+    unsafe_first_at: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.65
+    """On ``unsure``, the best unsafe candidate goes first only when ``p_unsafe`` reaches this
+    (else the best safe one; then they alternate): above 0.5, a safe twin is less often shown
+    an unsafe insight first on weak evidence, while an unsafe twin still sees one (default:
+    chosen on leave-one-category-out of the bundled set for ≤ 0.15 safe-with-unsafe-first)."""
+    min_per_verdict: Annotated[int, Field(ge=1)] = 4
+    """A tenant needs this many live unsafe and safe insights before a probe is fitted."""
+    refresh_s: Annotated[float, Field(gt=0.0)] = 60.0
+    """How often a tenant's fitted state is checked for staleness (background refit)."""
+    max_fit: Annotated[int, Field(ge=10)] = 4000
+    """At most this many insights (a stable sample) are read for a fit."""
+
+
 class RetrievalPolicy(_Strict):
     k: Annotated[int, Field(ge=1, le=50)] = 3
     min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.45
@@ -186,6 +242,7 @@ class RetrievalPolicy(_Strict):
     """How many hits the store returns for the re-ranker (at least ``k``) before the top ``k``
     are kept. Ignored with ``rerank: none``."""
     intent: IntentRerankPolicy = IntentRerankPolicy()
+    verdict: VerdictPolicy = VerdictPolicy()
 
     @property
     def search_k(self) -> int:

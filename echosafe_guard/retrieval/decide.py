@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from echosafe_guard.memory.insight import ScoredInsight, Verdict
 from echosafe_guard.policy.models import Mode
+from echosafe_guard.retrieval.verdict_model import Call
 
 __all__ = ["Action", "Decision", "decide"]
 
@@ -22,13 +23,17 @@ class Action(StrEnum):
 class Decision:
     action: Action
     reason: str
-    """``no_insights``, ``safe_insights``, ``unsafe_insight``, ``borderline_insight``,
-    ``conflicting_insights``, ``near_duplicate_unsafe`` or ``store_unavailable``."""
+    """``no_insights``, ``safe_evidence``, ``uncertain``, ``unsafe_evidence``,
+    ``near_duplicate_unsafe`` or ``store_unavailable``."""
     mode: Mode
     applied: bool
     """False in ``shadow`` mode: the decision was recorded, the messages left untouched."""
     top_unsafe_score: float | None = None
     notes: tuple[str, ...] = ()
+    call: Call | None = None
+    """The retrieval's reading of the request (``unsafe | unsure | safe``; None: no insights)."""
+    p_unsafe: float | None = None
+    """The verdict model's calibrated probability that the request is unsafe (None without one)."""
 
 
 def decide(
@@ -36,26 +41,33 @@ def decide(
     *,
     mode: Mode,
     block_threshold: float,
+    call: Call | None = None,
+    p_unsafe: float | None = None,
     store_failed: bool = False,
     notes: Sequence[str] = (),
 ) -> Decision:
-    """Block a near-duplicate of an unsafe insight (not in ``advise`` mode); caution on any
-    unsafe, conflicting or borderline insight; allow otherwise (and when the store failed open)."""
+    """``caution`` only when the evidence points to unsafe (``call`` unsafe; without a verdict
+    model, the best insight is unsafe); ``block`` (not in ``advise`` mode) when it does and an
+    unsafe insight is a near-duplicate (similarity ``>= block_threshold``); ``allow`` otherwise:
+    ``safe_evidence``, ``uncertain`` (the block shows both sides, states no verdict),
+    ``no_insights`` or ``store_unavailable`` (fail-open)."""
     unsafe = [h.score for h in hits if h.insight.verdict is Verdict.UNSAFE]
     top = max(unsafe) if unsafe else None
-    verdicts = {h.insight.verdict for h in hits}
-    if store_failed:
-        action, reason, top = Action.ALLOW, "store_unavailable", None
-    elif not hits:
-        action, reason = Action.ALLOW, "no_insights"
-    elif top is not None and top >= block_threshold and mode is not Mode.ADVISE:
-        action, reason = Action.BLOCK, "near_duplicate_unsafe"
-    elif Verdict.UNSAFE in verdicts and Verdict.SAFE in verdicts:
-        action, reason = Action.CAUTION, "conflicting_insights"
-    elif Verdict.UNSAFE in verdicts:
-        action, reason = Action.CAUTION, "unsafe_insight"
-    elif Verdict.BORDERLINE in verdicts:
-        action, reason = Action.CAUTION, "borderline_insight"
+    if store_failed or not hits:
+        reason = "store_unavailable" if store_failed else "no_insights"
+        return Decision(Action.ALLOW, reason, mode, mode is not Mode.SHADOW, None, tuple(notes))
+    if call is None:
+        top_verdict = hits[0].insight.verdict
+        call = {Verdict.UNSAFE: Call.UNSAFE, Verdict.SAFE: Call.SAFE}.get(top_verdict, Call.UNSURE)
+    if call is Call.UNSAFE and top is not None:
+        if top >= block_threshold and mode is not Mode.ADVISE:
+            action, reason = Action.BLOCK, "near_duplicate_unsafe"
+        else:
+            action, reason = Action.CAUTION, "unsafe_evidence"
+    elif call is Call.SAFE:
+        action, reason = Action.ALLOW, "safe_evidence"
     else:
-        action, reason, top = Action.ALLOW, "safe_insights", None
-    return Decision(action, reason, mode, mode is not Mode.SHADOW, top, tuple(notes))
+        action, reason = Action.ALLOW, "uncertain"
+    return Decision(
+        action, reason, mode, mode is not Mode.SHADOW, top, tuple(notes), call, p_unsafe
+    )

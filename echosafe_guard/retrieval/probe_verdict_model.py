@@ -32,9 +32,10 @@ import numpy.typing as npt
 
 from echosafe_guard.memory.base import InsightStore, Vector
 from echosafe_guard.memory.insight import InsightStatus, ScoredInsight, Verdict
+from echosafe_guard.policy.models import VerdictPolicy
 from echosafe_guard.retrieval.probe import LinearProbe, fit_calibrated_probe, fit_probe
 from echosafe_guard.retrieval.verdict_assessment import Assessment, VerdictModel
-from echosafe_guard.retrieval.verdict_model import VerdictModelConfig, fit_twins, score_candidates
+from echosafe_guard.retrieval.verdict_model import fit_twins, score_candidates
 
 __all__ = ["ProbeVerdictModel", "TenantVerdictState"]
 
@@ -66,13 +67,13 @@ class ProbeVerdictModel:
     def __init__(
         self,
         store: InsightStore,
-        config: VerdictModelConfig | None = None,
+        config: VerdictPolicy | None = None,
         *,
         background: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
-        self.config = config or VerdictModelConfig()
+        self.config = config or VerdictPolicy()
         self.background = background
         self._now = clock
         self._lock = threading.Lock()

@@ -39,8 +39,9 @@ class Reranker(Protocol):
 
 
 def build_reranker(policy: RetrievalPolicy, store: InsightStore) -> Reranker | None:
-    """The reranker the retrieval policy asks for (None for ``rerank: none``)."""
-    if policy.rerank is RerankMethod.NONE:
+    """The reranker the retrieval policy asks for (None for ``rerank: none``, and for ``probe``,
+    whose verdict model orders the candidates itself)."""
+    if policy.rerank is not RerankMethod.INTENT:
         return None
     from echosafe_guard.retrieval.intent_rerank import IntentRerank
 

@@ -20,7 +20,10 @@ from echosafe_guard.memory.base import InsightStore
 from echosafe_guard.memory.insight import ScoredInsight, SearchFilter
 from echosafe_guard.policy.models import RerankMethod, RetrievalPolicy, StoreErrorPolicy
 from echosafe_guard.retrieval.intent_rerank import IntentRerank
+from echosafe_guard.retrieval.probe_verdict_model import ProbeVerdictModel
 from echosafe_guard.retrieval.rerank import Reranker, build_reranker, rerank_hits
+from echosafe_guard.retrieval.verdict_assessment import VerdictModel
+from echosafe_guard.retrieval.verdict_model import Call
 
 __all__ = ["Retrieved", "Retriever"]
 
@@ -35,6 +38,9 @@ class Retrieved:
     note: str | None = None
     """Set when the store failed and ``fail_open`` let the request through without insights."""
     search_ms: float = 0.0
+    call: Call | None = None
+    """The verdict model's reading of the request (None: no verdict model, or no insights)."""
+    p_unsafe: float | None = None
 
 
 class Retriever:
@@ -53,6 +59,7 @@ class Retriever:
         self.policy = policy
         self.on_store_error = on_store_error
         self._reranker = reranker
+        self._verdicts: VerdictModel | None = None
         self._store: InsightStore | None = None
         self._lock = threading.Lock()
 
@@ -82,14 +89,27 @@ class Retriever:
                     self._reranker = build_reranker(self.policy, self._store)
         return self._reranker
 
+    @property
+    def verdicts(self) -> VerdictModel | None:
+        """The verdict model in use (``rerank: probe``; None before the store was opened)."""
+        if self.policy.rerank is not RerankMethod.PROBE:
+            return None
+        if self._verdicts is None and self._store is not None:
+            with self._lock:
+                if self._verdicts is None:
+                    self._verdicts = ProbeVerdictModel(self._store, self.policy.verdict)
+        return self._verdicts
+
     def warm(self, tenants: Sequence[str]) -> None:
-        """Open the store and fit the intent re-ranker for ``tenants`` now, on this thread
-        (start-up, benchmarks, tests: requests themselves only ever queue the fit)."""
+        """Open the store and fit the re-ranker or verdict model for ``tenants`` now, on this
+        thread (start-up, benchmarks, tests: requests themselves only ever queue the fit)."""
         self._opened()
-        rr = self.reranker
-        if isinstance(rr, IntentRerank):
-            for tenant in tenants:
+        rr, vm = self.reranker, self.verdicts
+        for tenant in tenants:
+            if isinstance(rr, IntentRerank):
                 rr.refresh(tenant, force=False)
+            if isinstance(vm, ProbeVerdictModel):
+                vm.refresh(tenant, force=False)
 
     def _failed(self, exc: StoreError, t0: float) -> Retrieved:
         """Apply ``on_store_error``. A key-layout mismatch is configuration: always raised."""
@@ -105,7 +125,12 @@ class Retriever:
     def _done(
         self, key: ContextKey, tenant: str, hits: list[ScoredInsight], t0: float
     ) -> Retrieved:
-        kept = rerank_hits(self.reranker, key.vector, hits, tenant=tenant, k=self.policy.k)
+        vm, k = self.verdicts, self.policy.k
+        if vm is not None and hits:
+            got = vm.assess(key.vector, hits, tenant=tenant, k=k)
+            ms = (time.perf_counter() - t0) * 1000
+            return Retrieved(list(got.hits), None, ms, got.call, got.p_unsafe)
+        kept = rerank_hits(self.reranker, key.vector, hits, tenant=tenant, k=k)
         return Retrieved(kept, None, (time.perf_counter() - t0) * 1000)
 
     def search(self, key: ContextKey, tenant: str) -> Retrieved:

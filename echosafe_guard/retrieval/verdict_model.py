@@ -24,15 +24,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+
+from echosafe_guard.policy.models import VerdictPolicy
 
 __all__ = [
     "Call",
-    "VerdictModelConfig",
     "VerdictScore",
     "fit_twins",
     "score_candidates",
@@ -47,42 +46,6 @@ class Call(StrEnum):
     UNSAFE = "unsafe"
     UNSURE = "unsure"
     SAFE = "safe"
-
-
-class VerdictModelConfig(BaseModel):
-    """Policy knobs of the verdict model (proposed ``retrieval.verdict`` section)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    probe_l2: Annotated[float, Field(gt=0.0)] = 0.1
-    """L2 penalty of the logistic probe (larger: flatter, less confident). Default chosen on
-    leave-one-category-out of the bundled set (``benchmarks/discrimination.py``)."""
-    calibration_folds: Annotated[int, Field(ge=0, le=20)] = 3
-    """Platt-scale the probe on logits of categories held out of the fit (0: off)."""
-    probe_weight: Annotated[float, Field(ge=0.0)] = 1.0
-    """Weight of the probe's logit in ``z``."""
-    contrast_weight: Annotated[float, Field(ge=0.0)] = 0.0
-    """Weight of the twin contrast (a cosine difference, roughly ±0.1) in ``z``."""
-    contrast_top: Annotated[int, Field(ge=1, le=50)] = 5
-    """How many nearest candidates contribute twin contrast."""
-    vote_weight: Annotated[float, Field(ge=0.0)] = 0.0
-    """Weight of the cosine vote of the ``contrast_top`` nearest candidates (in [-1, 1])."""
-    fallback_vote_weight: Annotated[float, Field(ge=0.0)] = 2.0
-    """Vote weight used instead when no probe is fitted yet (first requests of a tenant)."""
-    band: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.2
-    """Half-width of the ``unsure`` zone around ``p_unsafe = 0.5`` (default: the narrowest band
-    whose confident calls were right ≥ 0.9 on leave-one-category-out of the bundled set)."""
-    unsafe_first_at: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.65
-    """On ``unsure``, the best unsafe candidate goes first only when ``p_unsafe`` reaches this
-    (else the best safe one; then they alternate): above 0.5, a safe twin is less often shown
-    an unsafe insight first on weak evidence, while an unsafe twin still sees one (default:
-    chosen on leave-one-category-out of the bundled set for ≤ 0.15 safe-with-unsafe-first)."""
-    min_per_verdict: Annotated[int, Field(ge=1)] = 4
-    """A tenant needs this many live unsafe and safe insights before a probe is fitted."""
-    refresh_s: Annotated[float, Field(gt=0.0)] = 60.0
-    """How often a tenant's fitted state is checked for staleness (background refit)."""
-    max_fit: Annotated[int, Field(ge=10)] = 4000
-    """At most this many insights (a stable sample) are read for a fit."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +102,7 @@ def _order(sign: Arr, call: Call, lean_unsafe: bool, k: int) -> tuple[int, ...]:
 
 
 def score_candidates(
-    cfg: VerdictModelConfig,
+    cfg: VerdictPolicy,
     *,
     query: Arr,
     cand_scores: Arr,
@@ -181,7 +144,7 @@ def score_candidates(
     return VerdictScore(_order(sign, call, lean_unsafe, k), p, call, z, fitted)
 
 
-def _call(cfg: VerdictModelConfig, p: float) -> Call:
+def _call(cfg: VerdictPolicy, p: float) -> Call:
     if p >= 0.5 + cfg.band:
         return Call.UNSAFE
     if p <= 0.5 - cfg.band:

@@ -16,7 +16,12 @@ In the proxy config::
 * post-call (also for streams, from the assembled text): the exchange is queued for learning;
 * the tenant is the virtual key's team, else its user, else ``metadata.echosafe_tenant``, else
   ``default``; the decision, applied insight ids and timings go into LiteLLM's guardrail logging
-  information and the ``x-echosafe-decision`` response header.
+  information and the ``x-echosafe-decision`` response header;
+* learning reflects through the proxy's router (:class:`RouterReflector`): a model alias such as
+  ``support-bot`` resolves to its deployment. What learning did so far (``failed_model``,
+  ``dropped_invalid``, ...) is in the ``x-echosafe-learning`` header and in the status file
+  ``echosafe-guard doctor`` reads (:func:`learning_status_path`);
+* a request with images for a text-only model (``local/...``) gets a decision note saying so.
 """
 
 from __future__ import annotations
@@ -37,11 +42,15 @@ from echosafe_guard.exceptions import EchoSafeError, InputError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.settings import GuardSettings
 
+from .learning_status import StatusWriter
+from .local_provider import is_local_model
+from .router_reflector import RouterReflector, proxy_router, resolve_alias
 from .sdk import chunk_text
 
 __all__ = ["EchoSafeGuardrail"]
 
 HEADER = "x-echosafe-decision"
+LEARNING_HEADER = "x-echosafe-learning"
 _CHAT_CALLS = {"completion", "acompletion", "text_completion"}
 
 
@@ -67,12 +76,15 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             # The proxy's event loop, the learner and the embedding share the cores: spare torch
             # threads only contend (see echosafe_guard.key.torch_threads). Env overrides.
             settings = settings.model_copy(update={"torch_threads": 1})
-        self.guard = guard or Guard(settings=settings)
+        self.guard = guard or Guard(
+            settings=settings, reflector=RouterReflector(lambda: self.guard.policy)
+        )
         # Per call id: the prepared request until the answer is learnt (popped), and the
         # decision for the response header. Both bounded.
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
         self._decisions: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        self.status = StatusWriter(self.learning_counters)
         # Load models and open the store now, off the request path.
         threading.Thread(target=self._warmup, name="echosafe-warmup", daemon=True).start()
 
@@ -133,6 +145,22 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         with self._lock:
             return self._prepared.pop(cid, None)
 
+    @staticmethod
+    def text_only_note(data: dict[str, Any], prep: Prepared) -> list[str]:
+        """A note when images go to a text-only (``local/...``) deployment."""
+        n = len(prep.context.images) if prep.context is not None else 0
+        alias = str(data.get("model") or "")
+        params = resolve_alias(proxy_router(), alias) or {"model": alias}
+        if not n or not is_local_model(str(params.get("model"))):
+            return []
+        return [f"{n} image(s) not seen by the text-only model {params['model']}"]
+
+    def learning_counters(self) -> dict[str, int]:
+        """What the learning loop did so far (empty before the first exchange)."""
+        if not self.guard.policy.learning.enabled:
+            return {}
+        return dict(sorted(self.guard.learner.counters.items()))
+
     # -- hooks ---------------------------------------------------------------------------------
 
     async def async_pre_call_hook(
@@ -150,6 +178,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         except InputError as exc:
             raise HTTPException(status_code=400, detail={"error": f"echosafe: {exc}"}) from exc
         info = prep.summary()
+        info["notes"] = [*info["notes"], *self.text_only_note(data, prep)]
         status = "guardrail_intervened" if prep.blocked else "success"
         self.add_standard_logging_guardrail_information_to_request_data(
             guardrail_json_response=info,
@@ -176,6 +205,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
     ) -> Any:
         prep = self._take(data)
         if prep is not None:
+            self.status.start()
             with contextlib.suppress(EchoSafeError):  # learning never fails a response
                 await self.guard.alearn(
                     prep,
@@ -194,6 +224,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             yield chunk
         prep = self._take(request_data)
         if prep is not None:
+            self.status.start()
             with contextlib.suppress(EchoSafeError):
                 await self.guard.alearn(
                     prep,
@@ -213,4 +244,8 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         cid = _call_id(data)
         with self._lock:
             header = self._decisions.pop(cid, None) if cid else None
-        return {HEADER: header} if header else None
+        headers = {HEADER: header} if header else {}
+        counters = self.learning_counters()
+        if counters:
+            headers[LEARNING_HEADER] = "; ".join(f"{k}={v}" for k, v in counters.items())
+        return headers or None

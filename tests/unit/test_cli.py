@@ -120,7 +120,7 @@ def test_memory_ls_stats_export_import(env: dict[str, str], tmp_path: Path) -> N
     dump = tmp_path / "dump.jsonl"
     run(env, "memory", "export", str(dump), "--json")
     exported = lines(dump.read_text())
-    assert len(exported) == 312 and all(len(i["vector"]) == 384 + 32 for i in exported)
+    assert len(exported) == 312 and all(len(i["vector"]) == 768 + 32 for i in exported)
     other = {**env, "ECHOSAFE_STORE": str(tmp_path / "store2")}
     res = lines(run(other, "memory", "import", str(dump), "--tenant", "beta", "--json").stdout)[0]
     assert res["imported"] == 312

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from echosafe_guard.cli.app import app
-from echosafe_guard.cli.serve import GUARDRAIL, build_config
+from echosafe_guard.cli.serve import DEFAULT_MODEL, GUARDRAIL, LOCAL_HANDLER, build_config
 
 
 def test_build_config_adds_the_guardrail_once_and_the_master_key() -> None:
@@ -45,7 +45,30 @@ def test_serve_dry_run_prints_url_key_and_curl(tmp_path: Path) -> None:
     assert written == cfg
 
 
-def test_serve_without_a_model_is_a_clear_error() -> None:
-    res = CliRunner().invoke(app, ["serve", "--json"])
-    assert res.exit_code == 2
-    assert "give --model" in json.loads(res.stdout)["error"]
+def test_serve_without_a_model_serves_the_local_model() -> None:
+    res = CliRunner().invoke(app, ["serve", "--dry-run", "--json"], env={"LITELLM_MASTER_KEY": ""})
+    assert res.exit_code == 0, res.output
+    cfg = json.loads(res.stdout.splitlines()[1])
+    assert cfg["model_list"] == [
+        {"model_name": "default", "litellm_params": {"model": DEFAULT_MODEL}}
+    ]
+    assert cfg["litellm_settings"]["custom_provider_map"] == [
+        {"provider": "local", "custom_handler": LOCAL_HANDLER}
+    ]
+
+
+def test_local_handler_is_added_next_to_the_users_providers() -> None:
+    mine = {"provider": "mine", "custom_handler": "my.handler"}
+    cfg = build_config(
+        {
+            "model_list": [{"model_name": "a", "litellm_params": {"model": "local/x.gguf"}}],
+            "litellm_settings": {"custom_provider_map": [mine]},
+        },
+        None,
+    )
+    assert [p["provider"] for p in cfg["litellm_settings"]["custom_provider_map"]] == [
+        "mine",
+        "local",
+    ]
+    remote = build_config(None, "openai/gpt-4o-mini")
+    assert "litellm_settings" not in remote

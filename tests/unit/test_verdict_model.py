@@ -17,18 +17,18 @@ from echosafe_guard.memory.insight import (
     Verdict,
 )
 from echosafe_guard.memory.local.local_store import LocalStore
+from echosafe_guard.policy.models import VerdictPolicy
 from echosafe_guard.retrieval.probe import fit_probe
 from echosafe_guard.retrieval.probe_verdict_model import ProbeVerdictModel
 from echosafe_guard.retrieval.verdict_assessment import VerdictModel
 from echosafe_guard.retrieval.verdict_model import (
     Call,
-    VerdictModelConfig,
     fit_twins,
     score_candidates,
 )
 from tests.unit.test_rerank import LAYOUT, MEMORY, QUERIES, TENANT
 
-CFG = VerdictModelConfig(min_per_verdict=2, contrast_weight=20.0)
+CFG = VerdictPolicy(min_per_verdict=2, contrast_weight=20.0)
 
 
 def test_probe_separates_and_is_probabilistic() -> None:
@@ -65,7 +65,7 @@ def _score(
 ) -> tuple[tuple[int, ...], Call, float]:
     n = len(unsafe)
     r = score_candidates(
-        VerdictModelConfig(band=0.15, unsafe_first_at=0.5 if lean else 0.6),
+        VerdictPolicy(band=0.15, unsafe_first_at=0.5 if lean else 0.6),
         query=np.ones(2),
         cand_scores=np.linspace(0.9, 0.5, n),
         cand_unsafe=unsafe,
