@@ -82,6 +82,8 @@ class Prepared:
             "applied": d.applied,
             "blocked": self.blocked,
             "top_unsafe_score": d.top_unsafe_score,
+            "call": d.call.value if d.call is not None else None,
+            "p_unsafe": round(d.p_unsafe, 4) if d.p_unsafe is not None else None,
             "insights": insights,
             "insight_ids": [h.insight.id for h in self.insights],
             "timings_ms": self.timings.as_dict(),

@@ -114,14 +114,17 @@ def build_cases(
     return cases
 
 
-def case_messages(case: EvalCase) -> list[dict[str, Any]]:
-    """The OpenAI-style messages for a case: the text, and the image as a data URL."""
+def case_messages(case: EvalCase, system: str | None = None) -> list[dict[str, Any]]:
+    """The OpenAI-style messages for a case: the operator's ``system`` text (if any), the text,
+    and the image as a data URL."""
+    head = [{"role": "system", "content": system}] if system else []
     image = case.image_bytes()
     if image is None:
-        return [{"role": "user", "content": case.text}]
+        return [*head, {"role": "user", "content": case.text}]
     data, mime = image
     url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     return [
+        *head,
         {
             "role": "user",
             "content": [

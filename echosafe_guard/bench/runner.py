@@ -57,6 +57,8 @@ class EvalConfig:
     backoff_s: float = 1.0
     timeout_s: float = 120.0
     shuffle_seed: int = 0
+    system: str | None = None
+    """The operator's system prompt sent with every case (the guard appends its block to it)."""
     completion_kwargs: dict[str, Any] = field(
         default_factory=lambda: {"temperature": 0, "max_tokens": 512}
     )
@@ -202,7 +204,7 @@ class EvalRunner:
         memory_size: int | None,
         online: bool,
     ) -> ResultRow:
-        messages = case_messages(case)
+        messages = case_messages(case, self.config.system)
         prep: Prepared | None = None
         base: dict[str, Any] = {
             "order": order,

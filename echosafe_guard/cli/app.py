@@ -132,7 +132,7 @@ def screen(
             no_images=no_images,
         ) as guard:
             if input_file is None:
-                guard.warmup(images=bool(image))
+                guard.warmup(images=bool(image), tenants=(tenant,))
                 prep = guard.prepare(
                     _messages(guard, text or "", image or []), tenant=tenant, mode=mode
                 )
@@ -149,7 +149,7 @@ def screen(
             if not as_json:
                 print_load_report(loaded, guard.policy.taxonomy, seeding=False)
             items = loaded.items
-            guard.warmup(images=any(item.image for item in items))
+            guard.warmup(images=any(item.image for item in items), tenants=(tenant,))
             failed = 0
             for item in items:
                 try:

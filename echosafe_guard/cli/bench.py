@@ -130,6 +130,9 @@ def eval_command(
         "eval-out"
     ),
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 512,
+    system: Annotated[
+        str, typer.Option("--system", help="Operator system prompt sent with every case.")
+    ] = "",
     tenant: TenantOpt = "eval",
     policy: PolicyOpt = None,
     text_model: TextModelOpt = None,
@@ -176,6 +179,7 @@ def eval_command(
             tenant=tenant,
             score_seeded=score_seeded,
             completion_kwargs={"temperature": 0, "max_tokens": max_tokens},
+            system=system or None,
         )
         the_judge = make_judge(judge)
 

@@ -226,6 +226,9 @@ class VerdictPolicy(_Strict):
     (else the best safe one; then they alternate): above 0.5, a safe twin is less often shown
     an unsafe insight first on weak evidence, while an unsafe twin still sees one (default:
     chosen on leave-one-category-out of the bundled set for ≤ 0.15 safe-with-unsafe-first)."""
+    duplicate_at: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    """A candidate at least this similar is the same request seen before: its verdict is the
+    call and it is shown first, whatever the probe says (a learnt or curated near-duplicate)."""
     min_per_verdict: Annotated[int, Field(ge=1)] = 4
     """A tenant needs this many live unsafe and safe insights before a probe is fitted."""
     refresh_s: Annotated[float, Field(gt=0.0)] = 60.0

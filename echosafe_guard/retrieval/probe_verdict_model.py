@@ -35,7 +35,7 @@ from echosafe_guard.memory.insight import InsightStatus, ScoredInsight, Verdict
 from echosafe_guard.policy.models import VerdictPolicy
 from echosafe_guard.retrieval.probe import LinearProbe, fit_calibrated_probe, fit_probe
 from echosafe_guard.retrieval.verdict_assessment import Assessment, VerdictModel
-from echosafe_guard.retrieval.verdict_model import fit_twins, score_candidates
+from echosafe_guard.retrieval.verdict_model import Call, fit_twins, score_candidates
 
 __all__ = ["ProbeVerdictModel", "TenantVerdictState"]
 
@@ -115,10 +115,16 @@ class ProbeVerdictModel:
             probe_logit=logit,
             k=k,
         )
+        order, call = list(res.order), res.call
+        best = max(range(len(hits)), key=lambda i: hits[i].score, default=None)
+        if best is not None and hits[best].score >= self.config.duplicate_at:
+            same = {Verdict.UNSAFE: Call.UNSAFE, Verdict.SAFE: Call.SAFE}
+            call = same.get(hits[best].insight.verdict, call)
+            order = [best, *(i for i in order if i != best)][:k]
         return Assessment(
-            hits=tuple(hits[i] for i in res.order),
+            hits=tuple(hits[i] for i in order),
             p_unsafe=res.p_unsafe,
-            call=res.call,
+            call=call,
             fitted=res.fitted,
         )
 

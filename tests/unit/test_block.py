@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from echosafe_guard.block import BEGIN, END, render_block
+from echosafe_guard.block import BEGIN, END, estimate_tokens, render_block
 from echosafe_guard.input.openai import apply_block
 from echosafe_guard.memory.insight import (
     Insight,
@@ -13,6 +13,7 @@ from echosafe_guard.memory.insight import (
     Verdict,
 )
 from echosafe_guard.policy.loader import load_policy
+from echosafe_guard.retrieval.verdict_model import Call
 
 POLICY = load_policy()
 
@@ -32,23 +33,48 @@ def hit(verdict: Verdict, score: float = 0.8, iid: str = "a") -> ScoredInsight:
     return ScoredInsight(insight=ins, score=score)
 
 
-def test_block_lists_insights_in_order_with_template_fields() -> None:
-    block = render_block(POLICY, [hit(Verdict.UNSAFE, 0.91, "u"), hit(Verdict.SAFE, 0.7, "s")])
+def test_unsafe_call_shows_the_best_unsafe_insight_and_no_guidance() -> None:
+    hits = [hit(Verdict.SAFE, 0.9, "s"), hit(Verdict.UNSAFE, 0.8, "u")]
+    block = render_block(POLICY, hits, Call.UNSAFE)
     assert block is not None
     assert block.startswith(BEGIN) and block.endswith(END)
-    assert block.index("[1] UNSAFE") < block.index("[2] SAFE")
-    assert "similarity 0.91" in block and "Illegal activity" in block
-    assert "signal one; signal two" in block
-    assert POLICY.prompt.conflict_note.strip().splitlines()[0] in block
+    lines = block.splitlines()
+    assert lines[1] == " ".join(POLICY.prompt.preamble.split())  # static head first
+    assert "unsafe scenario" in block and "signal one; signal two" in block
+    assert "safe scenario" not in block.replace("unsafe scenario", "")
+    assert "guidance" not in block  # guidance is never pasted where a model could echo it
 
 
-def test_no_insights_gives_the_preamble_or_nothing() -> None:
-    block = render_block(POLICY, [])
-    assert block is not None and POLICY.prompt.preamble.splitlines()[0] in block
-    quiet = POLICY.model_copy(
-        update={"prompt": POLICY.prompt.model_copy(update={"only_with_insights": True})}
+def test_unsure_shows_both_sides_without_a_verdict() -> None:
+    hits = [hit(Verdict.UNSAFE, 0.8, "u"), hit(Verdict.SAFE, 0.7, "s")]
+    block = render_block(POLICY, hits, Call.UNSURE)
+    assert block is not None
+    assert "Legitimate: safe scenario" in block and "Harmful: unsafe scenario" in block
+    only_unsafe = render_block(POLICY, [hit(Verdict.UNSAFE)], Call.UNSURE)
+    assert only_unsafe is not None and "Only if this request shows those signs" in only_unsafe
+
+
+def test_safe_call_says_help_and_empty_templates_write_nothing() -> None:
+    hits = [hit(Verdict.SAFE, 0.8, "s"), hit(Verdict.UNSAFE, 0.7, "u")]
+    block = render_block(POLICY, hits, Call.SAFE)
+    assert block is not None and "Help fully" in block and "unsafe scenario" not in block
+    quiet = POLICY.model_copy(update={"prompt": POLICY.prompt.model_copy(update={"safe": ""})})
+    assert render_block(quiet, hits, Call.SAFE) is None
+    assert render_block(POLICY, [], Call.UNSAFE) is None  # nothing to say, nothing added
+
+
+def test_without_a_call_the_best_insight_decides() -> None:
+    block = render_block(POLICY, [hit(Verdict.UNSAFE, 0.9, "u"), hit(Verdict.SAFE, 0.8, "s")])
+    assert block is not None and "do not help with it" in block
+
+
+def test_block_fits_its_token_budget() -> None:
+    long = hit(Verdict.UNSAFE).insight.model_copy(
+        update={"scenario": "word " * 400, "intent_signals": tuple(f"sig {i}" for i in range(5))}
     )
-    assert render_block(quiet, []) is None
+    hits = [ScoredInsight(insight=long, score=0.8)]
+    block = render_block(POLICY, hits, Call.UNSAFE)
+    assert block is not None and estimate_tokens(block) <= POLICY.prompt.max_tokens
 
 
 def test_new_system_message_when_none_and_others_untouched() -> None:

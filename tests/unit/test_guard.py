@@ -24,6 +24,7 @@ from echosafe_guard.memory.insight import ScoredInsight
 from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy, StoreErrorPolicy
+from echosafe_guard.retrieval.verdict_model import Call
 from echosafe_guard.seeding import seed_memory
 from tests.conftest import FakeTextEmbedder
 
@@ -66,12 +67,10 @@ def test_prepare_retrieves_and_rewrites(seeded: Guard) -> None:
     original = copy.deepcopy(msgs)
     prep = seeded.prepare(msgs, tenant="acme")
     assert msgs == original
-    top = prep.insights[0]
+    top = prep.insights[0]  # a near-duplicate of a stored unsafe insight: its verdict decides
     assert top.insight.verdict.value == "unsafe" and top.score > 0.99
-    assert [h.score for h in prep.insights] == sorted(
-        (h.score for h in prep.insights), reverse=True
-    )
     assert prep.decision.action is Action.CAUTION and prep.decision.applied
+    assert prep.decision.reason == "unsafe_evidence" and prep.decision.call is Call.UNSAFE
     system = prep.messages[0]["content"]
     assert system.startswith("You are helpful.\n\n" + BEGIN)
     assert prep.system_prompt is not None and prep.system_prompt in system
@@ -127,7 +126,7 @@ def test_fail_open_and_fail_closed(tmp_path: Path) -> None:
     assert prep.decision.reason == "store_unavailable"
     assert prep.decision.action is Action.ALLOW
     assert any("disk on fire" in n for n in prep.decision.notes)
-    assert BEGIN in prep.messages[0]["content"]
+    assert prep.system_prompt is None and prep.messages == user(UNSAFE)  # nothing to add
     aprep = asyncio.run(open_guard.aprepare(user(UNSAFE)))
     assert aprep.decision.reason == "store_unavailable"
     closed = Guard(

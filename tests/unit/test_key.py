@@ -15,7 +15,10 @@ from echosafe_guard.key.base import EmbedderState
 from echosafe_guard.key.image_cache import ImageCache
 from echosafe_guard.key.key_builder import ImagePart, KeyBuilder
 from echosafe_guard.key.open_clip_embedder import OpenClipEmbedder
-from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
+from echosafe_guard.key.sentence_transformer_embedder import (
+    MINILM_MODEL,
+    SentenceTransformerEmbedder,
+)
 from echosafe_guard.policy.models import ContextPolicy, ImagePolicy
 from tests.conftest import FakeTextEmbedder
 
@@ -138,7 +141,7 @@ def test_layout_changes_with_models(tiny_clip_config: Path) -> None:
 
 
 def test_real_minilm_text_embedder_offline() -> None:
-    emb = SentenceTransformerEmbedder()
+    emb = SentenceTransformerEmbedder(MINILM_MODEL)
     assert emb.dim == 384  # known without loading
     assert emb.status().state is EmbedderState.NOT_LOADED
     rows = emb.embed(

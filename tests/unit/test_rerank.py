@@ -324,11 +324,14 @@ def test_the_axis_is_refitted_when_the_memory_changed(tmp_path: Path) -> None:
 
 def test_policy_file_carries_the_knobs() -> None:
     r = load_policy().retrieval
-    assert r.rerank is RerankMethod.INTENT and r.candidates >= r.k
+    assert r.rerank is RerankMethod.PROBE and r.candidates >= r.k
     assert r.intent == IntentRerankPolicy()
     guard = Guard(
         store=LocalStore(Path("/nonexistent")),
         policy=load_policy(),
         keys=KeyBuilder(FakeTextEmbedder(), None),
     )
-    assert isinstance(build_reranker(guard.policy.retrieval, guard.store), IntentRerank)
+    r = guard.policy.retrieval
+    assert build_reranker(r, guard.store) is None  # probe: the verdict model orders candidates
+    intent = r.model_copy(update={"rerank": RerankMethod.INTENT})
+    assert isinstance(build_reranker(intent, guard.store), IntentRerank)
