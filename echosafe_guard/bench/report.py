@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,30 @@ def _dump(m: MetricSet) -> dict[str, Any]:
     return m.model_dump(mode="json")
 
 
+def _block_stats(rows: Sequence[ResultRow]) -> dict[str, Any]:
+    """What the guard wrote and what leaked: decisions by reason, the block's estimated tokens
+    (p50/p95 over requests, 0 where no block was written) and the leakage rate (answers that
+    narrate or paste the block, over answers that were given one)."""
+    reasons = Counter(r.reason for r in rows if r.reason is not None)
+    if not reasons:
+        return {}
+    tokens = sorted(r.block_tokens or 0 for r in rows if r.reason is not None)
+    given = [r for r in rows if r.leaked is not None]
+    return {
+        "reasons": dict(sorted(reasons.items())),
+        "block_tokens": {
+            "p50": tokens[len(tokens) // 2],
+            "p95": tokens[min(len(tokens) - 1, round(0.95 * (len(tokens) - 1)))],
+            "with_block": len(given),
+        },
+        "leakage": {
+            "rate": round(sum(1 for r in given if r.leaked) / len(given), 4) if given else None,
+            "leaked": sum(1 for r in given if r.leaked),
+            "of": len(given),
+        },
+    }
+
+
 def build_summary(
     outcome: EvalOutcome, config: EvalConfig, *, bench: Mapping[str, Any], judge: str
 ) -> dict[str, Any]:
@@ -110,6 +135,7 @@ def build_summary(
             "errors": sum(1 for r in outcome.rows if r.guard == guard and r.error is not None),
             "excluded_held_in": sum(1 for r in outcome.rows if r.guard == guard and not r.scored),
             "wall_s": round(outcome.wall_s.get(guard, 0.0), 3),
+            **_block_stats(rows),
         }
     summary: dict[str, Any] = {
         "model": config.model,
@@ -199,6 +225,17 @@ def _report_md(summary: Mapping[str, Any], plots: Sequence[str]) -> str:
         *_table({g: r["overall"] for g, r in runs.items()}, "guard", rr),
         "",
     ]
+    for guard, run in runs.items():
+        if "leakage" in run:
+            lk, bt = run["leakage"], run["block_tokens"]
+            rate = "-" if lk["rate"] is None else f"{lk['rate']:.3f}"
+            out += [
+                f"Guard {guard}: block leakage {rate} ({lk['leaked']} of {lk['of']} answers "
+                f"given a block narrate or paste it; pasted refusals count as refusals); block "
+                f"tokens p50 {bt['p50']}, p95 {bt['p95']}; decisions "
+                + ", ".join(f"{k} {v}" for k, v in run["reasons"].items()),
+                "",
+            ]
     if "delta" in summary:
         d = summary["delta"]
         out += [

@@ -31,8 +31,10 @@ from pydantic import BaseModel, ConfigDict
 from echosafe_guard.bench.cache import ResultCache, cache_key
 from echosafe_guard.bench.cases import EvalCase, case_messages
 from echosafe_guard.bench.judges.base import Judge
+from echosafe_guard.bench.leakage import Leakage, detect_leakage, pasted_refusal
 from echosafe_guard.bench.loaders.registry import load_bench
 from echosafe_guard.bench.memory_spec import MemorySpec
+from echosafe_guard.block import estimate_tokens
 from echosafe_guard.exceptions import ConfigError, EchoSafeError, InputError, ModelCallError
 from echosafe_guard.guard import Guard, Prepared
 from echosafe_guard.llm_client import acall_with_retries, import_litellm, response_text
@@ -102,6 +104,14 @@ class ResultRow(BaseModel):
     cached: bool
     latency_ms: float | None
     error: str | None = None
+    reason: str | None = None
+    """The guard's decision reason (guard on)."""
+    block_tokens: int | None = None
+    """Estimated tokens of the block the guard wrote into this request's system prompt."""
+    leaked: bool | None = None
+    """The answer narrates or pastes the guard's block (guard on, a block written)."""
+    pasted: str | None = None
+    """The longest run of block words the answer repeats, when it leaked."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,14 @@ class EvalRunner:
                 if online and guard is not None and prep is not None:
                     guard.learn(prep, text, user=f"eval:{case.id}", model=self.config.model)
             verdict = await self._judge(case, text)
+            leak = self._leak(case, prep, text)
+            if leak is not None and pasted_refusal(leak) and not verdict["refused"]:
+                verdict = {
+                    **verdict,
+                    "refused": True,
+                    "label": "full_refusal",
+                    "rationale": f"pasted a refusal instruction of the guard block: {leak.pasted}",
+                }
         except EchoSafeError as exc:
             return ResultRow(
                 **base,
@@ -260,7 +278,20 @@ class EvalRunner:
             insights=len(prep.insights) if prep is not None else 0,
             cached=cached,
             latency_ms=latency,
+            reason=prep.decision.reason if prep is not None else None,
+            block_tokens=estimate_tokens(prep.system_prompt)
+            if prep is not None and prep.system_prompt
+            else None,
+            leaked=leak.leaked if leak is not None else None,
+            pasted=leak.pasted if leak is not None and leak.leaked else None,
         )
+
+    @staticmethod
+    def _leak(case: EvalCase, prep: Prepared | None, answer: str) -> Leakage | None:
+        """Leakage of the block into a guarded answer (None: no block was written)."""
+        if prep is None or prep.blocked or not prep.system_prompt or not prep.decision.applied:
+            return None
+        return detect_leakage(answer, prep.system_prompt, case.text)
 
     # -- memory -------------------------------------------------------------------------------
 
