@@ -30,10 +30,12 @@ from echosafe_guard.learning.llm_reflector import LLMReflector
 from echosafe_guard.learning.reflector import Reflector
 from echosafe_guard.llm_client import response_text
 from echosafe_guard.memory.base import InsightStore
+from echosafe_guard.memory.insight import Verdict
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy
 from echosafe_guard.prepared import Prepared, Timings
 from echosafe_guard.retrieval.decide import Action, Decision, decide
+from echosafe_guard.retrieval.probe_verdict_model import ProbeVerdictModel
 from echosafe_guard.retrieval.rerank import Reranker
 from echosafe_guard.retrieval.retriever import Retrieved, Retriever
 from echosafe_guard.settings import GuardSettings, open_store
@@ -144,8 +146,15 @@ class Guard:
             with self._lock:
                 if self._learner is None:
                     reflector = self._reflector or LLMReflector(policy)
-                    self._learner = Learner(policy, store, reflector)
+                    self._learner = Learner(
+                        policy, store, reflector, verdict_check=self._memory_verdict
+                    )
         return self._learner
+
+    def _memory_verdict(self, tenant: str, vector: Any) -> Verdict | None:
+        """What the tenant's verdict model confidently says of a key (the learner's check)."""
+        vm = self.retriever.verdicts
+        return vm.verdict(tenant, vector) if isinstance(vm, ProbeVerdictModel) else None
 
     def warmup(
         self, *, images: bool = True, wait_for_images: bool = False, tenants: Sequence[str] = ()

@@ -13,13 +13,15 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from echosafe_guard.learning.exchange import Exchange, InsightDraft
 from echosafe_guard.learning.sanitize import redact, scrub_copies
-from echosafe_guard.memory.base import InsightStore
+from echosafe_guard.memory.base import InsightStore, Vector
 from echosafe_guard.memory.insight import (
     Insight,
     InsightStatus,
@@ -35,6 +37,7 @@ from echosafe_guard.policy.models import Policy
 
 __all__ = ["Admission", "Hygiene", "utility"]
 
+log = logging.getLogger("echosafe_guard.learning")
 _ALL = frozenset(InsightStatus)
 _LIVE = frozenset({InsightStatus.ACTIVE, InsightStatus.CONFLICTED})
 _OPPOSITE = {Verdict.SAFE: Verdict.UNSAFE, Verdict.UNSAFE: Verdict.SAFE}
@@ -60,10 +63,23 @@ def utility(ins: Insight, now: datetime) -> float:
     return math.log1p(ins.support) + 0.5 * math.log1p(ins.hits) + 2 ** (-age_days / 30)
 
 
+VerdictCheck = Callable[[str, Vector], Verdict | None]
+"""``(tenant, key) -> verdict``: what the tenant's memory (its fitted verdict model) says of a
+request: ``unsafe`` or ``safe`` when confident, ``borderline`` when unsure, None when it cannot
+say (too few labelled insights to fit: the other rules apply alone)."""
+
+
 class Hygiene:
-    def __init__(self, policy: Policy, store: InsightStore) -> None:
+    """``verdict_check``: a learnt insight whose verdict disagrees with what the memory says of
+    the same request, or on which the memory is unsure, waits in quarantine — unsafe as well as
+    safe — so a small reflector cannot teach over-refusal (nor the reverse) on its own."""
+
+    def __init__(
+        self, policy: Policy, store: InsightStore, verdict_check: VerdictCheck | None = None
+    ) -> None:
         self.policy = policy
         self.store = store
+        self.verdict_check = verdict_check
 
     def _abstract(self, draft: InsightDraft, ex: Exchange) -> tuple[InsightDraft | None, int]:
         sources = [ex.request_text, ex.response_text]
@@ -90,6 +106,21 @@ class Hygiene:
     def _needs_quorum(self, verdict: Verdict, category: str) -> bool:
         cat = self.policy.taxonomy.categories.get(category)
         return verdict is Verdict.SAFE and cat is not None and cat.high_risk
+
+    def _checked(self, ins: Insight, ex: Exchange) -> Insight:
+        """Quarantine a new learnt insight the memory's verdict model does not back."""
+        if self.verdict_check is None or ins.verdict is Verdict.BORDERLINE:
+            return ins
+        try:
+            said = self.verdict_check(ex.tenant, ex.key)
+        except Exception:  # a failing check never loses the exchange: the insight waits
+            log.warning(
+                "verdict check failed; the learnt insight waits in quarantine", exc_info=True
+            )
+            said = Verdict.BORDERLINE
+        if said is None or said is ins.verdict:
+            return ins
+        return ins.model_copy(update={"status": InsightStatus.QUARANTINED})
 
     def _status(self, ins: Insight, near: list[ScoredInsight]) -> InsightStatus:
         """Quarantine until the quorum; human decisions (reviewed_by) stick.
@@ -166,7 +197,7 @@ class Hygiene:
                 layout=ex.layout,
                 vector=tuple(float(x) for x in ex.key),
             )
-            ins = fresh.model_copy(update={"status": self._status(fresh, near)})
+            ins = self._checked(fresh.model_copy(update={"status": self._status(fresh, near)}), ex)
             outcome = "new"
         writes, found = self._conflicting(ins, near)
         if found and ins.status is not InsightStatus.CONFLICTED:

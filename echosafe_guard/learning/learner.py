@@ -21,7 +21,7 @@ from echosafe_guard.exceptions import (
     ReflectionUnavailableError,
 )
 from echosafe_guard.learning.exchange import Exchange
-from echosafe_guard.learning.hygiene import Hygiene
+from echosafe_guard.learning.hygiene import Hygiene, VerdictCheck
 from echosafe_guard.learning.rate_limit import RateLimiter
 from echosafe_guard.learning.reflector import Reflector
 from echosafe_guard.llm_client import call_with_retries
@@ -47,11 +47,12 @@ class Learner:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        verdict_check: VerdictCheck | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
         self.reflector = reflector
-        self.hygiene = Hygiene(policy, store)
+        self.hygiene = Hygiene(policy, store, verdict_check)
         lp = policy.learning
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=lp.queue_size)
         self._users = RateLimiter(lp.user_rate_per_hour, clock=clock)

@@ -128,6 +128,25 @@ class ProbeVerdictModel:
             fitted=res.fitted,
         )
 
+    def verdict(self, tenant: str, vector: Vector) -> Verdict | None:
+        """The tenant probe's verdict on ``vector``: ``unsafe``/``safe`` when confident,
+        ``borderline`` when unsure, None when no probe could be fitted (too few labelled
+        insights). Off the request path (the learner's check): fits on this thread if needed."""
+        st = self.state(tenant) or self.refresh(tenant, force=False)
+        if st.probe is None or st.probe.w.shape != np.shape(vector):
+            return None
+        res = score_candidates(
+            self.config,
+            query=vector,
+            cand_scores=np.zeros(0),
+            cand_unsafe=[],
+            twin_vectors=None,
+            probe_logit=st.probe.logit(vector),
+            k=0,
+        )
+        said = {Call.UNSAFE: Verdict.UNSAFE, Call.SAFE: Verdict.SAFE}
+        return said.get(res.call, Verdict.BORDERLINE)
+
     def state(self, tenant: str) -> TenantVerdictState | None:
         with self._lock:
             return self._states.get(tenant)

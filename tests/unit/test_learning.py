@@ -326,3 +326,32 @@ def test_counting_hits_never_builds_the_learner_nor_its_reflector(
     guard.close()
     top = guard.store.get("default", prep.insights[0].insight.id)
     assert top is not None and top.hits == 1
+
+
+def test_a_reflection_the_memory_does_not_back_waits_in_quarantine(
+    tmp_path: Path, llm: ScriptedLLM
+) -> None:
+    """Over-refusal guard: a small reflector that calls a safe twin unsafe (or the reverse)
+    cannot put that verdict live when the tenant's verdict model says otherwise or is unsure."""
+    guard = make_guard(tmp_path)
+    memory_says: dict[str, Verdict | None] = {}
+    guard.learner.hygiene.verdict_check = lambda tenant, key: memory_says["now"]
+    llm.script.extend([draft(verdict="unsafe")] * 3)
+    for n, says in enumerate((Verdict.SAFE, Verdict.BORDERLINE, Verdict.UNSAFE)):
+        memory_says["now"] = says
+        learn(guard, f"{UNSAFE} variant {n} " + "x" * 40 * n, user=f"u{n}")
+        guard.learner.drain(30)
+    guard.close()
+    got = sorted(i.status.value for i in stored(guard))
+    assert got == ["active", "quarantined", "quarantined"]
+
+
+def test_the_guard_checks_learnt_verdicts_against_its_verdict_model(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path)
+    seed_memory(guard, "builtin")
+    guard.warmup(images=False, tenants=["default"])
+    check = guard.learner.hygiene.verdict_check
+    assert check is not None
+    key = guard.prepare([{"role": "user", "content": UNSAFE}]).key
+    assert check("default", key) is not None  # fitted: it answers (unsafe, safe or borderline)
+    assert check("nobody", key) is None  # an empty memory cannot say: the other rules apply
