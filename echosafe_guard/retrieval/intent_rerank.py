@@ -36,7 +36,7 @@ import numpy.typing as npt
 from echosafe_guard.memory.base import InsightStore, Vector
 from echosafe_guard.memory.insight import ScoredInsight, Verdict
 from echosafe_guard.policy.models import IntentRerankPolicy
-from echosafe_guard.retrieval.tenant_fits import LIVE, TenantFits, sample_rank
+from echosafe_guard.retrieval.tenant_fits import LIVE, TenantFits, TenantFitted, sample_rank
 
 __all__ = ["IntentAxis", "IntentRerank", "fit_intent_axis"]
 
@@ -114,7 +114,7 @@ class _State:
     checked: float
 
 
-class IntentRerank:
+class IntentRerank(TenantFitted):
     """The ``intent`` :class:`~echosafe_guard.retrieval.rerank.Reranker`. Thread-safe.
 
     The default fits on one daemon worker thread (started on demand, gone after ``IDLE_S``
@@ -145,16 +145,6 @@ class IntentRerank:
             max_age=MAX_AGE_FACTOR * self.policy.refresh_s,
         )
 
-    @property
-    def fits(self) -> int:
-        """Fits done so far."""
-        return self._fits.fits
-
-    @property
-    def errors(self) -> int:
-        """Fits that failed so far."""
-        return self._fits.errors
-
     # -- request path ----------------------------------------------------------------------------
 
     def axis(self, tenant: str) -> IntentAxis | None:
@@ -181,10 +171,6 @@ class IntentRerank:
         insight count changed or the axis is older than ``12 · refresh_s``). Store errors
         propagate; the previous axis stays in place."""
         return self._fits.refresh(tenant, force=force).axis
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until no background fit is pending (tests, benchmarks). False on timeout."""
-        return self._fits.wait_idle(timeout)
 
     def _fit(self, tenant: str, count: int, now: float) -> _State:
         vectors, unsafe = self._read(tenant, count)

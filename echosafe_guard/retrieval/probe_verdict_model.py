@@ -30,7 +30,7 @@ from echosafe_guard.memory.base import InsightStore, Vector
 from echosafe_guard.memory.insight import ScoredInsight, Verdict
 from echosafe_guard.policy.models import VerdictPolicy
 from echosafe_guard.retrieval.probe import LinearProbe, fit_calibrated_probe, fit_probe
-from echosafe_guard.retrieval.tenant_fits import LIVE, TenantFits, sample_rank
+from echosafe_guard.retrieval.tenant_fits import LIVE, TenantFits, TenantFitted, sample_rank
 from echosafe_guard.retrieval.verdict_assessment import Assessment, VerdictModel
 from echosafe_guard.retrieval.verdict_model import Call, fit_twins, score_candidates
 
@@ -50,7 +50,7 @@ class TenantVerdictState:
     checked: float
 
 
-class ProbeVerdictModel:
+class ProbeVerdictModel(TenantFitted):
     """Thread-safe. ``background=False`` fits on the calling thread (tests, benchmarks)."""
 
     def __init__(
@@ -75,16 +75,6 @@ class ProbeVerdictModel:
             what="verdict model",
             log=log,
         )
-
-    @property
-    def fits(self) -> int:
-        """Fits done so far."""
-        return self._fits.fits
-
-    @property
-    def errors(self) -> int:
-        """Fits that failed so far."""
-        return self._fits.errors
 
     # -- request path ----------------------------------------------------------------------------
 
@@ -139,10 +129,6 @@ class ProbeVerdictModel:
         """Fit the tenant's state now on this thread (``force=False``: only when its insight
         count changed). Store errors propagate; the previous state stays in place."""
         return self._fits.refresh(tenant, force=force)
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until no background fit is pending (tests, benchmarks). False on timeout."""
-        return self._fits.wait_idle(timeout)
 
     def _fit(self, tenant: str, count: int, now: float) -> TenantVerdictState:
         ids, vectors, unsafe, cats = self._read(tenant)

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from echosafe_guard.memory.insight import InsightStatus
 
@@ -35,7 +35,16 @@ else:
     class DataclassInstance(Protocol):  # typeshed's, for the type checker only
         pass
 
-__all__ = ["IDLE_S", "LIVE", "MAX_TENANTS", "FitState", "TenantFits", "sample_rank"]
+
+__all__ = [
+    "IDLE_S",
+    "LIVE",
+    "MAX_TENANTS",
+    "FitState",
+    "TenantFits",
+    "TenantFitted",
+    "sample_rank",
+]
 
 LIVE = frozenset({InsightStatus.ACTIVE, InsightStatus.CONFLICTED})
 """Statuses of the insights a fit reads."""
@@ -190,3 +199,24 @@ class TenantFits(Generic[S]):
             finally:
                 with self._lock:
                     self._pending.discard(tenant)
+
+
+class TenantFitted:
+    """Mixin of a class whose per-tenant state is a ``TenantFits`` in ``self._fits``: its
+    counters and :meth:`wait_idle`."""
+
+    _fits: TenantFits[Any]
+
+    @property
+    def fits(self) -> int:
+        """Fits done so far."""
+        return self._fits.fits
+
+    @property
+    def errors(self) -> int:
+        """Fits that failed so far."""
+        return self._fits.errors
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no background fit is pending (tests, benchmarks). False on timeout."""
+        return self._fits.wait_idle(timeout)
