@@ -37,10 +37,10 @@ else:
 
 
 __all__ = [
+    "FitState",
     "IDLE_S",
     "LIVE",
     "MAX_TENANTS",
-    "FitState",
     "TenantFits",
     "TenantFitted",
     "sample_rank",
