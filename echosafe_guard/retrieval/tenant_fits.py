@@ -36,15 +36,7 @@ else:
         pass
 
 
-__all__ = [
-    "FitState",
-    "IDLE_S",
-    "LIVE",
-    "MAX_TENANTS",
-    "TenantFits",
-    "TenantFitted",
-    "sample_rank",
-]
+__all__ = ["FitState", "TenantFits", "TenantFitted", "sample_rank"]
 
 LIVE = frozenset({InsightStatus.ACTIVE, InsightStatus.CONFLICTED})
 """Statuses of the insights a fit reads."""
