@@ -58,12 +58,18 @@ from discrimination_methods import (  # noqa: E402
 )
 from harness import emit, loadavg, log, parse, parser  # noqa: E402
 
-from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder  # noqa: E402
+from echosafe_guard.key.mpnet_weights import MPNET_DIM, MPNET_MODEL  # noqa: E402
+from echosafe_guard.key.sentence_transformer_embedder import (  # noqa: E402
+    MINILM_MODEL,
+    SentenceTransformerEmbedder,
+)
 from echosafe_guard.paired import PairedItem, read_paired_jsonl  # noqa: E402
 from echosafe_guard.policy.loader import load_policy  # noqa: E402
 from echosafe_guard.policy.models import VerdictPolicy  # noqa: E402
 
 ENCODERS = ("minilm", "mpnet")
+MODELS = {"minilm": MINILM_MODEL, "mpnet": MPNET_MODEL}
+DIMS = {"minilm": 384, "mpnet": MPNET_DIM}
 TUNING = {
     "tuned_on": "bundled set only (builtin_pairs.jsonl): LOPO and LOCO",
     "probe_l2": "chosen from {0.1, 0.3, 1, 3} by LOCO verdict_at_1 of probe_mpnet_key (also "
@@ -92,10 +98,7 @@ def insight_text(it: PairedItem) -> str:
 
 class Encoders:
     def __init__(self, names: Sequence[str], cache: Path | None) -> None:
-        self.models = {
-            "minilm": SentenceTransformerEmbedder(),
-            "mpnet": SentenceTransformerEmbedder("all-mpnet-base-v2"),
-        }
+        self.models = {n: SentenceTransformerEmbedder(MODELS[n]) for n in ENCODERS}
         self.names = list(names)
         self.cache_path = cache
         self.cache: dict[str, Arr] = {}
@@ -105,12 +108,13 @@ class Encoders:
                 self.cache = {k: v[i] for i, k in enumerate(keys)}
 
     def embed(self, name: str, texts: Sequence[str]) -> Arr:
-        todo = list(dict.fromkeys(t for t in texts if f"{name}\0{t}" not in self.cache))
+        model = MODELS[name]  # cache entries are keyed by the model, not the short name
+        todo = list(dict.fromkeys(t for t in texts if f"{model}\0{t}" not in self.cache))
         if todo:
             out = self.models[name].embed(todo)
             for t, v in zip(todo, out, strict=True):
-                self.cache[f"{name}\0{t}"] = v
-        return np.stack([self.cache[f"{name}\0{t}"] for t in texts]).astype(np.float32)
+                self.cache[f"{model}\0{t}"] = v
+        return np.stack([self.cache[f"{model}\0{t}"] for t in texts]).astype(np.float32)
 
     def save(self) -> None:
         if self.cache_path is None:
@@ -124,8 +128,7 @@ class Encoders:
         np.savez(self.cache_path, keys=json.dumps(keys), v=v)
 
     def load_cached(self, name: str, texts: Sequence[str]) -> Arr:
-        dim = self.models[name].dim if name == "minilm" else 768
-        return self.embed(name, texts)[:, :dim]
+        return self.embed(name, texts)[:, : DIMS[name]]
 
 
 def bank(enc: Encoders, items: list[PairedItem], *, memory: bool) -> Bank:
@@ -186,9 +189,10 @@ def latency(
             )
             for name, (_, encs) in table.items()
         },
-        "note": "added = method call minus cosine top-k call (numpy over the memory, same run) "
-        "plus the forward of every encoder besides MiniLM (the guard already runs MiniLM), minus "
-        "MiniLM's forward for a method keyed by another encoder only (it replaces MiniLM)",
+        "note": "added, relative to a MiniLM-keyed cosine guard (the earlier default key) = method "
+        "call minus the cosine_minilm top-k call (numpy over the memory, same run) plus the "
+        "forward of every encoder besides MiniLM, minus MiniLM's forward for a method keyed by "
+        "another encoder only (it replaces MiniLM)",
     }
 
 
