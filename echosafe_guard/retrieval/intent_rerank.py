@@ -117,9 +117,9 @@ class _State:
 class IntentRerank(TenantFitted):
     """The ``intent`` :class:`~echosafe_guard.retrieval.rerank.Reranker`. Thread-safe.
 
-    The default fits on one daemon worker thread (started on demand, gone after ``IDLE_S``
-    without work) and never waits for it. ``background=False`` fits on the calling thread
-    instead (tests and offline benchmarks only: never in front of requests)."""
+    The default fits on one daemon worker thread (``tenant_fits.TenantFits``: started on demand,
+    gone after ``IDLE_S`` without work) and never waits for it. ``background=False`` fits on the
+    calling thread instead (tests and offline benchmarks only: never in front of requests)."""
 
     def __init__(
         self,
