@@ -24,33 +24,26 @@ Per tenant the state is one ``d``-float vector (3.5 KiB for the 896-d default ke
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import queue
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from echosafe_guard.memory.base import InsightStore, Vector
-from echosafe_guard.memory.insight import InsightStatus, ScoredInsight, Verdict
+from echosafe_guard.memory.insight import ScoredInsight, Verdict
 from echosafe_guard.policy.models import IntentRerankPolicy
+from echosafe_guard.retrieval.tenant_fits import LIVE, TenantFits, TenantFitted, sample_rank
 
 __all__ = ["IntentAxis", "IntentRerank", "fit_intent_axis"]
 
 log = logging.getLogger("echosafe_guard.rerank")
 
-_LIVE = frozenset({InsightStatus.ACTIVE, InsightStatus.CONFLICTED})
 _SIGN = {Verdict.UNSAFE: 1.0, Verdict.SAFE: -1.0, Verdict.BORDERLINE: 0.0}
-MAX_TENANTS = 4096
-"""Tenants whose axis is kept (least recently used ones are dropped and refitted on demand)."""
 MAX_AGE_FACTOR = 12.0
-IDLE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -121,17 +114,12 @@ class _State:
     checked: float
 
 
-def _rank(iid: str) -> str:
-    """A stable pseudo-random order of insight ids (the sample is the same from fit to fit)."""
-    return hashlib.blake2b(iid.encode(), digest_size=8).hexdigest()
-
-
-class IntentRerank:
+class IntentRerank(TenantFitted):
     """The ``intent`` :class:`~echosafe_guard.retrieval.rerank.Reranker`. Thread-safe.
 
-    The default fits on one daemon worker thread (started on demand, gone after ``IDLE_S``
-    without work) and never waits for it. ``background=False`` fits on the calling thread
-    instead (tests and offline benchmarks only: never in front of requests)."""
+    The default fits on one daemon worker thread (``tenant_fits.TenantFits``: started on demand,
+    gone after ``IDLE_S`` without work) and never waits for it. ``background=False`` fits on the
+    calling thread instead (tests and offline benchmarks only: never in front of requests)."""
 
     def __init__(
         self,
@@ -144,27 +132,31 @@ class IntentRerank:
         self.store = store
         self.policy = policy or IntentRerankPolicy()
         self.background = background
-        self._now = clock
-        self._lock = threading.Lock()
-        self._states: OrderedDict[str, _State] = OrderedDict()
-        self._pending: set[str] = set()
-        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
-        self.fits = 0
-        self.errors = 0
+        self._fits: TenantFits[_State] = TenantFits(
+            fit=self._fit,
+            count=store.count,
+            empty=lambda now: _State(None, -1, now, now),
+            refresh_s=self.policy.refresh_s,
+            background=background,
+            clock=clock,
+            name="echosafe-intent-rerank",
+            what="intent axis",
+            log=log,
+            max_age=MAX_AGE_FACTOR * self.policy.refresh_s,
+        )
 
     # -- request path ----------------------------------------------------------------------------
 
     def axis(self, tenant: str) -> IntentAxis | None:
         """The tenant's current axis (None while unfitted or when the memory is too small)."""
-        with self._lock:
-            st = self._states.get(tenant)
+        st = self._fits.get(tenant)
         return None if st is None else st.axis
 
     def rerank(
         self, vector: Vector, hits: Sequence[ScoredInsight], *, tenant: str, k: int
     ) -> list[ScoredInsight]:
-        axis = self._current(tenant)
+        st = self._fits.current(tenant)
+        axis = None if st is None else st.axis
         if axis is None or len(hits) < 2 or axis.w.shape != np.shape(vector):
             return list(hits[:k])
         push = self.policy.weight * math.tanh(axis.log_odds(vector) / 2)
@@ -172,40 +164,15 @@ class IntentRerank:
         order = sorted(range(len(hits)), key=adjusted.__getitem__, reverse=True)  # stable
         return [hits[i] for i in order[:k]]
 
-    def _current(self, tenant: str) -> IntentAxis | None:
-        now = self._now()
-        with self._lock:
-            st = self._states.get(tenant)
-            if st is not None:
-                self._states.move_to_end(tenant)
-            pending = tenant in self._pending
-        if st is None and pending:
-            return None
-        if st is not None and now - st.checked < self.policy.refresh_s:
-            return st.axis
-        if not self.background:
-            return self._refresh_logged(tenant)
-        with self._lock:  # first use or time to check: queue the fit, keep the order meanwhile
-            if tenant not in self._pending:
-                self._pending.add(tenant)
-                self._queue.put(tenant)
-                self._start_worker()
-        return None if st is None else st.axis
-
     # -- fitting ----------------------------------------------------------------------------------
 
     def refresh(self, tenant: str, *, force: bool = True) -> IntentAxis | None:
         """Fit the tenant's axis now on this thread (``force=False``: only when the tenant's
         insight count changed or the axis is older than ``12 · refresh_s``). Store errors
         propagate; the previous axis stays in place."""
-        now = self._now()
-        count = self.store.count(tenant)
-        with self._lock:
-            st = self._states.get(tenant)
-        max_age = MAX_AGE_FACTOR * self.policy.refresh_s
-        if not force and st is not None and st.count == count and now - st.fitted < max_age:
-            self._put(tenant, replace(st, checked=now))
-            return st.axis
+        return self._fits.refresh(tenant, force=force).axis
+
+    def _fit(self, tenant: str, count: int, now: float) -> _State:
         vectors, unsafe = self._read(tenant, count)
         axis = fit_intent_axis(
             vectors,
@@ -213,16 +180,7 @@ class IntentRerank:
             shrinkage=self.policy.shrinkage,
             min_per_verdict=self.policy.min_per_verdict,
         )
-        self.fits += 1
-        self._put(tenant, _State(axis, count, now, now))
-        return axis
-
-    def _put(self, tenant: str, state: _State) -> None:
-        with self._lock:
-            self._states[tenant] = state
-            self._states.move_to_end(tenant)
-            while len(self._states) > MAX_TENANTS:
-                self._states.popitem(last=False)
+        return _State(axis, count, now, now)
 
     def _read(
         self, tenant: str, count: int
@@ -240,72 +198,18 @@ class IntentRerank:
 
         if count <= cap:
             for i in self.store.iter_insights(tenant, with_vector=True):
-                if i.status in _LIVE and i.verdict is not Verdict.BORDERLINE:
+                if i.status in LIVE and i.verdict is not Verdict.BORDERLINE:
                     add(i.vector, i.verdict is Verdict.UNSAFE)
         else:
             by_verdict: dict[bool, list[str]] = {True: [], False: []}
             for i in self.store.iter_insights(tenant):
-                if i.status in _LIVE and i.verdict is not Verdict.BORDERLINE:
+                if i.status in LIVE and i.verdict is not Verdict.BORDERLINE:
                     by_verdict[i.verdict is Verdict.UNSAFE].append(i.id)
             quota = {v: max(cap // 2, cap - len(by_verdict[not v])) for v in (True, False)}
             for v, ids in by_verdict.items():
-                for iid in sorted(ids, key=_rank)[: quota[v]]:
+                for iid in sorted(ids, key=sample_rank)[: quota[v]]:
                     got = self.store.get(tenant, iid, with_vector=True)
                     add(got.vector if got is not None else None, v)
         if not rows:
             return np.zeros((0, 0), np.float32), np.zeros(0, bool)
         return np.stack([r[0] for r in rows]), np.asarray([r[1] for r in rows], dtype=bool)
-
-    # -- background worker ------------------------------------------------------------------------
-
-    def _start_worker(self) -> None:
-        """Called holding ``self._lock``."""
-        if self._worker is None or not self._worker.is_alive():
-            self._worker = threading.Thread(
-                target=self._work, name="echosafe-intent-rerank", daemon=True
-            )
-            self._worker.start()
-
-    def _work(self) -> None:
-        while True:
-            try:
-                tenant = self._queue.get(timeout=IDLE_S)
-            except queue.Empty:
-                with self._lock:  # producers enqueue and check the worker under this lock
-                    if self._queue.empty():
-                        self._worker = None
-                        return
-                continue
-            try:
-                self._refresh_logged(tenant)
-            finally:
-                with self._lock:
-                    self._pending.discard(tenant)
-
-    def _refresh_logged(self, tenant: str) -> IntentAxis | None:
-        """``refresh(force=False)``; a failure is logged and retried after ``refresh_s`` (the
-        previous axis, if any, stays in use meanwhile)."""
-        try:
-            return self.refresh(tenant, force=False)
-        except Exception as exc:
-            self.errors += 1
-            log.warning("intent axis of tenant %r not fitted: %s", tenant, exc)
-            now = self._now()
-            with self._lock:
-                st = self._states.get(tenant)
-            kept = st.axis if st is not None else None
-            self._put(
-                tenant,
-                _State(kept, -1, now, now) if st is None else replace(st, checked=now),
-            )
-            return kept
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until no background fit is pending (tests, benchmarks). False on timeout."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with self._lock:
-                if not self._pending:
-                    return True
-            time.sleep(0.005)
-        return False

@@ -18,32 +18,25 @@ the background when the tenant's insight count changed (checked every ``refresh_
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import queue
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from echosafe_guard.memory.base import InsightStore, Vector
-from echosafe_guard.memory.insight import InsightStatus, ScoredInsight, Verdict
+from echosafe_guard.memory.insight import ScoredInsight, Verdict
 from echosafe_guard.policy.models import VerdictPolicy
 from echosafe_guard.retrieval.probe import LinearProbe, fit_calibrated_probe, fit_probe
+from echosafe_guard.retrieval.tenant_fits import LIVE, TenantFits, TenantFitted, sample_rank
 from echosafe_guard.retrieval.verdict_assessment import Assessment, VerdictModel
 from echosafe_guard.retrieval.verdict_model import Call, fit_twins, score_candidates
 
 __all__ = ["ProbeVerdictModel", "TenantVerdictState"]
 
 log = logging.getLogger("echosafe_guard.retrieval")
-
-_LIVE = frozenset({InsightStatus.ACTIVE, InsightStatus.CONFLICTED})
-MAX_TENANTS = 4096
-IDLE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -57,11 +50,7 @@ class TenantVerdictState:
     checked: float
 
 
-def _rank(iid: str) -> str:
-    return hashlib.blake2b(iid.encode(), digest_size=8).hexdigest()
-
-
-class ProbeVerdictModel:
+class ProbeVerdictModel(TenantFitted):
     """Thread-safe. ``background=False`` fits on the calling thread (tests, benchmarks)."""
 
     def __init__(
@@ -75,14 +64,17 @@ class ProbeVerdictModel:
         self.store = store
         self.config = config or VerdictPolicy()
         self.background = background
-        self._now = clock
-        self._lock = threading.Lock()
-        self._states: OrderedDict[str, TenantVerdictState] = OrderedDict()
-        self._pending: set[str] = set()
-        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
-        self.fits = 0
-        self.errors = 0
+        self._fits: TenantFits[TenantVerdictState] = TenantFits(
+            fit=self._fit,
+            count=store.count,
+            empty=lambda now: TenantVerdictState(None, {}, -1, now, now),
+            refresh_s=self.config.refresh_s,
+            background=background,
+            clock=clock,
+            name="echosafe-verdict-model",
+            what="verdict model",
+            log=log,
+        )
 
     # -- request path ----------------------------------------------------------------------------
 
@@ -90,7 +82,7 @@ class ProbeVerdictModel:
         self, vector: Vector, hits: Sequence[ScoredInsight], *, tenant: str, k: int
     ) -> Assessment:
         """Reorder ``hits`` (best first by cosine) for the request key ``vector``; keep ``k``."""
-        st = self._current(tenant)
+        st = self._fits.current(tenant)
         probe = st.probe if st is not None else None
         logit = None
         if probe is not None and probe.w.shape == np.shape(vector):
@@ -148,43 +140,16 @@ class ProbeVerdictModel:
         return said.get(res.call, Verdict.BORDERLINE)
 
     def state(self, tenant: str) -> TenantVerdictState | None:
-        with self._lock:
-            return self._states.get(tenant)
-
-    def _current(self, tenant: str) -> TenantVerdictState | None:
-        now = self._now()
-        with self._lock:
-            st = self._states.get(tenant)
-            if st is not None:
-                self._states.move_to_end(tenant)
-        if st is not None and now - st.checked < self.config.refresh_s:
-            return st
-        if not self.background:
-            return self._refresh_logged(tenant)
-        with self._lock:
-            if tenant not in self._pending:
-                self._pending.add(tenant)
-                self._queue.put(tenant)
-                if self._worker is None or not self._worker.is_alive():
-                    self._worker = threading.Thread(
-                        target=self._work, name="echosafe-verdict-model", daemon=True
-                    )
-                    self._worker.start()
-        return st
+        return self._fits.get(tenant)
 
     # -- fitting (off the request path) ----------------------------------------------------------
 
     def refresh(self, tenant: str, *, force: bool = True) -> TenantVerdictState:
         """Fit the tenant's state now on this thread (``force=False``: only when its insight
         count changed). Store errors propagate; the previous state stays in place."""
-        now = self._now()
-        count = self.store.count(tenant)
-        with self._lock:
-            st = self._states.get(tenant)
-        if not force and st is not None and st.count == count:
-            new = replace(st, checked=now)
-            self._put(tenant, new)
-            return new
+        return self._fits.refresh(tenant, force=force)
+
+    def _fit(self, tenant: str, count: int, now: float) -> TenantVerdictState:
         ids, vectors, unsafe, cats = self._read(tenant)
         probe: LinearProbe | None = None
         twins: dict[str, npt.NDArray[np.float32]] = {}
@@ -203,31 +168,21 @@ class ProbeVerdictModel:
             if self.config.contrast_weight > 0:
                 twin = fit_twins(vectors, unsafe, cats)
                 twins = {iid: vectors[j] for iid, j in zip(ids, twin, strict=True)}
-        self.fits += 1
-        new = TenantVerdictState(probe, twins, count, now, now)
-        self._put(tenant, new)
-        return new
-
-    def _put(self, tenant: str, state: TenantVerdictState) -> None:
-        with self._lock:
-            self._states[tenant] = state
-            self._states.move_to_end(tenant)
-            while len(self._states) > MAX_TENANTS:
-                self._states.popitem(last=False)
+        return TenantVerdictState(probe, twins, count, now, now)
 
     def _read(
         self, tenant: str
     ) -> tuple[list[str], npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.str_]]:
         rows = []
         for n, ins in enumerate(self.store.iter_insights(tenant, with_vector=True)):
-            if ins.status in _LIVE and ins.verdict is not Verdict.BORDERLINE and ins.vector:
+            if ins.status in LIVE and ins.verdict is not Verdict.BORDERLINE and ins.vector:
                 rows.append((ins.id, ins.vector, ins.verdict is Verdict.UNSAFE, ins.category))
             if n % 64 == 63:
                 time.sleep(0)  # let request threads have the GIL
         cap = self.config.max_fit
         if len(rows) > cap:  # a stable, verdict-balanced sample
             by_v = {
-                v: sorted((r for r in rows if r[2] is v), key=lambda r: _rank(r[0]))
+                v: sorted((r for r in rows if r[2] is v), key=lambda r: sample_rank(r[0]))
                 for v in (True, False)
             }
             quota = {v: max(cap // 2, cap - len(by_v[not v])) for v in (True, False)}
@@ -240,49 +195,6 @@ class ProbeVerdictModel:
             np.asarray([r[2] for r in rows], dtype=bool),
             np.asarray([r[3] for r in rows]),
         )
-
-    def _work(self) -> None:
-        while True:
-            try:
-                tenant = self._queue.get(timeout=IDLE_S)
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._worker = None
-                        return
-                continue
-            try:
-                self._refresh_logged(tenant)
-            finally:
-                with self._lock:
-                    self._pending.discard(tenant)
-
-    def _refresh_logged(self, tenant: str) -> TenantVerdictState | None:
-        try:
-            return self.refresh(tenant, force=False)
-        except Exception as exc:
-            self.errors += 1
-            log.warning("verdict model of tenant %r not fitted: %s", tenant, exc)
-            now = self._now()
-            with self._lock:
-                st = self._states.get(tenant)
-            kept = (
-                TenantVerdictState(None, {}, -1, now, now)
-                if st is None
-                else replace(st, checked=now)
-            )
-            self._put(tenant, kept)
-            return kept
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until no background fit is pending (tests, benchmarks). False on timeout."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with self._lock:
-                if not self._pending:
-                    return True
-            time.sleep(0.005)
-        return False
 
 
 def _check_protocol(m: ProbeVerdictModel) -> VerdictModel:

@@ -1,8 +1,9 @@
 """``aprepare`` never blocks the event loop, also on a tenant's first request against Redis.
 
 A tenant's first request used to fit the intent re-ranker inline (``count``, ``iter_insights``
-over up to 400 insights through the sync Redis client) on the event loop. Now the fit is queued to
-a worker thread and the request keeps the store's order.
+over up to 400 insights through the sync Redis client) on the event loop. Now every per-tenant fit
+(the default ``rerank: probe`` verdict model, as the intent re-ranker) is queued to a worker
+thread (``retrieval/tenant_fits.py``) and the request is answered meanwhile without it.
 
 Every callback the loop runs (a task step) is timed. On Linux the time the loop's thread spent
 waiting for a CPU (``/proc/self/task/<tid>/schedstat``) is left out: it measures what the code
@@ -23,7 +24,7 @@ import pytest
 from echosafe_guard import Guard, Prepared, seed_memory
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.policy.loader import load_policy
-from echosafe_guard.retrieval.intent_rerank import IntentRerank
+from echosafe_guard.retrieval.probe_verdict_model import ProbeVerdictModel
 from echosafe_guard.settings import open_store
 from tests.conftest import FakeTextEmbedder
 
@@ -85,8 +86,10 @@ def test_a_tenants_first_aprepare_never_blocks_the_event_loop(
     monkeypatch.undo()
     assert not slow, f"event loop blocked > {LIMIT_S * 1000:.0f} ms: {slow}"
     assert first.insights and first.decision.reason != "store_unavailable"
-    rr = guard.retriever.reranker
-    assert isinstance(rr, IntentRerank)
-    assert rr.wait_idle() and rr.axis("fresh") is not None  # fitted off the loop meanwhile
+    vm = guard.retriever.verdicts  # the default policy's rerank: probe
+    assert isinstance(vm, ProbeVerdictModel) and guard.retriever.reranker is None
+    assert vm.wait_idle()
+    state = vm.state("fresh")  # fitted off the loop meanwhile
+    assert state is not None and state.probe is not None
     guard.close()
     store.close()
