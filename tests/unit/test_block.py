@@ -54,12 +54,13 @@ def test_unsure_shows_both_sides_without_a_verdict() -> None:
     assert only_unsafe is not None and "Only if this request shows those signs" in only_unsafe
 
 
-def test_safe_call_says_help_and_empty_templates_write_nothing() -> None:
+def test_safe_call_writes_nothing_by_default_or_the_safe_template() -> None:
     hits = [hit(Verdict.SAFE, 0.8, "s"), hit(Verdict.UNSAFE, 0.7, "u")]
-    block = render_block(POLICY, hits, Call.SAFE)
-    assert block is not None and "Help fully" in block and "unsafe scenario" not in block
-    quiet = POLICY.model_copy(update={"prompt": POLICY.prompt.model_copy(update={"safe": ""})})
-    assert render_block(quiet, hits, Call.SAFE) is None
+    assert render_block(POLICY, hits, Call.SAFE) is None  # no unsafe evidence: nothing added
+    helpful = POLICY.prompt.model_copy(update={"safe": "Legitimate before: {scenario} Help."})
+    block = render_block(POLICY.model_copy(update={"prompt": helpful}), hits, Call.SAFE)
+    assert block is not None and "Legitimate before: safe scenario" in block
+    assert "unsafe scenario" not in block
     assert render_block(POLICY, [], Call.UNSAFE) is None  # nothing to say, nothing added
 
 
