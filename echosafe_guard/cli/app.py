@@ -105,7 +105,7 @@ def screen(
     ] = None,
     fmt: FormatOpt = None,
     mapping: MapOpt = None,
-    on_bad_row: OnBadRowOpt = "fail",
+    on_bad_row: OnBadRowOpt = "skip",
     missing_images: MissingImagesOpt = "fail",
     store: StoreOpt = None,
     tenant: TenantOpt = "default",

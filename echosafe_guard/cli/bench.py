@@ -86,7 +86,7 @@ def eval_command(
     fmt: FormatOpt = None,
     mapping: MapOpt = None,
     text_only: TextOnlyOpt = False,
-    on_bad_row: OnBadRowOpt = "fail",
+    on_bad_row: OnBadRowOpt = "skip",
     missing_images: MissingImagesOpt = "fail",
     dry_run: Annotated[
         bool,

@@ -52,7 +52,8 @@ OnBadRowOpt = Annotated[
     Literal["skip", "fail"],
     typer.Option(
         "--on-bad-row",
-        help="A record that fails its checks: fail the load, or skip it (counted and named).",
+        help="A record that fails its checks: skip it (default; counted and named in the "
+        "report) or fail the load.",
     ),
 ]
 MissingImagesOpt = Annotated[
