@@ -290,6 +290,7 @@ class Guard:
             found.hits,
             mode=Mode(mode if mode is not None else p.mode),
             block_threshold=p.block_threshold,
+            block_confidence=p.block_confidence,
             call=found.call,
             p_unsafe=found.p_unsafe,
             store_failed=found.note is not None,

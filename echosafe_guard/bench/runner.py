@@ -106,6 +106,8 @@ class ResultRow(BaseModel):
     error: str | None = None
     reason: str | None = None
     """The guard's decision reason (guard on)."""
+    p_unsafe: float | None = None
+    """The verdict model's probability that the request is unsafe (guard on)."""
     block_tokens: int | None = None
     """Estimated tokens of the block the guard wrote into this request's system prompt."""
     leaked: bool | None = None
@@ -279,6 +281,7 @@ class EvalRunner:
             cached=cached,
             latency_ms=latency,
             reason=prep.decision.reason if prep is not None else None,
+            p_unsafe=prep.decision.p_unsafe if prep is not None else None,
             block_tokens=estimate_tokens(prep.system_prompt)
             if prep is not None and prep.system_prompt
             else None,

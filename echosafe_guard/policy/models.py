@@ -340,6 +340,9 @@ class Policy(_Strict):
     mode: Mode = Mode.ADVISE
     block_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.92
     """``enforce`` blocks when a known-unsafe insight is at least this similar."""
+    block_confidence: Annotated[float, Field(gt=0.5, le=1.0)] | None = 0.9
+    """``enforce`` also blocks a request the verdict model calls unsafe with ``p_unsafe`` at or
+    above this (None: only near-duplicates block)."""
     on_store_error: StoreErrorPolicy = StoreErrorPolicy.FAIL_OPEN
     block_message: Annotated[str, Field(min_length=1)] = (
         "I can't help with that request. If I misread it, please rephrase what you need."

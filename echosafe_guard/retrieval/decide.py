@@ -24,7 +24,7 @@ class Decision:
     action: Action
     reason: str
     """``no_insights``, ``safe_evidence``, ``uncertain``, ``unsafe_evidence``,
-    ``near_duplicate_unsafe`` or ``store_unavailable``."""
+    ``near_duplicate_unsafe``, ``confident_unsafe`` or ``store_unavailable``."""
     mode: Mode
     applied: bool
     """False in ``shadow`` mode: the decision was recorded, the messages left untouched."""
@@ -41,6 +41,7 @@ def decide(
     *,
     mode: Mode,
     block_threshold: float,
+    block_confidence: float | None = None,
     call: Call | None = None,
     p_unsafe: float | None = None,
     store_failed: bool = False,
@@ -60,8 +61,11 @@ def decide(
         top_verdict = hits[0].insight.verdict
         call = {Verdict.UNSAFE: Call.UNSAFE, Verdict.SAFE: Call.SAFE}.get(top_verdict, Call.UNSURE)
     if call is Call.UNSAFE and top is not None:
+        confident = block_confidence is not None and (p_unsafe or 0.0) >= block_confidence
         if top >= block_threshold and mode is not Mode.ADVISE:
             action, reason = Action.BLOCK, "near_duplicate_unsafe"
+        elif confident and mode is not Mode.ADVISE:
+            action, reason = Action.BLOCK, "confident_unsafe"
         else:
             action, reason = Action.CAUTION, "unsafe_evidence"
     elif call is Call.SAFE:
