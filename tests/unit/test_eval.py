@@ -110,8 +110,10 @@ def test_eval_writes_every_output_and_resumes_from_the_cache(
     for name in ("results.jsonl", "summary.json", "report.md", "ccr_radar.png", "rr_ar_bars.png"):
         assert (out / name).stat().st_size > 0, name
     rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    # 3 pairs x 2 labels x (text + GenOCR) x (guard off + on)
-    assert len(rows) == 24 and summary["model_calls"] == 24 and summary["cache_hits"] == 0
+    # 3 pairs x 2 labels x (text + GenOCR) x (guard off + on). The memory is empty, so the
+    # guard adds nothing: guard-on requests are the guard-off ones, answered from the cache.
+    assert len(rows) == 24 and summary["model_calls"] == 12 and summary["cache_hits"] == 12
+    assert {r["reason"] for r in rows if r["guard"] == "on"} == {"no_insights"}
     assert {r["mode"] for r in rows} == {"text", "GenOCR"}
     ocr = [r for r in rows if r["mode"] == "GenOCR"]
     assert all(r["image"].startswith("genocr:") for r in ocr)
@@ -128,9 +130,8 @@ def test_eval_writes_every_output_and_resumes_from_the_cache(
     assert text_mode["n_pairs"] == 3
     categories = set(summary["runs"]["on"]["by_category"])
     assert categories == {"fraud", "illegal_activity", "physical_harm"}
-    # Guard on: the model saw the guard's system block.
-    on_calls = [c for c in llm.calls if c[0]["role"] == "system"]
-    assert len(on_calls) == 12
+    # No insights, no block: the model never saw a system message from the guard.
+    assert not [c for c in llm.calls if c[0]["role"] == "system"]
     report = (out / "report.md").read_text()
     assert "| off |" in report and "| on |" in report and "ccr_radar.png" in report
 
