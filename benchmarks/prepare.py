@@ -6,7 +6,8 @@
 Prints one JSON object (progress goes to stderr); ``--quick`` is the < 60 s CI smoke run. Targets:
 prepare overhead beyond the embedding forward <= 2 ms p50; prepare / bare text forward <= 1.10;
 a request with a cached image <= 3 ms beyond the text forward; LocalStore top-10 <= 1 ms p50 with
-recall@10 >= 0.98. Real all-MiniLM-L6-v2; a tiny random-init OpenCLIP tower stands in for ViT-B-32.
+recall@10 >= 0.98. The real default text key; a tiny random-init OpenCLIP tower stands in
+for ViT-B-32.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ CHOICES = {k: v.split("|") for k, v in {  # template slot -> choices
 }.items()}
 CHOICES["ctx2"] = CHOICES["ctx"]
 NOTES = [
-    "Text: real all-MiniLM-L6-v2 on CPU. Image: tiny random-init OpenCLIP (conftest TINY_CLIP, "
-    "embed_dim 512) so keys are 896-d like the default layout.",
+    "Text: the real default text key on CPU. Image: tiny random-init OpenCLIP (conftest "
+    "TINY_CLIP, embed_dim 512) so keys are as wide as the default layout.",
     "prepare_overhead = Timings.total_ms - embed_text_ms - embed_image_ms per request. "
     "prepare_vs_embed: bare keys.text.embed([a]) and guard.prepare(b) interleaved (a, b distinct "
     "prompts of one template; roles and order alternate), wall-clock medians.",
@@ -164,10 +165,11 @@ def setup_guard(args: argparse.Namespace, tmp: Path, rng: random.Random) -> Guar
     n_real = min(args.insights, 60 if args.quick else 300)
     text_vecs = keys.text.embed([fill_in(rng.choice(ASKS), rng) for _ in range(n_real)])
     img_vec = keys.image.embed([Image.open(io.BytesIO(png_data_url()[2])).convert("RGB")])[0]
+    td = text_vecs.shape[1]  # the default text key's width (768 for all-mpnet-base-v2)
     real = np.concatenate([text_vecs, np.zeros((n_real, 512), np.float32)], axis=1)
-    real[: n_real // 6, 384:] = img_vec  # some insights learnt from requests with the image
+    real[: n_real // 6, td:] = img_vec  # some insights learnt from requests with the image
     vecs = np.concatenate([l2_normalize(real),
-                           clustered(args.insights - n_real, 896, np.random.default_rng(2))])
+                           clustered(args.insights - n_real, td + 512, np.random.default_rng(2))])
     store = guard.bound_store()
     assert isinstance(store, LocalStore)
     fill(store, vecs, keys.layout().id, 5000)

@@ -210,7 +210,12 @@ def test_multimodal_request_is_rewritten_and_learnt(proxy: Proxy) -> None:
     sent = proxy.upstream_calls()[-1]
     system = sent[0]
     assert system["role"] == "system"
-    assert str(system["content"]).startswith("You are a travel assistant.\n\n<echosafe-guard>")
+    # The operator's text is kept; the guard adds a block only when it has something to say
+    # (unsafe evidence, or both sides to contrast), never a note that could prime a refusal.
+    decision = res.headers.get("x-echosafe-decision", "")
+    content = str(system["content"])
+    assert content.startswith("You are a travel assistant.")
+    assert ("<echosafe-guard>" in content) == ("uncertain" in decision or "caution" in decision)
     user = sent[1]
     assert (
         user["content"][1]["image_url"]["url"]
@@ -240,7 +245,7 @@ def test_streaming_passes_through_and_learns(proxy: Proxy) -> None:
     got = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert got == "ANSWER: " + text
     assert len(proxy.upstream_calls()) == before + 1
-    assert "<echosafe-guard>" in str(proxy.upstream_calls()[-1][0]["content"])
+    assert text in str(proxy.upstream_calls()[-1])
     deadline = time.monotonic() + 60
     supports = 0
     while time.monotonic() < deadline:
@@ -339,7 +344,9 @@ def test_serve_without_a_model_answers_with_the_local_model_and_learns(
         got = res.json()
         assert got["choices"][0]["message"]["content"].strip()
         assert 0 < got["usage"]["completion_tokens"] <= 16
-        assert got["usage"]["prompt_tokens"] > 100  # the guard's block went in
+        # The guard decided (a safe request: no block, or the contrast when it is unsure).
+        assert res.headers.get("x-echosafe-decision", "").split(";")[0] in ("allow", "caution")
+        assert got["usage"]["prompt_tokens"] > 10
         assert not proxy.upstream_calls()  # the scripted upstream was never used
         # A valid reflection is stored (new, merged) or refused by hygiene (rejected_copy: it
         # reused the user's wording); an invalid or failed one is counted.

@@ -97,8 +97,10 @@ def test_bad_input_is_a_message_and_an_exit_code(env: dict[str, str], tmp_path: 
     assert err["type"] == "ImageDecodeError" and str(not_image) in err["error"]
     bench = tmp_path / "bad.jsonl"
     bench.write_text('{"id": "a"}\n')
-    res = run(env, "screen", "--input", str(bench), "--json", code=2)
+    res = run(env, "screen", "--input", str(bench), "--on-bad-row", "fail", "--json", code=2)
     assert "bad.jsonl:1" in lines(res.stdout)[0]["error"]
+    res = run(env, "screen", "--input", str(bench), "--json", code=2)  # skipped: nothing left
+    assert "no jsonl items found" in lines(res.stdout)[0]["error"]
     res = run(env, "screen", "--text", "hi", "--policy", str(tmp_path / "nope.yaml"), code=1)
     assert "no such policy file" in res.output
 

@@ -68,8 +68,10 @@ def test_sync_rewrites_calls_and_learns(tmp_path: Path, llm: ScriptedLLM) -> Non
     res = guarded_completion(model="scripted/m", messages=msgs, guard=guard, user="u1")
     assert res.choices[0].message.content == "ANSWER"
     sent = llm.calls[0]
-    assert sent[0]["content"].startswith("Be brief.\n\n<echosafe-guard>")
-    assert res._hidden_params["echosafe"]["decision"] in ("allow", "caution")
+    info = res._hidden_params["echosafe"]
+    assert info["decision"] in ("allow", "caution")
+    assert sent[0]["content"].startswith("Be brief.")  # the operator's text, first and kept
+    assert (info["system_prompt"] is not None) == ("<echosafe-guard>" in sent[0]["content"])
     guard.close()
     assert learnt(guard) == 1
     assert msgs[0]["content"] == "Be brief."
