@@ -77,6 +77,7 @@ class Guard:
         self.keys = keys or self.settings.key_builder()
         self.on_decision = on_decision
         self._lock = threading.Lock()
+        self._writes = threading.Lock()  # the learner's and the hit recorder's store writes
         self._bound = False
         self._reflector = reflector
         self._reranker = reranker
@@ -135,7 +136,7 @@ class Guard:
             store, flush_s = self.store, self.policy.learning.hit_flush_s
             with self._lock:
                 if self._hits is None:
-                    self._hits = HitRecorder(store, flush_s=flush_s)
+                    self._hits = HitRecorder(store, flush_s=flush_s, write_lock=self._writes)
         return self._hits
 
     @property
@@ -147,7 +148,11 @@ class Guard:
                 if self._learner is None:
                     reflector = self._reflector or LLMReflector(policy)
                     self._learner = Learner(
-                        policy, store, reflector, verdict_check=self._memory_verdict
+                        policy,
+                        store,
+                        reflector,
+                        verdict_check=self._memory_verdict,
+                        write_lock=self._writes,
                     )
         return self._learner
 

@@ -24,9 +24,14 @@ log = logging.getLogger("echosafe_guard.learning")
 class HitRecorder:
     """Thread-safe. Constructing it does no I/O and starts no thread."""
 
-    def __init__(self, store: InsightStore, *, flush_s: float) -> None:
+    def __init__(
+        self, store: InsightStore, *, flush_s: float, write_lock: threading.Lock | None = None
+    ) -> None:
         self.store = store
         self.flush_s = flush_s
+        self.write_lock = write_lock or threading.Lock()
+        """Held across each read-modify-write, shared with the learner's writes (a hit count
+        written back must never undo a status the learner set meanwhile)."""
         self._lock = threading.Lock()
         self._hits: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
@@ -58,11 +63,14 @@ class HitRecorder:
         now = utcnow()
         updated = []
         try:
-            for (tenant, iid), n in hits.items():
-                ins = self.store.get(tenant, iid, with_vector=True)
-                if ins is not None:
-                    updated.append(ins.model_copy(update={"hits": ins.hits + n, "last_hit": now}))
-            self.store.upsert(updated)
+            with self.write_lock:
+                for (tenant, iid), n in hits.items():
+                    ins = self.store.get(tenant, iid, with_vector=True)
+                    if ins is not None:
+                        updated.append(
+                            ins.model_copy(update={"hits": ins.hits + n, "last_hit": now})
+                        )
+                self.store.upsert(updated)
             self.written += len(updated)
         except EchoSafeError as exc:
             self.errors += 1

@@ -48,11 +48,14 @@ class Learner:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         verdict_check: VerdictCheck | None = None,
+        write_lock: threading.Lock | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
         self.reflector = reflector
         self.hygiene = Hygiene(policy, store, verdict_check)
+        self.write_lock = write_lock or threading.Lock()
+        """Held across each admission (read, merge, write), shared with the hit recorder."""
         lp = policy.learning
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=lp.queue_size)
         self._users = RateLimiter(lp.user_rate_per_hour, clock=clock)
@@ -145,7 +148,8 @@ class Learner:
             log.info("reflection invalid, dropped: %s", exc)
             return
         try:
-            got = self.hygiene.admit(draft, exchange)
+            with self.write_lock:
+                got = self.hygiene.admit(draft, exchange)
         except EchoSafeError as exc:
             self.counters["failed_store"] += 1
             log.warning("could not store a learnt insight: %s", exc)
