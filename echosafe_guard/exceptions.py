@@ -5,7 +5,8 @@ application can catch the whole family with one ``except`` clause. The tree::
 
     EchoSafeError
     ├── ConfigError                  bad configuration (settings, flags, environment)
-    │   └── PolicyError              a policy file that does not load or validate
+    │   ├── PolicyError              a policy file that does not load or validate
+    │   └── MissingExtraError        an adapter imported without its extra (also an ImportError)
     ├── InputError                   the request itself is bad (also a ValueError)
     │   ├── MessageFormatError       malformed chat messages: wrong types, unknown roles, ...
     │   ├── InputTooLargeError       text or a message list over the configured caps
@@ -60,6 +61,7 @@ __all__ = [
     "LocalModelError",
     "LocalModelUnavailableError",
     "MessageFormatError",
+    "MissingExtraError",
     "ModelCallError",
     "ModelChecksumError",
     "PolicyError",
@@ -83,6 +85,11 @@ class ConfigError(EchoSafeError):
 
 class PolicyError(ConfigError):
     """A policy file that cannot be read, parsed or validated."""
+
+
+class MissingExtraError(ConfigError, ImportError):
+    """An integration imported without its optional dependencies; the message names the extra
+    to install (``pip install 'echosafe-guard[langchain]'``)."""
 
 
 class InputError(EchoSafeError, ValueError):
