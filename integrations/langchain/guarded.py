@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import (
@@ -103,7 +104,9 @@ class GuardedChatModel(RunnableSerializable[LanguageModelInput, BaseMessage]):
         except Exception as exc:
             return self._call_with_config(raising(exc), input, config)
 
-        def call(_: Any, config: RunnableConfig) -> BaseMessage:
+        def call(
+            _: LanguageModelInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+        ) -> BaseMessage:
             if prep.blocked:
                 return self._blocked(prep)
             out = self.model.invoke(apply_prepared(messages, prep), config, **kwargs)
@@ -128,7 +131,11 @@ class GuardedChatModel(RunnableSerializable[LanguageModelInput, BaseMessage]):
 
             return await self._acall_with_config(afail, input, config)
 
-        async def call(_: Any, config: RunnableConfig) -> BaseMessage:
+        async def call(
+            _: LanguageModelInput,
+            run_manager: AsyncCallbackManagerForChainRun,
+            config: RunnableConfig,
+        ) -> BaseMessage:
             if prep.blocked:
                 return self._blocked(prep)
             out = await self.model.ainvoke(apply_prepared(messages, prep), config, **kwargs)
@@ -195,7 +202,11 @@ class GuardedChatModel(RunnableSerializable[LanguageModelInput, BaseMessage]):
                 started.append(exc)
         todo = self._todo(started)
 
-        def call(_: Any, config: list[RunnableConfig]) -> list[Any]:
+        def call(
+            _: list[LanguageModelInput],
+            run_manager: list[CallbackManagerForChainRun],
+            config: list[RunnableConfig],
+        ) -> list[Exception | BaseMessage]:
             calls = [apply_prepared(*started[i]) for i in todo]  # type: ignore[misc]
             results = (
                 self.model.batch(calls, [config[i] for i in todo], return_exceptions=True, **kwargs)
@@ -234,7 +245,11 @@ class GuardedChatModel(RunnableSerializable[LanguageModelInput, BaseMessage]):
             started.append(g)
         todo = self._todo(started)
 
-        async def call(_: Any, config: list[RunnableConfig]) -> list[Any]:
+        async def call(
+            _: list[LanguageModelInput],
+            run_manager: list[AsyncCallbackManagerForChainRun],
+            config: list[RunnableConfig],
+        ) -> list[Exception | BaseMessage]:
             calls = [apply_prepared(*started[i]) for i in todo]  # type: ignore[misc]
             results = (
                 await self.model.abatch(
@@ -273,7 +288,11 @@ class GuardedChatModel(RunnableSerializable[LanguageModelInput, BaseMessage]):
             yield from self._transform_stream_with_config(iter([input]), failing, config)
             return
 
-        def chunks(values: Iterator[Any], config: RunnableConfig) -> Iterator[BaseMessage]:
+        def chunks(
+            values: Iterator[LanguageModelInput],
+            run_manager: CallbackManagerForChainRun,
+            config: RunnableConfig,
+        ) -> Iterator[BaseMessage]:
             for _ in values:
                 pass
             if prep.blocked:
@@ -313,7 +332,9 @@ class GuardedChatModel(RunnableSerializable[LanguageModelInput, BaseMessage]):
             return
 
         async def chunks(
-            values: AsyncIterator[Any], config: RunnableConfig
+            values: AsyncIterator[LanguageModelInput],
+            run_manager: AsyncCallbackManagerForChainRun,
+            config: RunnableConfig,
         ) -> AsyncIterator[BaseMessage]:
             async for _ in values:
                 pass

@@ -87,7 +87,7 @@ class EchoSafeMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     def _blocked(self, prep: Prepared) -> AIMessage:
         if self.guard.policy.raise_on_block:
             raise blocked_error(prep)
-        return block_answer(self.guard.policy.block_message, prep)  # type: ignore[return-value]
+        return block_answer(self.guard.policy.block_message, prep)
 
     def _remember(self, message: AIMessage, prep: Prepared, user: str | None) -> AIMessage:
         """The answer with the decision in its metadata (and an id to find it again in
