@@ -24,6 +24,7 @@ from echosafe_guard.integrations.llamaindex import (
 )
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRole, TextBlock
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.chat_engine import ContextChatEngine, SimpleChatEngine
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
@@ -45,7 +46,7 @@ DOCS = [
 
 
 class Events(BaseEventHandler):
-    seen: list[EchoSafeDecisionEvent] = []
+    seen: list[EchoSafeDecisionEvent] = Field(default_factory=list)
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         if isinstance(event, EchoSafeDecisionEvent):
@@ -54,7 +55,7 @@ class Events(BaseEventHandler):
 
 @pytest.fixture
 def events() -> Iterator[Events]:
-    handler = Events(seen=[])
+    handler = Events()
     root = get_dispatcher()
     root.add_event_handler(handler)
     yield handler
