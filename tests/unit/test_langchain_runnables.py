@@ -43,9 +43,7 @@ class Recorder(BaseCallbackHandler):
     ) -> None:
         self.sent.append(messages[0])
 
-    def on_chain_start(
-        self, serialized: Any, inputs: Any, *, run_id: UUID, **kwargs: Any
-    ) -> None:
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self.metadata[str(kwargs.get("name"))] = dict(kwargs.get("metadata") or {})
 
 
