@@ -8,7 +8,8 @@ block to OpenAI/LiteLLM message lists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from echosafe_guard.memory.insight import Insight, ScoredInsight, Verdict
 from echosafe_guard.policy.models import Mode, Policy
@@ -19,6 +20,7 @@ __all__ = [
     "BEGIN",
     "END",
     "estimate_tokens",
+    "merge_system_parts",
     "merge_system_text",
     "render_block",
     "strip_block",
@@ -127,3 +129,24 @@ def merge_system_text(own: str, block: str | None) -> str:
     if block is None:
         return own
     return f"{own.rstrip()}\n\n{block}" if own.strip() else block
+
+
+def merge_system_parts(parts: Sequence[Any], block: str | None) -> list[Any]:
+    """A content-part list (``{"type": "text", "text": ...}`` parts among others) with ``block``
+    as its last text part in place of any earlier guard block (``None``: removed); the other
+    parts are kept as the same objects."""
+    out: list[Any] = []
+    for part in parts:
+        if (
+            isinstance(part, Mapping)
+            and part.get("type") == "text"
+            and BEGIN in str(part.get("text", ""))
+        ):
+            rest = strip_block(str(part["text"]))
+            if rest.strip():
+                out.append({**part, "text": rest})
+        else:
+            out.append(part)
+    if block is not None:
+        out.append({"type": "text", "text": block})
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from echosafe_guard.block import BEGIN, merge_system_text, strip_block
+from echosafe_guard.block import merge_system_parts, merge_system_text
 from echosafe_guard.context import ImageRef, RequestContext, Turn, build_context
 from echosafe_guard.exceptions import InputTooLargeError, MessageFormatError
 from echosafe_guard.policy.models import ContextPolicy, ImagePolicy
@@ -153,21 +153,7 @@ def apply_block(messages: Sequence[Mapping[str, Any]], block: str | None) -> lis
         content = msg.get("content")
         new = dict(msg)
         if isinstance(content, list):
-            parts: list[Any] = []
-            for part in content:
-                if (
-                    isinstance(part, Mapping)
-                    and part.get("type") == "text"
-                    and BEGIN in str(part.get("text", ""))
-                ):
-                    rest = strip_block(str(part["text"]))
-                    if rest.strip():
-                        parts.append({**part, "text": rest})
-                else:
-                    parts.append(part)
-            if block is not None:
-                parts.append({"type": "text", "text": block})
-            new["content"] = parts
+            new["content"] = merge_system_parts(content, block)
         else:
             new["content"] = merge_system_text(content if isinstance(content, str) else "", block)
         out[i] = new

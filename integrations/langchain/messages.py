@@ -22,7 +22,7 @@ from langchain_core.messages import (
 )
 from langchain_core.prompt_values import PromptValue
 
-from echosafe_guard.block import BEGIN, merge_system_text, strip_block
+from echosafe_guard.block import merge_system_parts, merge_system_text
 from echosafe_guard.context import ImageRef, Turn
 from echosafe_guard.exceptions import MessageFormatError
 from echosafe_guard.prepared import Prepared
@@ -106,24 +106,11 @@ def guarded_system_message(own: SystemMessage | None, prep: Prepared) -> SystemM
     if own is None:
         return SystemMessage(content=block) if block is not None else None
     content = own.content
-    if isinstance(content, str):
-        new: str | list[str | dict[str, Any]] = merge_system_text(content, block)
-    else:
-        parts: list[str | dict[str, Any]] = []
-        for part in content:
-            if (
-                isinstance(part, dict)
-                and part.get("type") == "text"
-                and BEGIN in str(part.get("text", ""))
-            ):
-                rest = strip_block(str(part["text"]))
-                if rest.strip():
-                    parts.append({**part, "text": rest})
-            else:
-                parts.append(part)
-        if block is not None:
-            parts.append({"type": "text", "text": block})
-        new = parts
+    new: str | list[str | dict[str, Any]] = (
+        merge_system_text(content, block)
+        if isinstance(content, str)
+        else merge_system_parts(content, block)
+    )
     return own.model_copy(update={"content": new})
 
 

