@@ -18,16 +18,16 @@ import pytest
 from tests.integration import test_local_model as local
 
 MODEL = local.MODEL
-# The session fixture ``litellm_local`` that loads the model once, shared with test_local_model.py
-# (pytest registers a fixture under its own name, whatever the attribute).
-shared_local_model = local.litellm_local
+# test_local_model.py's session fixture (the model loaded once), registered here as
+# ``local_model`` (pytest names a fixture by the module attribute that holds it).
+local_model = local.litellm_local
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MAX_TOKENS = 16
 
 
-def test_langchain_guarded_local_model(litellm_local: Any, tmp_path: Path) -> None:
+def test_langchain_guarded_local_model(local_model: Any, tmp_path: Path) -> None:
     from echosafe_guard.integrations.langchain import guarded
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import (
@@ -54,7 +54,7 @@ def test_langchain_guarded_local_model(litellm_local: Any, tmp_path: Path) -> No
         ) -> ChatResult:
             openai = convert_to_openai_messages(messages)
             sent.append(openai)
-            resp = litellm_local.completion(
+            resp = local_model.completion(
                 model=MODEL, messages=openai, max_tokens=MAX_TOKENS, temperature=0, seed=1
             )
             text = resp.choices[0].message.content or ""
@@ -74,7 +74,7 @@ def test_langchain_guarded_local_model(litellm_local: Any, tmp_path: Path) -> No
     assert reflector.exchanges[0].response_text == answer.text
 
 
-def test_llamaindex_query_engine_local_model(litellm_local: Any, tmp_path: Path) -> None:
+def test_llamaindex_query_engine_local_model(local_model: Any, tmp_path: Path) -> None:
     from echosafe_guard.integrations.llamaindex import EchoSafeNodePostprocessor
     from llama_index.core import VectorStoreIndex
     from llama_index.core.base.llms.types import (
@@ -99,7 +99,7 @@ def test_llamaindex_query_engine_local_model(litellm_local: Any, tmp_path: Path)
             return LLMMetadata(num_output=MAX_TOKENS, context_window=4096, is_chat_model=True)
 
         def _ask(self, messages: list[dict[str, str]]) -> str:
-            resp = litellm_local.completion(
+            resp = local_model.completion(
                 model=MODEL, messages=messages, max_tokens=MAX_TOKENS, temperature=0, seed=1
             )
             return str(resp.choices[0].message.content or "")
