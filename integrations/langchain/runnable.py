@@ -31,7 +31,7 @@ from echosafe_guard.prepared import Prepared
 
 from .messages import apply_prepared, to_messages, to_turns
 
-__all__ = ["EchoSafeRunnable", "decision_config", "one", "raising", "who"]
+__all__ = ["EchoSafeRunnable", "blocked_error", "decision_config", "one", "raising", "who"]
 
 
 def who(config: RunnableConfig, tenant: str) -> tuple[str, str | None]:

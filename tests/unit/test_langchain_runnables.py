@@ -92,6 +92,10 @@ def test_runnable_output_idempotent_and_other_tenant_untouched(
         blocked.invoke(UNSAFE)
     async_out = asyncio.run(step.ainvoke([SystemMessage("Own."), HumanMessage(UNSAFE)]))
     assert async_out[0].content.startswith("Own.\n\n" + BEGIN)
+    parts = [SystemMessage(content=[{"type": "text", "text": "Own."}]), HumanMessage(UNSAFE)]
+    listed = step.invoke(step.invoke(parts))  # a content-part system message, guarded twice
+    own, block = listed[0].content
+    assert own == {"type": "text", "text": "Own."} and block["text"].startswith(BEGIN)
 
 
 def test_an_image_changes_the_key_in_every_block_form(
