@@ -208,10 +208,27 @@ def load_heldout(path: str) -> tuple[str, list[PairedItem]]:
     return "xstest", list(XSTestLoader().load(p, text_only=True).items)
 
 
+MIN_COVERAGE = 0.97
+"""``min_similarity`` is the highest grid value that still lets the verdict model see an insight
+for this share of the unsafe queries on LOCO (new topics): below it, an unsafe request gets no
+block at all, whatever the probe would say."""
+
+
+def min_similarity_coverage(mem: Bank, enc: str) -> tuple[float, dict[str, float]]:
+    """Per threshold, the share of unsafe LOCO queries whose nearest other-category insight is at
+    least that similar; the chosen threshold (see :data:`MIN_COVERAGE`)."""
+    x = mem.key[enc] / np.linalg.norm(mem.key[enc], axis=1, keepdims=True)
+    sim = np.where(mem.cat[:, None] != mem.cat[None, :], x @ x.T, -1.0).max(axis=1)
+    grid = {t: float(np.mean(sim[mem.unsafe] >= t)) for t in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45)}
+    ok = [t for t, c in grid.items() if c >= MIN_COVERAGE]
+    return (max(ok) if ok else min(grid)), {str(t): round(c, 3) for t, c in grid.items()}
+
+
 def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictPolicy, dict[str, Any]]:
-    """probe_l2, band and unsafe_first_at chosen on LOCO of the bundled set only."""
+    """probe_l2, band, unsafe_first_at and min_similarity chosen on LOCO of the bundled set only."""
     encs = ("mpnet",) if with_mpnet else ("minilm",)
     folds = folds_loco(mem)
+    min_sim, coverage = min_similarity_coverage(mem, encs[-1])
     grid = {}
     for l2 in (0.1, 0.3, 1.0, 3.0):
         cfg = VerdictPolicy(probe_l2=l2, band=0.0)  # band 0: top-1 follows p >= 0.5
@@ -252,6 +269,8 @@ def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictPolicy, dict[str, Any]]:
             for t, m in first.items()
         },
         "chosen": cfg.model_dump(),
+        "min_similarity_loco_unsafe_coverage": coverage,
+        "min_similarity_chosen": min_sim,
     }
 
 
@@ -272,6 +291,7 @@ def main() -> None:
     cfg, tuning = tune(mem, not args.no_mpnet)
     shipped = load_policy().retrieval.verdict
     tuning["shipped_equals_tuned"] = shipped == cfg
+    tuning["shipped_min_similarity"] = load_policy().retrieval.min_similarity
     bands = {"shipped": shipped.band}  # every other row reads p_unsafe in the tuned band
     log(f"tuned on LOCO: {tuning}")
     table = methods(not args.no_mpnet, cfg, shipped)

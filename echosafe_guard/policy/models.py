@@ -239,7 +239,7 @@ class VerdictPolicy(_Strict):
 
 class RetrievalPolicy(_Strict):
     k: Annotated[int, Field(ge=1, le=50)] = 3
-    min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.45
+    min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.25
     rerank: RerankMethod = RerankMethod.INTENT
     candidates: Annotated[int, Field(ge=1, le=200)] = 20
     """How many hits the store returns for the re-ranker (at least ``k``) before the top ``k``
