@@ -100,7 +100,8 @@ class Learner:
         if ins is None:
             self._emit(Ev.DROPPED, ex.tenant, request_hash=rh, reason="copy")
             return
-        attrs = {"verdict": ins.verdict.value, "category": ins.category, "status": ins.status.value}
+        attrs: dict[str, Any] = {"verdict": ins.verdict.value, "category": ins.category}
+        attrs |= {"status": ins.status.value}
         attrs |= {"support": ins.support, "actor": ex.actor}
         kind = Ev.CREATED if got.outcome == "new" else Ev.MERGED
         self._emit(kind, ex.tenant, insight_id=ins.id, request_hash=rh, duration_ms=ms, attrs=attrs)
