@@ -143,7 +143,7 @@ class GuardMetrics:
         st["total"].observe(t.total_ms / 1000)
         st["normalize"].observe(t.normalize_ms / 1000)
         st["embed_text"].observe(t.embed_text_ms / 1000)
-        if t.embed_image_ms:
+        if prep.image_part.value == "live":
             st["embed_image"].observe(t.embed_image_ms / 1000)
         st["search"].observe(max(t.search_ms - t.rerank_ms, 0.0) / 1000)
         st["rerank"].observe(t.rerank_ms / 1000)

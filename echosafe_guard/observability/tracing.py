@@ -112,7 +112,7 @@ class Tracing:
             ("echosafe.normalize", t.normalize_ms, {}),
             (f"{_EMBEDDINGS} text", t.embed_text_ms, {GEN_AI_OPERATION_NAME: _EMBEDDINGS}),
         ]
-        if t.embed_image_ms:
+        if prep.image_part.value == "live":
             stages.append(
                 (f"{_EMBEDDINGS} image", t.embed_image_ms, {GEN_AI_OPERATION_NAME: _EMBEDDINGS})
             )
