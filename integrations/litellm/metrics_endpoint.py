@@ -47,9 +47,16 @@ def mount_metrics(app: Any | None = None) -> str | None:
             app = proxy_app
         if "mount" in _done or _has_route(app, "/metrics"):
             return None
-        from prometheus_client import REGISTRY, make_asgi_app
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
 
-        app.mount("/metrics", make_asgi_app(REGISTRY))
+        async def metrics(_request: Request) -> Response:
+            return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+        # exactly /metrics (a mount would answer 307 to /metrics/), ahead of any catch-all
+        app.router.routes.insert(0, Route("/metrics", metrics, methods=["GET"]))
         _done.add("mount")
         log.info("echosafe metrics on /metrics")
         return "/metrics"
