@@ -33,6 +33,7 @@ _BATCH = 512
 def decision_record(
     prep: Prepared,
     *,
+    at: float | None = None,
     policy_id: str,
     policy_version: int,
     category: str,
@@ -45,7 +46,7 @@ def decision_record(
     d = prep.decision
     rec: dict[str, Any] = {
         "type": "decision",
-        "time": round(time.time(), 6),
+        "time": round(at if at is not None else time.time(), 6),
         "tenant": prep.tenant,
         "user": hash_actor("user", user) if user else None,
         "request_hash": prep.request_hash,
@@ -111,8 +112,10 @@ class AuditLog:
                     )
                     self._thread.start()
 
-    def submit(self, record: dict[str, Any]) -> bool:
-        """Queue one record; never blocks. False when it was dropped."""
+    def submit(self, record: dict[str, Any] | Callable[[], dict[str, Any]]) -> bool:
+        """Queue one record, or a function building it on the writer thread (keeps the
+        request path cheap; it must only read immutable data); never blocks. False when it
+        was dropped."""
         if self._closed:
             return False
         self._start()
@@ -141,11 +144,16 @@ class AuditLog:
             if any(r is _STOP for r in batch):
                 batch = [r for r in batch if r is not _STOP]
                 stop = True
-            lines = [
-                json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-                + b"\n"
-                for r in batch
-            ]
+            lines = []
+            for r in batch:
+                try:
+                    rec = r() if callable(r) else r
+                    text = json.dumps(rec, ensure_ascii=False, separators=(",", ":"), default=str)
+                except Exception:
+                    self.failed += 1
+                    log.exception("an audit record could not be built")
+                    continue
+                lines.append(text.encode() + b"\n")
             for sink in self.sinks:
                 try:
                     sink.write(lines)

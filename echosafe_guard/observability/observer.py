@@ -12,8 +12,10 @@ request path pays nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,16 +117,18 @@ class Observability:
             self.tracing.decision(prep)
         if self.audit is not None:
             a = self.audit_policy
-            self.audit.submit(
-                decision_record(
+            self.audit.submit(  # built on the writer thread (Prepared is immutable)
+                functools.partial(
+                    decision_record,
                     prep,
+                    at=time.time(),
                     policy_id=self.policy_id,
                     policy_version=self.policy_version,
                     category=category,
                     user=user,
                     raw_text=a.raw_text,
                     system_prompt=a.system_prompt,
-                    extra=extra,
+                    extra=dict(extra) if extra else None,
                 )
             )
 
@@ -138,6 +142,11 @@ class Observability:
             self.tracing.learning(ev)
         if self.audit is not None and ev.kind.value != "queued":
             self.audit.learning(ev)
+
+    @property
+    def active(self) -> bool:
+        """Whether any part is on (an inactive one is never attached)."""
+        return self.metrics is not None or self.tracing is not None or self.audit is not None
 
     def attach(self, guard: Guard, *, decisions: bool = True) -> None:
         """Feed this from ``guard``'s hooks (``decisions=False``: the caller records decisions
@@ -223,6 +232,7 @@ def observe(
         policy, store_id=str(getattr(store, "location", "")), sinks=sinks, metrics=metrics,
         tracer=tracer,
     )  # fmt: skip
-    obs.attach(guard, decisions=decisions)
-    obs.watch_store(guard)
+    if obs.active:
+        obs.attach(guard, decisions=decisions)
+        obs.watch_store(guard)
     return obs

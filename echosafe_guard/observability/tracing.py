@@ -74,6 +74,12 @@ class Tracing:
         t = prep.timings
         end = end_ns if end_ns is not None else time.time_ns()
         start = end - int(t.total_ms * _NS)
+        tracer = self.tracer
+        root = tracer.start_span(
+            "apply_guardrail echosafe", kind=SpanKind.INTERNAL, start_time=start
+        )
+        if not root.is_recording():  # no SDK: nothing more to build
+            return
         d = prep.decision
         attrs: dict[str, Any] = {
             GEN_AI_OPERATION_NAME: draft.OP_APPLY_GUARDRAIL,
@@ -101,12 +107,7 @@ class Tracing:
                 attrs[GEN_AI_RETRIEVAL_QUERY_TEXT] = redact(prep.context.text)
             if prep.system_prompt:
                 attrs[GEN_AI_SYSTEM_INSTRUCTIONS] = prep.system_prompt
-        tracer = self.tracer
-        root = tracer.start_span(
-            "apply_guardrail echosafe", kind=SpanKind.INTERNAL, attributes=attrs, start_time=start
-        )
-        if not root.is_recording():
-            return
+        root.set_attributes(attrs)
         ctx = trace.set_span_in_context(root)
         stages: list[tuple[str, float, dict[str, Any]]] = [
             ("echosafe.normalize", t.normalize_ms, {}),
