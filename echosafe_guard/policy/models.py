@@ -9,8 +9,8 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
-    "CORE_CATEGORIES",
     "AuditPolicy",
+    "CORE_CATEGORIES",
     "Category",
     "ContextPolicy",
     "ImagePolicy",
