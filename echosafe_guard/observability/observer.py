@@ -30,7 +30,7 @@ from echosafe_guard.observability.file_audit_sink import FileAuditSink
 from echosafe_guard.observability.metrics import GuardMetrics
 from echosafe_guard.observability.redis_stream_sink import RedisStreamSink
 from echosafe_guard.observability.tracing import Tracing, top_category
-from echosafe_guard.policy.models import AuditPolicy, Policy
+from echosafe_guard.policy.models import ObservabilityAuditPolicy, Policy
 from echosafe_guard.prepared import Prepared
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ log = logging.getLogger("echosafe_guard.observability")
 AUDIT_ENV = "ECHOSAFE_AUDIT_LOG"
 
 
-def audit_path(policy: AuditPolicy, store: InsightStore | None) -> Path | None:
+def audit_path(policy: ObservabilityAuditPolicy, store: InsightStore | None) -> Path | None:
     """The audit file: ``ECHOSAFE_AUDIT_LOG``, else the policy's ``audit.path``, else
     ``<store>/audit/audit.jsonl`` for a local store (None for a Redis store)."""
     if os.environ.get(AUDIT_ENV):
@@ -55,7 +55,9 @@ def audit_path(policy: AuditPolicy, store: InsightStore | None) -> Path | None:
     return Path(root) / "audit" / "audit.jsonl" if isinstance(root, (str, Path)) else None
 
 
-def _redis_sink(policy: AuditPolicy, store: InsightStore | None) -> RedisStreamSink | None:
+def _redis_sink(
+    policy: ObservabilityAuditPolicy, store: InsightStore | None
+) -> RedisStreamSink | None:
     from echosafe_guard.memory.redis.redis_store import RedisStore
 
     if not isinstance(store, RedisStore):
@@ -65,7 +67,9 @@ def _redis_sink(policy: AuditPolicy, store: InsightStore | None) -> RedisStreamS
     )
 
 
-def audit_sources(policy: AuditPolicy, store: InsightStore | None) -> list[AuditSource]:
+def audit_sources(
+    policy: ObservabilityAuditPolicy, store: InsightStore | None
+) -> list[AuditSource]:
     """Where the audit log can be read back: the file, else a Redis store's stream."""
     path = audit_path(policy, store)
     if path is not None:

@@ -9,7 +9,6 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
-    "AuditPolicy",
     "CORE_CATEGORIES",
     "Category",
     "ContextPolicy",
@@ -17,6 +16,7 @@ __all__ = [
     "IntentRerankPolicy",
     "LearningPolicy",
     "Mode",
+    "ObservabilityAuditPolicy",
     "ObservabilityPolicy",
     "Policy",
     "PromptPolicy",
@@ -334,7 +334,7 @@ class LearningPolicy(_Strict):
     hit_flush_s: Annotated[float, Field(gt=0)] = 5.0
 
 
-class AuditPolicy(_Strict):
+class ObservabilityAuditPolicy(_Strict):
     """The decision audit log: one JSON line per decision and per learning event."""
 
     enabled: bool = True
@@ -370,7 +370,7 @@ class ObservabilityPolicy(_Strict):
     """Prometheus metrics (``/metrics`` on the proxy)."""
     tenant_labels: Annotated[int, Field(ge=0, le=10_000)] = 50
     """Tenants with their own metric label; later ones are counted as ``other``."""
-    audit: AuditPolicy = AuditPolicy()
+    audit: ObservabilityAuditPolicy = ObservabilityAuditPolicy()
 
 
 class Policy(_Strict):
