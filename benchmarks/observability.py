@@ -7,7 +7,7 @@ guard) a request costs < 0.1 ms more than a guard that never heard of observabil
 guard with observability on but every part switched off. Measured two ways, one JSON:
 
 * ``prepare_ms``: ``Guard.prepare`` end to end, guards interleaved request by request (same
-  prompts, same order), medians; the key is a cheap hashing embedder defined here so the guard's
+  prompts, same order), medians; the key is the tests' cheap hashing embedder so the guard's
   own path is not drowned by a model forward (the measured cost does not depend on the key);
 * ``hook_us``: ``Observability.decision(prep)`` alone, per configuration (metrics, tracing
   without an SDK, tracing with the SDK and an in-memory exporter, the audit log queue, all).
@@ -17,25 +17,20 @@ Everything else (the audit writer's fsync, span export) runs off the request pat
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-from harness import check, emit, loadavg, log, median, parse, parser, summary
+from harness import REPO, check, emit, loadavg, log, median, parse, parser, summary
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
 from echosafe_guard.guard import Guard
-from echosafe_guard.key.base import EmbedderState, EmbedderStatus, l2_normalize
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.memory.local.local_store import LocalStore
 from echosafe_guard.observability import FileAuditSink, GuardMetrics, Observability, observe
@@ -51,29 +46,8 @@ NOTES = [
     "tracing (no SDK: no-op API) + the audit queue (file sink, fsync off the path); its delta "
     "includes the audit writer thread's GIL time, which grows with machine load.",
     "hook_us: microseconds per Observability.decision(prep) call, median of batches.",
-    "The key is a bag-of-words hashing embedder (benchmark-local) so prepare is ~1 ms.",
+    "The key is the tests' bag-of-words hashing embedder (384-d) so prepare is ~1 ms.",
 ]
-
-
-class HashEmbedder:
-    """Cheap deterministic text key (bag of hashed words); a benchmark fixture, not a model."""
-
-    model_id = "bench-hash"
-    dim = DIM
-
-    def load(self) -> None:
-        return None
-
-    def status(self) -> EmbedderStatus:
-        return EmbedderStatus(self.model_id, EmbedderState.LIVE)
-
-    def embed(self, items: Sequence[str]) -> npt.NDArray[np.float32]:
-        out = np.zeros((len(items), DIM), dtype=np.float32)
-        for i, text in enumerate(items):
-            for w in re.findall(r"[a-z0-9]+", text.lower()):
-                h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "little")
-                out[i, h % DIM] += 1.0 if (h >> 31) & 1 else -1.0
-        return l2_normalize(out)
 
 
 def policy(**obs: Any) -> Policy:
@@ -85,7 +59,10 @@ def policy(**obs: Any) -> Policy:
 
 
 def make_guard(store: Path, pol: Policy) -> Guard:
-    return Guard(store=LocalStore(store), policy=pol, keys=KeyBuilder(HashEmbedder(), None))
+    sys.path.insert(0, str(REPO))
+    from tests.conftest import FakeTextEmbedder  # the tests' hashing key: cheap, deterministic
+
+    return Guard(store=LocalStore(store), policy=pol, keys=KeyBuilder(FakeTextEmbedder(DIM), None))
 
 
 def prepare_overhead(tmp: Path, store: Path, prompts: list[str], repeats: int) -> dict[str, Any]:
@@ -176,7 +153,7 @@ def main() -> None:
     store = tmp / "store"
     seed_guard = make_guard(store, load_policy())
     seed_memory(seed_guard, "builtin")
-    rows = Path(__file__).resolve().parents[1] / "echosafe_guard/data/builtin_pairs.jsonl"
+    rows = REPO / "echosafe_guard/data/builtin_pairs.jsonl"
     prompts = [json.loads(x)["text"] + " Thanks!" for x in rows.read_text().splitlines()]
     log(f"{len(prompts)} prompts, {repeats} requests per guard")
     got = prepare_overhead(tmp, store, prompts, repeats)

@@ -106,6 +106,7 @@ class Observability:
             else None
         )
         on_drop = self.metrics.audit_dropped.inc if self.metrics is not None else None
+        self._learning_seen = False
         self.audit = (
             AuditLog(sinks, o.audit, on_drop=on_drop) if o.audit.enabled and sinks else None
         )
@@ -140,6 +141,7 @@ class Observability:
         self.decision(prep)
 
     def learning_event(self, ev: LearningEvent) -> None:
+        self._learning_seen = True
         if self.metrics is not None:
             self.metrics.learning_event(ev)
         if self.tracing is not None:
@@ -176,14 +178,15 @@ class Observability:
             return
         m.insights.count = guard.store.count
         m.insights.tenants = lambda: list(guard.store.tenants())
-        m.queue_depth.set_function(
-            lambda: float(guard.learner.pending) if guard.policy.learning.enabled else 0.0
-        )
 
-        def buffered() -> float:
-            pending = getattr(guard.store, "pending_writes", None)
-            return float(pending()) if callable(pending) else 0.0
+        def queued() -> float:  # the learner exists once an exchange was queued (never built here)
+            return float(guard.learner.pending) if self._learning_seen else 0.0
 
+        def buffered() -> float:  # a Redis store's write buffer (a property; others have none)
+            pending = getattr(guard.store, "pending_writes", 0)
+            return float(pending) if isinstance(pending, int) else 0.0
+
+        m.queue_depth.set_function(queued)
         m.write_buffer.set_function(buffered)
 
     def flush(self) -> None:

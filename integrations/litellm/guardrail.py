@@ -31,6 +31,7 @@ In the proxy config::
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -96,8 +97,10 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         self.obs: Observability | None = None
         with contextlib.suppress(EchoSafeError):  # a bad policy is reported by the first request
             self.obs = observe(self.guard, decisions=False)  # decisions: with the user, below
-            if self.obs is not None and self.obs.metrics is not None:
-                mount_metrics()
+            if self.obs is not None:
+                atexit.register(self.obs.close)  # drain the audit writer when the proxy stops
+                if self.obs.metrics is not None:
+                    mount_metrics()
         # Load models and open the store now, off the request path.
         threading.Thread(target=self._warmup, name="echosafe-warmup", daemon=True).start()
 

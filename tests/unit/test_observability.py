@@ -149,6 +149,9 @@ def test_metrics_count_decisions_stages_and_bound_tenants(tmp_path: Path) -> Non
     assert reg.get_sample_value("echosafe_decisions_total", empty | {"tenant": "other"}) == 2
     assert reg.get_sample_value("echosafe_stage_seconds_count", {"stage": "total"}) == 3
     assert reg.get_sample_value("echosafe_stage_seconds_count", {"stage": "search"}) == 3
+    assert reg.get_sample_value("echosafe_learning_queue_depth") == 0
+    assert reg.get_sample_value("echosafe_write_buffer_depth") == 0
+    assert guard._learner is None  # a scrape never builds the learner
     obs.metrics.insights.refresh()  # type: ignore[union-attr]
     assert reg.get_sample_value("echosafe_insights", {"tenant": "acme"}) == 312
     obs.close()
