@@ -23,6 +23,7 @@ from echosafe_guard.context import RequestContext
 from echosafe_guard.input import to_context
 from echosafe_guard.input.openai import apply_block, is_messages
 from echosafe_guard.key.key_builder import ContextKey, KeyBuilder
+from echosafe_guard.learning.events import LearningEvent
 from echosafe_guard.learning.exchange import Exchange
 from echosafe_guard.learning.hit_recorder import HitRecorder
 from echosafe_guard.learning.learner import Learner
@@ -55,6 +56,8 @@ class Guard:
     A store passed in as an object is not closed by :meth:`close`. ``on_decision``: called with
     every :class:`Prepared` (on the request path, also on the event loop: keep it cheap, e.g.
     queue the work); its exceptions are logged and never break the request.
+    ``on_learning_event``: called with every :class:`LearningEvent` of the learning loop (off
+    the request path, except drops at intake). See :mod:`echosafe_guard.observability`.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class Guard:
         reflector: Reflector | None = None,
         reranker: Reranker | None = None,
         on_decision: Callable[[Prepared], object] | None = None,
+        on_learning_event: Callable[[LearningEvent], object] | None = None,
     ) -> None:
         self.settings = settings or GuardSettings.from_env()
         self._store_arg = store
@@ -76,6 +80,7 @@ class Guard:
         self._policy: Policy | None = policy if isinstance(policy, Policy) else None
         self.keys = keys or self.settings.key_builder()
         self.on_decision = on_decision
+        self.on_learning_event = on_learning_event
         self._lock = threading.Lock()
         self._writes = threading.Lock()  # the learner's and the hit recorder's store writes
         self._bound = False
@@ -154,7 +159,13 @@ class Guard:
                         verdict_check=self._memory_verdict,
                         write_lock=self._writes,
                     )
+                    self._learner.on_event = self._learning_event
         return self._learner
+
+    def _learning_event(self, event: LearningEvent) -> None:
+        hook = self.on_learning_event
+        if hook is not None:
+            hook(event)
 
     def _memory_verdict(self, tenant: str, vector: Any) -> Verdict | None:
         """What the tenant's verdict model confidently says of a key (the learner's check)."""
@@ -316,6 +327,7 @@ class Guard:
                 embed_text_ms=key.text_ms,
                 embed_image_ms=key.image_ms,
                 search_ms=found.search_ms,
+                rerank_ms=found.rerank_ms,
                 rewrite_ms=(t4 - t3) * 1000,
                 total_ms=(t4 - t0) * 1000,
             ),

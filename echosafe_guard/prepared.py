@@ -22,6 +22,8 @@ class Timings:
     embed_text_ms: float = 0.0
     embed_image_ms: float = 0.0
     search_ms: float = 0.0
+    """The whole retrieval: the store's search and re-ranking (``rerank_ms``)."""
+    rerank_ms: float = 0.0
     rewrite_ms: float = 0.0
     total_ms: float = 0.0
 

@@ -13,6 +13,7 @@ import typer
 from rich.rule import Rule
 from rich.table import Table
 
+from echosafe_guard.cli.audit import audit_app, cli_observe
 from echosafe_guard.cli.bench import eval_command, judge_command
 from echosafe_guard.cli.common import (
     ImageModelOpt,
@@ -53,6 +54,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(memory_app, name="memory")
+app.add_typer(audit_app, name="audit")
 app.command()(serve)
 app.command("eval")(eval_command)
 app.command("judge")(judge_command)
@@ -130,7 +132,7 @@ def screen(
             image_model=image_model,
             image_pretrained=image_pretrained,
             no_images=no_images,
-        ) as guard:
+        ) as guard, cli_observe(guard):
             if input_file is None:
                 guard.warmup(images=bool(image), tenants=(tenant,))
                 prep = guard.prepare(

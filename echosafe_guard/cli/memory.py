@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from echosafe_guard.cli.audit import cli_observe, removal_events
 from echosafe_guard.cli.common import (
     JsonOpt,
     NoImagesOpt,
@@ -32,6 +34,8 @@ from echosafe_guard.cli.loading import (
     print_load_report,
 )
 from echosafe_guard.exceptions import DataFormatError
+from echosafe_guard.learning.events import LearningEvent
+from echosafe_guard.learning.events import LearningEventKind as Ev
 from echosafe_guard.learning.hygiene import Hygiene
 from echosafe_guard.memory.insight import Insight, InsightStatus, Provenance, ProvenanceSource
 from echosafe_guard.seeding import seed_items
@@ -254,6 +258,11 @@ def review(
                 decided.append(ins.model_copy(update={"status": status, "provenance": prov}))
         if decided:
             st.upsert(decided)
+            with cli_observe(guard) as obs:
+                for i in decided:
+                    kind = Ev.APPROVED if i.status is InsightStatus.ACTIVE else Ev.REJECTED
+                    if obs is not None:
+                        obs.learning_event(LearningEvent(kind, tenant, i.id, attrs={"by": by}))
         waiting = [i for i in st.iter_insights(tenant) if i.status is InsightStatus.QUARANTINED]
         if as_json:
             emit_json(
@@ -292,5 +301,8 @@ def prune(
     """Apply the policy's TTL and per-tenant capacity to learnt insights now."""
     with handle_errors(as_json), build_guard(store=store, policy=policy) as guard:
         hygiene = Hygiene(guard.policy, guard.store)
-        report = {t: hygiene.prune(t) for t in ([tenant] if tenant else guard.store.tenants())}
+        with cli_observe(guard) as obs:
+            if obs is not None:
+                hygiene.on_removed = functools.partial(removal_events, obs)
+            report = {t: hygiene.prune(t) for t in ([tenant] if tenant else guard.store.tenants())}
         emit_json(report) if as_json else console.print(report, highlight=False)

@@ -80,6 +80,14 @@ def serve(
         ),
     ] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4000,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve the guard's Prometheus metrics on 127.0.0.1:PORT/metrics "
+            "(default: /metrics on the proxy itself, behind its key).",
+        ),
+    ] = None,
     store: StoreOpt = None,
     policy: PolicyOpt = None,
     dry_run: Annotated[bool, typer.Option(help="Print the config and exit.")] = False,
@@ -99,12 +107,19 @@ def serve(
     path = workdir / ".echosafe-proxy.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), "utf-8")
     url = f"http://127.0.0.1:{port}"
+    metrics_url = f"http://127.0.0.1:{metrics_port or port}/metrics"
     curl = (
         f"curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' "
         "-H 'Content-Type: application/json' "
         """-d '{"model": "default", "messages": [{"role": "user", "content": "Hello"}]}'"""
     )
-    info = {"base_url": url, "master_key": key, "config": str(path), "curl": curl}
+    info = {
+        "base_url": url,
+        "master_key": key,
+        "config": str(path),
+        "curl": curl,
+        "metrics_url": metrics_url,
+    }
     if as_json:
         emit_json(info)
     else:
@@ -121,6 +136,8 @@ def serve(
         env["ECHOSAFE_STORE"] = store
     if policy:
         env["ECHOSAFE_POLICY"] = policy
+    if metrics_port:
+        env["ECHOSAFE_METRICS_PORT"] = str(metrics_port)
     # The proxy CLI of *this* interpreter (a `litellm` script on PATH may be another install).
     cmd = [sys.executable, "-c", _RUN_PROXY]
     cmd += ["--config", str(path), "--host", "127.0.0.1", "--port", str(port)]

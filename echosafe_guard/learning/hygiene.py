@@ -53,6 +53,8 @@ class Admission:
     insight: Insight | None
     conflicts: int = 0
     """Neighbours newly marked ``conflicted`` by this admission."""
+    conflicted: tuple[str, ...] = ()
+    """Their ids."""
     copied_runs: int = 0
 
 
@@ -80,6 +82,8 @@ class Hygiene:
         self.policy = policy
         self.store = store
         self.verdict_check = verdict_check
+        self.on_removed: Callable[[str, list[str], list[str]], object] | None = None
+        """Called by :meth:`prune` with ``(tenant, expired ids, evicted ids)``."""
 
     def _abstract(self, draft: InsightDraft, ex: Exchange) -> tuple[InsightDraft | None, int]:
         sources = [ex.request_text, ex.response_text]
@@ -203,7 +207,13 @@ class Hygiene:
         if found and ins.status is not InsightStatus.CONFLICTED:
             ins = ins.model_copy(update={"status": InsightStatus.CONFLICTED})
         self.store.upsert([ins, *writes])
-        return Admission(outcome, ins, conflicts=len(writes), copied_runs=runs)
+        return Admission(
+            outcome,
+            ins,
+            conflicts=len(writes),
+            conflicted=tuple(w.id for w in writes),
+            copied_runs=runs,
+        )
 
     def _conflicting(self, ins: Insight, near: list[ScoredInsight]) -> tuple[list[Insight], int]:
         """Retrievable opposite-verdict neighbours of a retrievable insight: how many, and the
@@ -243,4 +253,6 @@ class Hygiene:
         keep = [i for i in learnt if i.id not in gone]
         evicted = [i.id for i in sorted(keep, key=lambda i: utility(i, now))[: max(0, over)]]
         removed = self.store.delete(tenant, expired + evicted) if expired or evicted else 0
+        if self.on_removed is not None and removed:
+            self.on_removed(tenant, expired, evicted)
         return {"expired": len(expired), "evicted": len(evicted), "removed": removed}

@@ -20,8 +20,10 @@ from echosafe_guard.exceptions import (
     ReflectionInvalidError,
     ReflectionUnavailableError,
 )
+from echosafe_guard.learning.events import LearningEvent
+from echosafe_guard.learning.events import LearningEventKind as Ev
 from echosafe_guard.learning.exchange import Exchange
-from echosafe_guard.learning.hygiene import Hygiene, VerdictCheck
+from echosafe_guard.learning.hygiene import Admission, Hygiene, VerdictCheck
 from echosafe_guard.learning.rate_limit import RateLimiter
 from echosafe_guard.learning.reflector import Reflector
 from echosafe_guard.llm_client import call_with_retries
@@ -70,6 +72,44 @@ class Learner:
         self.latencies_ms: deque[float] = deque(maxlen=2000)
         self._writes: dict[str, int] = {}
         self._clock = clock
+        self.on_event: Callable[[LearningEvent], object] | None = None
+        """Called with every :class:`LearningEvent` (observability); keep it cheap."""
+        self.hygiene.on_removed = self._removed
+
+    def _emit(self, kind: Ev, tenant: str, **kw: Any) -> None:
+        hook = self.on_event
+        if hook is not None:
+            try:
+                hook(LearningEvent(kind, tenant, **kw))
+            except Exception:
+                log.exception("learning on_event hook failed (learning goes on)")
+
+    def _drop(self, counter: str, ex: Exchange) -> bool:
+        self.counters[counter] += 1
+        self._emit(Ev.DROPPED, ex.tenant, request_hash=ex.request_hash, reason=counter[8:])
+        return False
+
+    def _removed(self, tenant: str, expired: list[str], evicted: list[str]) -> None:
+        for kind, ids in ((Ev.EXPIRED, expired), (Ev.EVICTED, evicted)):
+            for insight_id in ids:
+                self._emit(kind, tenant, insight_id=insight_id)
+
+    def _admitted(self, got: Admission, ex: Exchange, ms: float) -> None:
+        """Events of one admission (created or merged, quarantined, conflicted)."""
+        ins, rh = got.insight, ex.request_hash
+        if ins is None:
+            self._emit(Ev.DROPPED, ex.tenant, request_hash=rh, reason="copy")
+            return
+        attrs: dict[str, Any] = {"verdict": ins.verdict.value, "category": ins.category}
+        attrs |= {"status": ins.status.value}
+        attrs |= {"support": ins.support, "actor": ex.actor}
+        kind = Ev.CREATED if got.outcome == "new" else Ev.MERGED
+        self._emit(kind, ex.tenant, insight_id=ins.id, request_hash=rh, duration_ms=ms, attrs=attrs)
+        if ins.status.value == "quarantined":
+            self._emit(Ev.QUARANTINED, ex.tenant, insight_id=ins.id, request_hash=rh)
+        conflicted = [*got.conflicted, *([ins.id] if ins.status.value == "conflicted" else [])]
+        for insight_id in conflicted:
+            self._emit(Ev.CONFLICTED, ex.tenant, insight_id=insight_id, request_hash=rh)
 
     # -- intake --------------------------------------------------------------------------------
 
@@ -85,24 +125,21 @@ class Learner:
     def submit(self, exchange: Exchange) -> bool:
         """Queue an exchange for learning; never blocks. False when it was dropped."""
         if self._closing.is_set():
-            self.counters["dropped_closed"] += 1
-            return False
+            return self._drop("dropped_closed", exchange)
         if exchange.actor and not self._users.allow(f"{exchange.tenant}\0{exchange.actor}"):
-            self.counters["dropped_rate_user"] += 1
-            return False
+            return self._drop("dropped_rate_user", exchange)
         if not self._tenants.allow(exchange.tenant):
-            self.counters["dropped_rate_tenant"] += 1
-            return False
+            return self._drop("dropped_rate_tenant", exchange)
         self._start()
         with self._lock:
             try:
                 self._queue.put_nowait((exchange, self._clock()))
             except queue.Full:
-                self.counters["dropped_queue_full"] += 1
                 log.warning("learning queue full: exchange dropped")
-                return False
+                return self._drop("dropped_queue_full", exchange)
             self._busy += 1
         self.counters["queued"] += 1
+        self._emit(Ev.QUEUED, exchange.tenant, request_hash=exchange.request_hash)
         return True
 
     @property
@@ -122,6 +159,9 @@ class Learner:
             except Exception:  # the worker must survive anything one exchange does
                 self.counters["failed"] += 1
                 log.exception("learning failed on one exchange")
+                self._emit(
+                    Ev.DROPPED, exchange.tenant, request_hash=exchange.request_hash, reason="error"
+                )
             finally:
                 self.latencies_ms.append((self._clock() - queued_at) * 1000)
                 with self._idle:
@@ -130,6 +170,7 @@ class Learner:
 
     def _process(self, exchange: Exchange) -> None:
         r = self.policy.reflection
+        t0 = time.perf_counter()
         try:
             draft = call_with_retries(
                 lambda: self.reflector.reflect(exchange),
@@ -142,18 +183,37 @@ class Learner:
         except ReflectionUnavailableError as exc:
             self.counters["failed_model"] += 1
             log.warning("reflection gave up after %d attempts: %s", r.max_attempts, exc)
+            self._emit(
+                Ev.DROPPED,
+                exchange.tenant,
+                request_hash=exchange.request_hash,
+                reason="model",
+                duration_ms=(time.perf_counter() - t0) * 1000,
+            )
             return
         except ReflectionInvalidError as exc:
-            self.counters["dropped_invalid"] += 1
             log.info("reflection invalid, dropped: %s", exc)
+            self._drop("dropped_invalid", exchange)
             return
+        t1 = time.perf_counter()
+        self._emit(
+            Ev.REFLECTED,
+            exchange.tenant,
+            request_hash=exchange.request_hash,
+            duration_ms=(t1 - t0) * 1000,
+            attrs={"verdict": draft.verdict.value},
+        )
         try:
             with self.write_lock:
                 got = self.hygiene.admit(draft, exchange)
         except EchoSafeError as exc:
             self.counters["failed_store"] += 1
             log.warning("could not store a learnt insight: %s", exc)
+            self._emit(
+                Ev.DROPPED, exchange.tenant, request_hash=exchange.request_hash, reason="store"
+            )
             return
+        self._admitted(got, exchange, (time.perf_counter() - t1) * 1000)
         self.counters[got.outcome] += 1
         self.counters["conflicts"] += got.conflicts
         if got.insight is None:

@@ -16,6 +16,8 @@ __all__ = [
     "IntentRerankPolicy",
     "LearningPolicy",
     "Mode",
+    "ObservabilityAuditPolicy",
+    "ObservabilityPolicy",
     "Policy",
     "PromptPolicy",
     "ReflectionPolicy",
@@ -332,6 +334,45 @@ class LearningPolicy(_Strict):
     hit_flush_s: Annotated[float, Field(gt=0)] = 5.0
 
 
+class ObservabilityAuditPolicy(_Strict):
+    """The decision audit log: one JSON line per decision and per learning event."""
+
+    enabled: bool = True
+    path: str | None = None
+    """The log file (``ECHOSAFE_AUDIT_LOG`` overrides). None: ``<store>/audit/audit.jsonl`` for a
+    local store; a Redis store writes to its audit stream only."""
+    raw_text: bool = False
+    """Also record the request's text (redacted: e-mail, URLs, card and phone numbers)."""
+    system_prompt: bool = True
+    """Record the guard's block (what the model was told; insight text, never the user's)."""
+    max_bytes: Annotated[int, Field(ge=4096)] = 50 * 1024 * 1024
+    """Rotate the file past this size."""
+    backups: Annotated[int, Field(ge=0, le=100)] = 5
+    fsync: bool = True
+    """fsync every batch of appended lines."""
+    redis_stream: bool = True
+    """When the store is Redis, also append to its audit stream (XADD, capped)."""
+    redis_maxlen: Annotated[int, Field(ge=100)] = 100_000
+    queue_size: Annotated[int, Field(ge=1)] = 10_000
+    """Records waiting for the writer thread; a full queue drops (counted), never blocks."""
+
+
+class ObservabilityPolicy(_Strict):
+    """Spans, metrics and the audit log (``docs/observability.md``)."""
+
+    enabled: bool = True
+    """Off: nothing is attached to the guard (no cost on the request path)."""
+    tracing: bool = True
+    """OpenTelemetry spans (a no-op unless an SDK tracer provider is configured)."""
+    capture_content: bool = False
+    """Put request text (redacted) and the guard's block into spans."""
+    metrics: bool = True
+    """Prometheus metrics (``/metrics`` on the proxy)."""
+    tenant_labels: Annotated[int, Field(ge=0, le=10_000)] = 50
+    """Tenants with their own metric label; later ones are counted as ``other``."""
+    audit: ObservabilityAuditPolicy = ObservabilityAuditPolicy()
+
+
 class Policy(_Strict):
     """A whole policy: taxonomy, prompt rewrite, retrieval, decisions and input limits."""
 
@@ -360,6 +401,7 @@ class Policy(_Strict):
     """Templates for ``memory seed``: one per verdict (unsafe, safe, borderline)."""
     reflection: ReflectionPolicy
     learning: LearningPolicy = LearningPolicy()
+    observability: ObservabilityPolicy = ObservabilityPolicy()
 
     @model_validator(mode="after")
     def _check(self) -> Self:

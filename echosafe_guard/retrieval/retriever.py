@@ -41,6 +41,8 @@ class Retrieved:
     call: Call | None = None
     """The verdict model's reading of the request (None: no verdict model, or no insights)."""
     p_unsafe: float | None = None
+    rerank_ms: float = 0.0
+    """The part of ``search_ms`` spent re-ranking (the verdict model or the reranker)."""
 
 
 class Retriever:
@@ -125,13 +127,15 @@ class Retriever:
     def _done(
         self, key: ContextKey, tenant: str, hits: list[ScoredInsight], t0: float
     ) -> Retrieved:
-        vm, k = self.verdicts, self.policy.k
+        vm, k, t1 = self.verdicts, self.policy.k, time.perf_counter()
         if vm is not None and hits:
             got = vm.assess(key.vector, hits, tenant=tenant, k=k)
-            ms = (time.perf_counter() - t0) * 1000
-            return Retrieved(list(got.hits), None, ms, got.call, got.p_unsafe)
+            t2 = time.perf_counter()
+            ms, rr = (t2 - t0) * 1000, (t2 - t1) * 1000
+            return Retrieved(list(got.hits), None, ms, got.call, got.p_unsafe, rr)
         kept = rerank_hits(self.reranker, key.vector, hits, tenant=tenant, k=k)
-        return Retrieved(kept, None, (time.perf_counter() - t0) * 1000)
+        t2 = time.perf_counter()
+        return Retrieved(kept, None, (t2 - t0) * 1000, rerank_ms=(t2 - t1) * 1000)
 
     def search(self, key: ContextKey, tenant: str) -> Retrieved:
         """The request's insights (blocking: call it off the event loop)."""

@@ -21,14 +21,21 @@ In the proxy config::
   ``support-bot`` resolves to its deployment. What learning did so far (``failed_model``,
   ``dropped_invalid``, ...) is in the ``x-echosafe-learning`` header and in the status file
   ``echosafe-guard doctor`` reads (:func:`learning_status_path`);
-* a request with images for a text-only model (``local/...``) gets a decision note saying so.
+* a request with images for a text-only model (``local/...``) gets a decision note saying so;
+* observability (the policy's ``observability:`` section): every decision, blocked ones too,
+  goes to the audit log (with the hashed user), the metrics (``/metrics`` on the proxy, see
+  :mod:`.metrics_endpoint`) and the spans; each guardrail run (pre-call decision, post-call
+  learning) is one ``StandardLoggingGuardrailInformation`` entry with action, risk categories,
+  confidence and the insights as match details, for LiteLLM's own OTel, Langfuse and Prometheus.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -40,10 +47,12 @@ from litellm.integrations.custom_guardrail import CustomGuardrail
 
 from echosafe_guard.exceptions import EchoSafeError, InputError
 from echosafe_guard.guard import Guard, Prepared
+from echosafe_guard.observability.observer import Observability, observe
 from echosafe_guard.settings import GuardSettings
 
 from .learning_status import StatusWriter
 from .local_provider import is_local_model
+from .metrics_endpoint import mount_metrics
 from .router_reflector import RouterReflector, proxy_router, resolve_alias
 from .sdk import chunk_text
 
@@ -85,6 +94,13 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         self._decisions: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self.status = StatusWriter(self.learning_counters)
+        self.obs: Observability | None = None
+        with contextlib.suppress(EchoSafeError):  # a bad policy is reported by the first request
+            self.obs = observe(self.guard, decisions=False)  # decisions: with the user, below
+            if self.obs is not None:
+                atexit.register(self.obs.close)  # drain the audit writer when the proxy stops
+                if self.obs.metrics is not None:
+                    mount_metrics()
         # Load models and open the store now, off the request path.
         threading.Thread(target=self._warmup, name="echosafe-warmup", daemon=True).start()
 
@@ -155,6 +171,33 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             return []
         return [f"{n} image(s) not seen by the text-only model {params['model']}"]
 
+    @staticmethod
+    def tracing_detail(prep: Prepared, policy: str | None = None) -> dict[str, Any]:
+        """The provider fields of LiteLLM's ``StandardLoggingGuardrailInformation``."""
+        d = prep.decision
+        intervened = d.applied and d.action.value != "allow"
+        risky = sorted(
+            {h.insight.category for h in prep.insights if h.insight.verdict.value == "unsafe"}
+        )
+        p = d.p_unsafe
+        return {
+            "guardrail_id": "echosafe",
+            "policy_template": policy,
+            "detection_method": "memory-retrieval",
+            "confidence_score": round(p, 4) if p is not None else None,
+            "classification": {"decision": d.action.value, "reason": d.reason,
+                               "call": d.call.value if d.call else None, "mode": d.mode.value},
+            "match_details": [
+                {"insight_id": h.insight.id, "verdict": h.insight.verdict.value,
+                 "category": h.insight.category, "score": round(h.score, 4)}
+                for h in prep.insights
+            ],
+            "patterns_checked": len(prep.insights),
+            "risk_score": round(10 * p, 2) if p is not None else None,
+            "violation_categories": risky if intervened else [],
+            "guardrail_action": d.action.value.upper() if d.applied else "NONE",
+        }  # fmt: skip
+
     def learning_counters(self) -> dict[str, int]:
         """What the learning loop did so far (empty before the first exchange)."""
         if not self.guard.policy.learning.enabled:
@@ -177,17 +220,30 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             prep = await self.guard.aprepare(data["messages"], tenant=tenant)
         except InputError as exc:
             raise HTTPException(status_code=400, detail={"error": f"echosafe: {exc}"}) from exc
+        end = time.time()
         info = prep.summary()
         info["notes"] = [*info["notes"], *self.text_only_note(data, prep)]
-        status = "guardrail_intervened" if prep.blocked else "success"
+        if prep.blocked:
+            status = "guardrail_intervened"
+        elif prep.decision.applied and prep.decision.action.value != "allow":
+            status = "guardrail_flagged"
+        else:
+            status = "success"
+        p = self.guard.policy
+        detail = self.tracing_detail(prep, f"{p.name}@v{p.version}")
         self.add_standard_logging_guardrail_information_to_request_data(
             guardrail_json_response=info,
             request_data=data,
             guardrail_status=status,
+            start_time=end - prep.timings.total_ms / 1000,
+            end_time=end,
             duration=prep.timings.total_ms / 1000,
             guardrail_provider="echosafe",
             event_type=GuardrailEventHooks.pre_call,
+            tracing_detail=detail,
         )
+        if self.obs is not None:
+            self.obs.decision(prep, user=self.user_of(user_api_key_dict, data))
         if prep.blocked:
             raise HTTPException(
                 status_code=400,
@@ -200,19 +256,43 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         self._remember(data, prep)
         return data
 
+    def _log_learning(self, data: dict[str, Any], prep: Prepared, queued: bool, t0: float) -> None:
+        """The post-call run's own guardrail logging entry (one entry per guardrail run)."""
+        from litellm.types.guardrails import GuardrailEventHooks
+
+        end = time.time()
+        with contextlib.suppress(Exception):  # logging never fails a response
+            self.add_standard_logging_guardrail_information_to_request_data(
+                guardrail_json_response={
+                    "learning": "queued" if queued else "not_learnt",
+                    "request_hash": prep.request_hash,
+                    "tenant": prep.tenant,
+                },
+                request_data=data,
+                guardrail_status="success",
+                start_time=t0,
+                end_time=end,
+                duration=end - t0,
+                guardrail_provider="echosafe",
+                event_type=GuardrailEventHooks.post_call,
+                tracing_detail={"guardrail_id": "echosafe", "detection_method": "learning"},
+            )
+
     async def async_post_call_success_hook(
         self, data: dict[str, Any], user_api_key_dict: Any, response: Any
     ) -> Any:
         prep = self._take(data)
         if prep is not None:
             self.status.start()
+            t0, queued = time.time(), False
             with contextlib.suppress(EchoSafeError):  # learning never fails a response
-                await self.guard.alearn(
+                queued = await self.guard.alearn(
                     prep,
                     response,
                     user=self.user_of(user_api_key_dict, data),
                     model=data.get("model"),
                 )
+            self._log_learning(data, prep, queued, t0)
         return response
 
     async def async_post_call_streaming_iterator_hook(

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
         ("proxy_overhead.py", {"goals"}),
         ("retrieval_relevance.py", {"before", "after", "methods", "end_to_end", "protocol"}),
         ("eval_walltime.py", {"wall_s_median", "speedup_8_vs_1", "ccr"}),
+        ("observability.py", {"targets", "hook_us", "delta_vs_none_ms"}),
     ],
 )
 def test_benchmark_quick_prints_json(script: str, keys: set[str], tmp_path: Path) -> None:
