@@ -12,22 +12,28 @@ environment variable            meaning (default)
 ``ECHOSAFE_IMAGE_MODEL_CONFIG`` extra open_clip model-config JSON file to register
 ``ECHOSAFE_IMAGE_DOWNLOAD``     ``1``/``0``: allow weight downloads (on unless HF_HUB_OFFLINE)
 ``ECHOSAFE_TORCH_THREADS``      torch intra-op threads, process-wide (library: untouched; CLI: 1)
+``ECHOSAFE_TEXT_BACKEND``       ``auto`` (ONNX Runtime if installed, else torch), ``torch``,
+                                ``onnx`` or ``onnx-int8`` (own key layout) (``auto``)
+``ECHOSAFE_ONNX_THREADS``       ONNX Runtime intra-op threads of the text session (1)
 ==============================  =======================================================
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from echosafe_guard.exceptions import ConfigError
+from echosafe_guard.key.base import Embedder
 from echosafe_guard.key.image_cache import ImageCache
 from echosafe_guard.key.key_builder import KeyBuilder
+from echosafe_guard.key.onnx_embedder import OnnxEmbedder
 from echosafe_guard.key.open_clip_embedder import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_IMAGE_PRETRAINED,
@@ -40,7 +46,9 @@ from echosafe_guard.key.sentence_transformer_embedder import (
 from echosafe_guard.memory.base import InsightStore
 from echosafe_guard.memory.local.local_store import LocalStore
 
-__all__ = ["DEFAULT_STORE", "GuardSettings", "open_store"]
+__all__ = ["DEFAULT_STORE", "GuardSettings", "TextBackend", "open_store"]
+
+TextBackend = Literal["auto", "torch", "onnx", "onnx-int8"]
 
 DEFAULT_STORE = "./.echosafe"
 _TRUE = ("1", "true", "yes", "on")
@@ -74,6 +82,10 @@ class GuardSettings(BaseModel):
     image_cache_size: int = 4096
     torch_threads: Annotated[int, Field(ge=1, le=1024)] | None = None
     """``torch.set_num_threads`` when a model loads (process-wide); None leaves torch alone."""
+    text_backend: TextBackend = "auto"
+    """``auto``: ONNX Runtime fp32 when ``onnxruntime`` is installed (same keys as torch within
+    1e-4, same layout; ~2-3x faster), else torch. ``onnx-int8`` changes the key layout."""
+    onnx_threads: Annotated[int, Field(ge=1, le=1024)] = 1
 
     @classmethod
     def from_env(
@@ -88,6 +100,8 @@ class GuardSettings(BaseModel):
             ("text_model", "ECHOSAFE_TEXT_MODEL"),
             ("image_model", "ECHOSAFE_IMAGE_MODEL"),
             ("image_model_config", "ECHOSAFE_IMAGE_MODEL_CONFIG"),
+            ("text_backend", "ECHOSAFE_TEXT_BACKEND"),
+            ("onnx_threads", "ECHOSAFE_ONNX_THREADS"),
         ):
             if e.get(var):
                 data[key] = e[var]
@@ -106,6 +120,20 @@ class GuardSettings(BaseModel):
         except ValueError as exc:
             raise ConfigError(f"invalid settings: {exc}") from exc
 
+    def text_embedder(self) -> Embedder[str]:
+        """The text embedder of :attr:`text_backend` (nothing is loaded yet)."""
+        backend = self.text_backend
+        if backend == "auto":
+            backend = "onnx" if importlib.util.find_spec("onnxruntime") else "torch"
+        if backend == "torch":
+            return SentenceTransformerEmbedder(self.text_model, torch_threads=self.torch_threads)
+        return OnnxEmbedder(
+            self.text_model,
+            variant="int8" if backend == "onnx-int8" else "fp32",
+            threads=self.onnx_threads,
+            torch_threads=self.torch_threads,
+        )
+
     def key_builder(self, *, wait_for_image_model: bool = False) -> KeyBuilder:
         """Embedders for these settings (nothing is loaded yet)."""
         image = (
@@ -120,7 +148,7 @@ class GuardSettings(BaseModel):
             else None
         )
         return KeyBuilder(
-            SentenceTransformerEmbedder(self.text_model, torch_threads=self.torch_threads),
+            self.text_embedder(),
             image,
             cache=ImageCache(self.image_cache_size),
             wait_for_image_model=wait_for_image_model,
