@@ -15,6 +15,8 @@ environment variable            meaning (default)
 ``ECHOSAFE_TEXT_BACKEND``       ``auto`` (ONNX Runtime if installed, else torch), ``torch``,
                                 ``onnx`` or ``onnx-int8`` (own key layout) (``auto``)
 ``ECHOSAFE_ONNX_THREADS``       ONNX Runtime intra-op threads of the text session (1)
+``ECHOSAFE_EMBED_MAX_BATCH``    concurrent text embeddings coalesced per forward; 1: off (16)
+``ECHOSAFE_EMBED_MAX_WAIT_MS``  how long a batch under load waits to fill (2)
 ==============================  =======================================================
 """
 
@@ -33,6 +35,7 @@ from echosafe_guard.exceptions import ConfigError
 from echosafe_guard.key.base import Embedder
 from echosafe_guard.key.image_cache import ImageCache
 from echosafe_guard.key.key_builder import KeyBuilder
+from echosafe_guard.key.micro_batcher import MicroBatcher
 from echosafe_guard.key.onnx_embedder import OnnxEmbedder
 from echosafe_guard.key.open_clip_embedder import (
     DEFAULT_IMAGE_MODEL,
@@ -86,6 +89,9 @@ class GuardSettings(BaseModel):
     """``auto``: ONNX Runtime fp32 when ``onnxruntime`` is installed (same keys as torch within
     1e-4, same layout; ~2-3x faster), else torch. ``onnx-int8`` changes the key layout."""
     onnx_threads: Annotated[int, Field(ge=1, le=1024)] = 1
+    embed_max_batch: Annotated[int, Field(ge=1, le=4096)] = 16
+    """Concurrent requests' texts embedded in one forward (key/micro_batcher.py); 1: off."""
+    embed_max_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 2.0
 
     @classmethod
     def from_env(
@@ -102,6 +108,8 @@ class GuardSettings(BaseModel):
             ("image_model_config", "ECHOSAFE_IMAGE_MODEL_CONFIG"),
             ("text_backend", "ECHOSAFE_TEXT_BACKEND"),
             ("onnx_threads", "ECHOSAFE_ONNX_THREADS"),
+            ("embed_max_batch", "ECHOSAFE_EMBED_MAX_BATCH"),
+            ("embed_max_wait_ms", "ECHOSAFE_EMBED_MAX_WAIT_MS"),
         ):
             if e.get(var):
                 data[key] = e[var]
@@ -135,7 +143,13 @@ class GuardSettings(BaseModel):
         )
 
     def key_builder(self, *, wait_for_image_model: bool = False) -> KeyBuilder:
-        """Embedders for these settings (nothing is loaded yet)."""
+        """Embedders for these settings (nothing is loaded yet); concurrent text embeddings
+        are micro-batched unless ``embed_max_batch`` is 1."""
+        text = self.text_embedder()
+        if self.embed_max_batch > 1:
+            text = MicroBatcher(
+                text, max_batch=self.embed_max_batch, max_wait_ms=self.embed_max_wait_ms
+            )
         image = (
             OpenClipEmbedder(
                 self.image_model,
@@ -148,7 +162,7 @@ class GuardSettings(BaseModel):
             else None
         )
         return KeyBuilder(
-            self.text_embedder(),
+            text,
             image,
             cache=ImageCache(self.image_cache_size),
             wait_for_image_model=wait_for_image_model,
