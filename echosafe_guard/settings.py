@@ -12,8 +12,8 @@ environment variable            meaning (default)
 ``ECHOSAFE_IMAGE_MODEL_CONFIG`` extra open_clip model-config JSON file to register
 ``ECHOSAFE_IMAGE_DOWNLOAD``     ``1``/``0``: allow weight downloads (on unless HF_HUB_OFFLINE)
 ``ECHOSAFE_TORCH_THREADS``      torch intra-op threads, process-wide (library: untouched; CLI: 1)
-``ECHOSAFE_TEXT_BACKEND``       ``auto`` (ONNX Runtime if installed, else torch), ``torch``,
-                                ``onnx`` or ``onnx-int8`` (own key layout) (``auto``)
+``ECHOSAFE_TEXT_BACKEND``       ``auto`` (ONNX Runtime if installed, else torch), ``torch``
+                                or ``onnx`` (``auto``)
 ``ECHOSAFE_ONNX_THREADS``       ONNX Runtime intra-op threads of the text session (1)
 ``ECHOSAFE_EMBED_MAX_BATCH``    concurrent text embeddings coalesced per forward; 1: off (16)
 ``ECHOSAFE_EMBED_MAX_WAIT_MS``  how long a batch under load waits to fill (2)
@@ -51,7 +51,7 @@ from echosafe_guard.memory.local.local_store import LocalStore
 
 __all__ = ["DEFAULT_STORE", "GuardSettings", "TextBackend", "open_store"]
 
-TextBackend = Literal["auto", "torch", "onnx", "onnx-int8"]
+TextBackend = Literal["auto", "torch", "onnx"]
 
 DEFAULT_STORE = "./.echosafe"
 _TRUE = ("1", "true", "yes", "on")
@@ -87,7 +87,8 @@ class GuardSettings(BaseModel):
     """``torch.set_num_threads`` when a model loads (process-wide); None leaves torch alone."""
     text_backend: TextBackend = "auto"
     """``auto``: ONNX Runtime fp32 when ``onnxruntime`` is installed (same keys as torch within
-    1e-4, same layout; ~2-3x faster), else torch. ``onnx-int8`` changes the key layout."""
+    1e-4, same layout; ~2-3x faster), else torch. The int8 variant is not offered: it loses
+    twin discrimination (benchmarks/discrimination.py --int8)."""
     onnx_threads: Annotated[int, Field(ge=1, le=1024)] = 1
     embed_max_batch: Annotated[int, Field(ge=1, le=4096)] = 16
     """Concurrent requests' texts embedded in one forward (key/micro_batcher.py); 1: off."""
@@ -137,7 +138,6 @@ class GuardSettings(BaseModel):
             return SentenceTransformerEmbedder(self.text_model, torch_threads=self.torch_threads)
         return OnnxEmbedder(
             self.text_model,
-            variant="int8" if backend == "onnx-int8" else "fp32",
             threads=self.onnx_threads,
             torch_threads=self.torch_threads,
         )

@@ -3,7 +3,10 @@
 The fp32 graph (exported once by :mod:`echosafe_guard.key.onnx_export`) gives the torch
 embedder's vectors within 1e-4 (measured ~3e-7), so it keeps the torch key's ``model_id`` and
 therefore its layout id: stores built with either backend are interchangeable. The ``int8``
-variant (dynamic quantisation) has its own ``model_id`` (``<model>+onnx-int8``) and layout.
+variant (dynamic quantisation) has its own ``model_id`` (``<model>+onnx-int8``) and layout; it
+is for benchmarks only, not a setting: on the bundled twins (``discrimination.py --int8``,
+LOCO) the shipped verdict model fell from verdict@1 0.83 to 0.52 on the mpnet key, and MiniLM's
+cosine twin split from 0.29 to 0.27.
 
 Inference needs ``onnxruntime`` and ``tokenizers`` only; torch is imported once, to export. If
 the fp32 export cannot be had (no ONNX-able folder, exporter error), the embedder falls back to

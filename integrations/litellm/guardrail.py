@@ -149,9 +149,11 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
     def text_only_note(data: dict[str, Any], prep: Prepared) -> list[str]:
         """A note when images go to a text-only (``local/...``) deployment."""
         n = len(prep.context.images) if prep.context is not None else 0
+        if not n:  # the common case: no router lookup on the request path
+            return []
         alias = str(data.get("model") or "")
         params = resolve_alias(proxy_router(), alias) or {"model": alias}
-        if not n or not is_local_model(str(params.get("model"))):
+        if not is_local_model(str(params.get("model"))):
             return []
         return [f"{n} image(s) not seen by the text-only model {params['model']}"]
 
@@ -177,7 +179,10 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
             prep = await self.guard.aprepare(data["messages"], tenant=tenant)
         except InputError as exc:
             raise HTTPException(status_code=400, detail={"error": f"echosafe: {exc}"}) from exc
-        info = prep.summary()
+        # The logged record leaves out the insights' texts and the system prompt (ids, scores,
+        # decision and timings stay): LiteLLM walks it (masking, redaction) on the event loop,
+        # and those texts are already in the rewritten request.
+        info = prep.summary(texts=False)
         info["notes"] = [*info["notes"], *self.text_only_note(data, prep)]
         status = "guardrail_intervened" if prep.blocked else "success"
         self.add_standard_logging_guardrail_information_to_request_data(
@@ -193,7 +198,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
                 status_code=400,
                 detail={
                     "error": self.guard.policy.block_message,
-                    "echosafe": prep.summary(texts=False),
+                    "echosafe": info,
                 },
             )
         data["messages"] = prep.messages
