@@ -41,8 +41,16 @@ from echosafe_guard.policy.loader import load_policy
 __all__ = ["bench_concurrency", "bench_forward", "prompts"]
 
 MODELS = {"mpnet": "all-mpnet-base-v2", "minilm": MINILM_MODEL}
-SUBJECTS = ["my router", "a rusty bike chain", "the office printer", "a neighbour's wifi",
-            "an old laptop", "a hotel key card", "a gun safe", "prescription painkillers"]
+SUBJECTS = [
+    "my router",
+    "a rusty bike chain",
+    "the office printer",
+    "a neighbour's wifi",
+    "an old laptop",
+    "a hotel key card",
+    "a gun safe",
+    "prescription painkillers",
+]
 VERBS = ["reset", "repair", "get into", "dispose of", "secure", "copy", "track", "open"]
 
 
@@ -56,13 +64,16 @@ def prompts(n: int, seed: int = 0) -> list[str]:
     ]
 
 
-def bench_forward(model: str, repeats: int, batch: int = 16) -> dict[str, Any]:
-    """Single and batched forward of torch, ONNX fp32 and ONNX int8, interleaved."""
+def bench_forward(
+    model: str, repeats: int, batch: int = 16, *, int8: bool = True
+) -> dict[str, Any]:
+    """Single and batched forward of torch, ONNX fp32 (and ONNX int8), interleaved."""
     backends: dict[str, Embedder[str]] = {
         "torch": SentenceTransformerEmbedder(model, torch_threads=1),
         "onnx_fp32": OnnxEmbedder(model, fallback=False),
-        "onnx_int8": OnnxEmbedder(model, variant="int8"),
     }
+    if int8:
+        backends["onnx_int8"] = OnnxEmbedder(model, variant="int8")
     for name, emb in backends.items():
         t0 = time.perf_counter()
         emb.load()
@@ -71,7 +82,7 @@ def bench_forward(model: str, repeats: int, batch: int = 16) -> dict[str, Any]:
     single: dict[str, list[float]] = {n: [] for n in backends}
     names = list(backends)
     for i, text in enumerate(texts[: repeats + 3]):
-        for name in names[i % 3 :] + names[: i % 3]:  # rotate who goes first
+        for name in names[i % len(names) :] + names[: i % len(names)]:  # rotate who goes first
             t0 = time.perf_counter()
             backends[name].embed([text])
             if i >= 3:  # warm-up
@@ -93,15 +104,16 @@ def bench_forward(model: str, repeats: int, batch: int = 16) -> dict[str, Any]:
         "single_ms": {n: summary(v) for n, v in single.items()},
         "batched_ms": {n: summary(v) for n, v in batched.items()},
         "batch": batch,
-        "batched_texts_per_s": {n: round(batch * 1000 / float(np.median(v)), 1)
-                                for n, v in batched.items()},
+        "batched_texts_per_s": {
+            n: round(batch * 1000 / float(np.median(v)), 1) for n, v in batched.items()
+        },
         "min_cosine_to_torch": {n: round(c, 6) for n, c in cos.items()},
         "fp32_max_abs_diff_to_torch": diff,
         "targets": {
             "onnx_fp32_single_over_torch": check(p50["onnx_fp32"] / p50["torch"], 1 / 3),
             "onnx_fp32_keys_equal_torch": check(diff, 1e-4),
         },
-        "info": {"onnx_int8_single_over_torch": round(p50["onnx_int8"] / p50["torch"], 4)},
+        "info": {f"{n}_single_over_torch": round(p50[n] / p50["torch"], 4) for n in names},
     }
 
 
@@ -120,8 +132,9 @@ def bench_concurrency(model: str, callers: int, per_caller: int) -> dict[str, An
         bare.append(time.perf_counter() - t0)
     bare_tps = callers / float(np.median(bare))
     with tempfile.TemporaryDirectory() as tmp:
-        guard = Guard(store=LocalStore(Path(tmp) / "s"), policy=load_policy(),
-                      keys=KeyBuilder(batcher))
+        guard = Guard(
+            store=LocalStore(Path(tmp) / "s"), policy=load_policy(), keys=KeyBuilder(batcher)
+        )
         guard.warmup()
         guard.prepare([{"role": "user", "content": "warm up"}], tenant="bench")
         work = texts[callers * 4 :]
@@ -132,8 +145,9 @@ def bench_concurrency(model: str, callers: int, per_caller: int) -> dict[str, An
             barrier.wait()
             for j in range(per_caller):
                 t0 = time.perf_counter()
-                guard.prepare([{"role": "user", "content": work[k * per_caller + j]}],
-                              tenant="bench")
+                guard.prepare(
+                    [{"role": "user", "content": work[k * per_caller + j]}], tenant="bench"
+                )
                 lat.append((time.perf_counter() - t0) * 1000)
 
         threads = [threading.Thread(target=run, args=(k,)) for k in range(callers)]
@@ -153,8 +167,9 @@ def bench_concurrency(model: str, callers: int, per_caller: int) -> dict[str, An
         "prepare_latency_ms": summary(lat),
         "batches": batcher.batches,
         "mean_batch": round(batcher.calls / max(batcher.batches, 1), 2),
-        "targets": {"prepare_throughput_over_batched": check(tps / bare_tps, 0.85,
-                                                             higher_is_better=True)},
+        "targets": {
+            "prepare_throughput_over_batched": check(tps / bare_tps, 0.85, higher_is_better=True)
+        },
     }
 
 
