@@ -1,7 +1,7 @@
 """Benchmark how well retrieval tells twin requests apart (verdict of the insights shown).
 
     HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 python benchmarks/discrimination.py
-        [--quick] [--json] [--no-mpnet] [--heldout PATH ...] [--out FILE] [--cache FILE]
+        [--quick] [--json] [--no-mpnet] [--int8] [--heldout PATH ...] [--out FILE] [--cache FILE]
 
 Prints one JSON object (progress on stderr, silenced by ``--json``); the methods, protocols and
 metrics live in ``discrimination_methods.py``. The memory is always built from the bundled set
@@ -22,7 +22,8 @@ among the ``k`` shown), ``brier`` of the method's ``p_unsafe``, a reliability ta
 three-way call (unsafe-evidence / unsure / safe-evidence), plus the added latency per request
 measured side by side in this run (median ms). The row ``shipped`` is the default policy's
 verdict model (``rerank: probe``, its ``retrieval.verdict`` as shipped, on the all-mpnet-base-v2
-key), untouched by the tuning here.
+key), untouched by the tuning here. ``--int8`` adds the ONNX Runtime int8 keys (own layout):
+``*_int8`` rows beside their fp32 rows (the int8 variant is offered only if they lose nothing).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from discrimination_methods import (  # noqa: E402
     Bank,
     Memory,
     Method,
+    cosine,
     folds_loco,
     folds_lopo,
     methods,
@@ -59,6 +61,7 @@ from discrimination_methods import (  # noqa: E402
 from harness import emit, loadavg, log, parse, parser  # noqa: E402
 
 from echosafe_guard.key.mpnet_weights import MPNET_DIM, MPNET_MODEL  # noqa: E402
+from echosafe_guard.key.onnx_embedder import INT8_SUFFIX, OnnxEmbedder  # noqa: E402
 from echosafe_guard.key.sentence_transformer_embedder import (  # noqa: E402
     MINILM_MODEL,
     SentenceTransformerEmbedder,
@@ -68,8 +71,14 @@ from echosafe_guard.policy.loader import load_policy  # noqa: E402
 from echosafe_guard.policy.models import VerdictPolicy  # noqa: E402
 
 ENCODERS = ("minilm", "mpnet")
-MODELS = {"minilm": MINILM_MODEL, "mpnet": MPNET_MODEL}
-DIMS = {"minilm": 384, "mpnet": MPNET_DIM}
+INT8 = ("minilm_int8", "mpnet_int8")
+MODELS = {
+    "minilm": MINILM_MODEL,
+    "mpnet": MPNET_MODEL,
+    "minilm_int8": MINILM_MODEL + INT8_SUFFIX,
+    "mpnet_int8": MPNET_MODEL + INT8_SUFFIX,
+}
+DIMS = {"minilm": 384, "mpnet": MPNET_DIM, "minilm_int8": 384, "mpnet_int8": MPNET_DIM}
 TUNING = {
     "tuned_on": "bundled set only (builtin_pairs.jsonl): LOPO and LOCO",
     "probe_l2": "chosen from {0.1, 0.3, 1, 3} by LOCO verdict_at_1 of probe_mpnet_key (also "
@@ -98,7 +107,9 @@ def insight_text(it: PairedItem) -> str:
 
 class Encoders:
     def __init__(self, names: Sequence[str], cache: Path | None) -> None:
-        self.models = {n: SentenceTransformerEmbedder(MODELS[n]) for n in ENCODERS}
+        self.models: dict[str, Any] = {
+            n: SentenceTransformerEmbedder(MODELS[n]) for n in ENCODERS
+        } | {n: OnnxEmbedder(MODELS[n.removesuffix("_int8")], variant="int8") for n in INT8}
         self.names = list(names)
         self.cache_path = cache
         self.cache: dict[str, Arr] = {}
@@ -279,9 +290,12 @@ def main() -> None:
     ap.add_argument("--heldout", action="append", default=[], help="paired JSONL or xstest CSV")
     ap.add_argument("--no-mpnet", action="store_true", help="skip all-mpnet-base-v2 methods")
     ap.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz)")
+    ap.add_argument("--int8", action="store_true", help="add the ONNX int8 keys' rows")
     args = parse(ap)
     start, load0 = time.perf_counter(), loadavg()
-    encs = ("minilm",) if args.no_mpnet else ENCODERS
+    encs: tuple[str, ...] = ("minilm",) if args.no_mpnet else ENCODERS
+    if args.int8:
+        encs += ("minilm_int8",) if args.no_mpnet else INT8
     enc = Encoders(encs, args.cache)
     _, items = read_paired_jsonl("builtin")
     mem = bank(enc, items, memory=True)
@@ -295,6 +309,16 @@ def main() -> None:
     bands = {"shipped": shipped.band}  # every other row reads p_unsafe in the tuned band
     log(f"tuned on LOCO: {tuning}")
     table = methods(not args.no_mpnet, cfg, shipped)
+    if args.int8:
+        for e in encs[-len(INT8) if not args.no_mpnet else -1 :]:
+            base = e.removesuffix("_int8")
+            table[f"cosine_{e}"] = (cosine(e), (e,))
+            table[f"probe_{e}"] = (verdict_model(cfg, (e,), name=f"probe_{e}", key=e), (e,))
+            if base == "mpnet":
+                shipped_int8 = verdict_model(shipped, (e,), name="shipped_i8", key=e,
+                                             as_shipped=True)
+                table["shipped_int8"] = (shipped_int8, (e,))
+                bands["shipped_int8"] = shipped.band
     protocols: list[tuple[str, Bank, list[tuple[Arr, Arr]]]] = [("loco", mem, folds_loco(mem))]
     if not args.quick:
         protocols.insert(0, ("lopo", mem, folds_lopo(mem)))

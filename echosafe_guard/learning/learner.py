@@ -15,6 +15,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+from echosafe_guard.background import lower_thread_priority
 from echosafe_guard.exceptions import (
     EchoSafeError,
     ReflectionInvalidError,
@@ -149,6 +150,7 @@ class Learner:
     # -- worker --------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        lower_thread_priority()  # learning yields the cores to requests
         while True:
             item = self._queue.get()
             if item is _STOP:

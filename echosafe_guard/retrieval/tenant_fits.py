@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from echosafe_guard.background import lower_thread_priority
 from echosafe_guard.memory.insight import InsightStatus
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ class TenantFits(Generic[S]):
                 self._states.popitem(last=False)
 
     def _work(self) -> None:
+        lower_thread_priority()  # fits yield the cores to requests
         while True:
             try:
                 tenant = self._queue.get(timeout=IDLE_S)

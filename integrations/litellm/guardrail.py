@@ -165,9 +165,11 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
     def text_only_note(data: dict[str, Any], prep: Prepared) -> list[str]:
         """A note when images go to a text-only (``local/...``) deployment."""
         n = len(prep.context.images) if prep.context is not None else 0
+        if not n:  # the common case: no router lookup on the request path
+            return []
         alias = str(data.get("model") or "")
         params = resolve_alias(proxy_router(), alias) or {"model": alias}
-        if not n or not is_local_model(str(params.get("model"))):
+        if not is_local_model(str(params.get("model"))):
             return []
         return [f"{n} image(s) not seen by the text-only model {params['model']}"]
 
@@ -221,7 +223,10 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         except InputError as exc:
             raise HTTPException(status_code=400, detail={"error": f"echosafe: {exc}"}) from exc
         end = time.time()
-        info = prep.summary()
+        # The logged record leaves out the insights' texts and the system prompt (ids, scores,
+        # decision and timings stay): LiteLLM walks it (masking, redaction) on the event loop,
+        # and those texts are already in the rewritten request.
+        info = prep.summary(texts=False)
         info["notes"] = [*info["notes"], *self.text_only_note(data, prep)]
         if prep.blocked:
             status = "guardrail_intervened"
@@ -249,7 +254,7 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
                 status_code=400,
                 detail={
                     "error": self.guard.policy.block_message,
-                    "echosafe": prep.summary(texts=False),
+                    "echosafe": info,
                 },
             )
         data["messages"] = prep.messages

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
     ("script", "keys"),
     [
         ("prepare.py", {"targets", "machine"}),
+        ("embedder.py", {"forward", "concurrency"}),
         ("store_scale.py", set()),
         ("learning.py", {"throughput", "poisoning"}),
         ("proxy_overhead.py", {"goals"}),

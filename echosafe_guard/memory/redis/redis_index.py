@@ -71,14 +71,33 @@ class RedisIndex:
         if old_type != self.settings.vector_type:
             src = np.dtype("<f4" if old_type == "FLOAT32" else "<f2")
             dst = np.dtype(self.settings.numpy_dtype)
+            keys: list[Any] = []
             for key in client.scan_iter(match=f"{self.key_prefix}*", count=1000):
-                raw = client.hget(key, "vec")
-                if raw is not None and len(raw) == self.dim * src.itemsize:
-                    client.hset(key, "vec", np.frombuffer(raw, dtype=src).astype(dst).tobytes())
-                    converted += 1
+                keys.append(key)
+                if len(keys) >= 1000:
+                    converted += self._convert(client, keys, src, dst)
+                    keys = []
+            converted += self._convert(client, keys, src, dst)
         self.ensure(client)
         self.wait_indexed(client, timeout)
         return converted
+
+    def _convert(self, client: Any, keys: list[Any], src: np.dtype[Any], dst: np.dtype[Any]) -> int:
+        """Convert the vectors of ``keys`` in two pipelined round trips (read all, write all)."""
+        if not keys:
+            return 0
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(key, "vec")
+        raws = pipe.execute()
+        pipe = client.pipeline(transaction=False)
+        n = 0
+        for key, raw in zip(keys, raws, strict=True):
+            if raw is not None and len(raw) == self.dim * src.itemsize:
+                pipe.hset(key, "vec", np.frombuffer(raw, dtype=src).astype(dst).tobytes())
+                n += 1
+        pipe.execute()
+        return n
 
     def wait_indexed(self, client: Any, timeout: float) -> None:
         """FT.CREATE over existing documents indexes them in the background: wait for it."""

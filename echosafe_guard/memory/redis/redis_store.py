@@ -48,6 +48,9 @@ from echosafe_guard.memory.store_base import StoreBase
 
 __all__ = ["REDIS_SCHEMA_VERSION", "RedisIndexSettings", "RedisStore"]
 
+WRITE_BATCH = 256
+"""Documents per pipeline round trip on writes (bulk loads: ``memory import``, seeding)."""
+
 log = logging.getLogger("echosafe_guard.redis")
 _URL_OPTIONS = ("prefix", "vector_type", "m", "ef_construction", "ef_runtime", "durable")
 
@@ -211,11 +214,17 @@ class RedisStore(StoreBase):
     # -- writes ------------------------------------------------------------------------------
 
     def _write(self, insights: Sequence[Insight]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for ins in insights:
-            pipe.hset(self._key(ins.tenant, ins.id), mapping=encode_doc(ins, self.settings))
-            pipe.sadd(f"{self._base()}:tenants", ins.tenant)
-        pipe.execute()
+        """Pipelined in batches of :data:`WRITE_BATCH` documents (one round trip each, one
+        ``SADD`` of the batch's tenants): a bulk load of any size neither builds one giant
+        pipeline nor waits on one reply longer than the socket timeout allows."""
+        tenants_key = f"{self._base()}:tenants"
+        for start in range(0, len(insights), WRITE_BATCH):
+            batch = insights[start : start + WRITE_BATCH]
+            pipe = self.client.pipeline(transaction=False)
+            for ins in batch:
+                pipe.hset(self._key(ins.tenant, ins.id), mapping=encode_doc(ins, self.settings))
+            pipe.sadd(tenants_key, *sorted({ins.tenant for ins in batch}))
+            pipe.execute()
         if self.durable:
             local, _ = self.client.execute_command("WAITAOF", 1, 0, 5000)
             if int(local) < 1:
