@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,11 +34,13 @@ from echosafe_guard.cli.loading import (
 )
 from echosafe_guard.exceptions import DataFormatError
 from echosafe_guard.learning.hygiene import Hygiene
+from echosafe_guard.learning.sanitize import sanitize_insight
 from echosafe_guard.memory.insight import Insight, InsightStatus, Provenance, ProvenanceSource
 from echosafe_guard.seeding import seed_items
 
 __all__ = ["memory_app"]
 
+log = logging.getLogger("echosafe_guard.cli")
 memory_app = typer.Typer(help="Manage the insight memory.", no_args_is_help=True)
 
 AllTenantsOpt = Annotated[
@@ -192,7 +195,15 @@ def _read_export(path: Path, tenant: str | None) -> list[Insight]:
         }
         if tenant:
             update["tenant"] = tenant
-        out.append(ins.model_copy(update=update))
+        try:
+            ins, reason = sanitize_insight(ins.model_copy(update=update))
+        except ValueError as exc:
+            raise DataFormatError(f"{path}:{n}: {exc}") from exc
+        if reason:
+            log.warning(
+                "%s:%d: imported quarantined, its text addresses the model (%s)", path, n, reason
+            )
+        out.append(ins)
     return out
 
 

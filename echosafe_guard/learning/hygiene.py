@@ -1,5 +1,8 @@
 """Memory hygiene and poisoning defences, applied to every learnt insight before it is stored.
 
+* text is data: a draft whose text addresses the model (role markers, "ignore previous
+  instructions", tag-like tokens) is rejected, every field is cleaned and capped
+  (``learning/sanitize.py``);
 * abstraction: personal data redacted, copied runs of the request or the answer removed;
 * merge: a close insight with the same verdict absorbs the new one (support + 1, supporters
   united, the more confident guidance kept);
@@ -20,7 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from echosafe_guard.learning.exchange import Exchange, InsightDraft
-from echosafe_guard.learning.sanitize import redact, scrub_copies
+from echosafe_guard.learning.sanitize import (
+    MAX_SIGNAL_CHARS,
+    addresses_model,
+    clean_text,
+    redact,
+    scrub_copies,
+)
 from echosafe_guard.memory.base import InsightStore, Vector
 from echosafe_guard.memory.insight import (
     Insight,
@@ -49,7 +58,8 @@ class Admission:
     """What happened to one draft."""
 
     outcome: str
-    """``new``, ``merged``, or ``rejected_copy`` (nothing abstract left after scrubbing)."""
+    """``new``, ``merged``, ``rejected_copy`` (nothing abstract left after scrubbing) or
+    ``rejected_injection`` (the text addresses the model)."""
     insight: Insight | None
     conflicts: int = 0
     """Neighbours newly marked ``conflicted`` by this admission."""
@@ -86,14 +96,18 @@ class Hygiene:
         limit = self.policy.learning.max_copied_words
         runs = 0
 
-        def clean(text: str) -> str:
+        def clean(text: str, cap: int = 1000) -> str:
             nonlocal runs
-            out, n = scrub_copies(redact(text), sources, limit)
+            out, n = scrub_copies(redact(clean_text(text, cap)), sources, limit)
             runs += n
             return out
 
         scenario, guidance = clean(draft.scenario), clean(draft.guidance)
-        signals = [s for s in (clean(x) for x in draft.intent_signals) if len(s.strip("[…] ")) >= 2]
+        signals = [
+            s
+            for s in (clean(x, MAX_SIGNAL_CHARS) for x in draft.intent_signals)
+            if len(s.strip("[…] ")) >= 2
+        ]
         if (
             min(len(scenario.replace("[…]", "").strip()), len(guidance.replace("[…]", "").strip()))
             < _MIN_TEXT
@@ -142,6 +156,11 @@ class Hygiene:
 
     def admit(self, draft: InsightDraft, ex: Exchange, *, now: datetime | None = None) -> Admission:
         now = now or utcnow()
+        texts = [draft.scenario, draft.guidance, draft.category, *draft.intent_signals]
+        reason = next((r for r in map(addresses_model, texts) if r), None)
+        if reason:
+            log.warning("learnt insight rejected: its text addresses the model (%s)", reason)
+            return Admission("rejected_injection", None)
         clean, runs = self._abstract(draft, ex)
         if clean is None:
             return Admission("rejected_copy", None, copied_runs=runs)
