@@ -5,7 +5,8 @@
   (``learning/sanitize.py``);
 * abstraction: personal data redacted, copied runs of the request or the answer removed;
 * merge: a close insight with the same verdict absorbs the new one (support + 1, supporters
-  united, the more confident guidance kept);
+  united). A curated insight (seeded, imported, human-reviewed) keeps its guidance and status;
+  learnt guidance gives way to a more confident draft only once a quorum supports the insight;
 * conflict: a close insight with the opposite verdict is kept, and both are marked
   ``conflicted`` so they are shown together;
 * quarantine: an insight that relaxes safety (verdict ``safe``) in a high-risk category is not
@@ -44,7 +45,7 @@ from echosafe_guard.memory.insight import (
 )
 from echosafe_guard.policy.models import Policy
 
-__all__ = ["Admission", "Hygiene", "utility"]
+__all__ = ["Admission", "Hygiene", "curated", "utility"]
 
 log = logging.getLogger("echosafe_guard.learning")
 _ALL = frozenset(InsightStatus)
@@ -64,6 +65,13 @@ class Admission:
     conflicts: int = 0
     """Neighbours newly marked ``conflicted`` by this admission."""
     copied_runs: int = 0
+
+
+def curated(ins: Insight) -> bool:
+    """Seeded, imported or human-reviewed: immutable to learning (a merge only adds support)."""
+    return ins.provenance.source is not ProvenanceSource.REFLECTION or bool(
+        ins.provenance.reviewed_by
+    )
 
 
 def utility(ins: Insight, now: datetime) -> float:
@@ -154,6 +162,39 @@ class Hygiene:
                 return InsightStatus.ACTIVE
         return ins.status
 
+    def _merge(
+        self,
+        old: Insight,
+        clean: InsightDraft,
+        prov: Provenance,
+        near: list[ScoredInsight],
+        now: datetime,
+    ) -> Insight:
+        """``old`` with the new exchange's support and provenance added.
+
+        A curated insight (seeded, imported or human-reviewed) keeps its guidance, signals,
+        confidence and status: learning only adds support. Learnt guidance is replaced by a more
+        confident draft only once the insight has a quorum of distinct supporters, so one
+        account cannot rewrite what others taught."""
+        people = old.provenance.merged(prov)
+        base = old.model_copy(
+            update={"support": old.support + 1, "provenance": people, "updated": now}
+        )
+        if curated(old):
+            return base
+        replace = (
+            clean.confidence > old.confidence
+            and len(people.supporters) >= self.policy.learning.quorum
+        )
+        merged = base.model_copy(
+            update={
+                "guidance": clean.guidance if replace else old.guidance,
+                "intent_signals": tuple(clean.intent_signals) if replace else old.intent_signals,
+                "confidence": clean.confidence if replace else old.confidence,
+            }
+        )
+        return merged.model_copy(update={"status": self._status(merged, near)})
+
     def admit(self, draft: InsightDraft, ex: Exchange, *, now: datetime | None = None) -> Admission:
         now = now or utcnow()
         texts = [draft.scenario, draft.guidance, draft.category, *draft.intent_signals]
@@ -187,18 +228,7 @@ class Hygiene:
         if same:  # search results carry no vector: read the record whole
             old = self.store.get(ex.tenant, same[0].insight.id, with_vector=True)
         if old is not None:
-            better = clean.confidence > old.confidence
-            merged = old.model_copy(
-                update={
-                    "support": old.support + 1,
-                    "provenance": old.provenance.merged(prov),
-                    "updated": now,
-                    "guidance": clean.guidance if better else old.guidance,
-                    "intent_signals": tuple(clean.intent_signals) if better else old.intent_signals,
-                    "confidence": max(old.confidence, clean.confidence),
-                }
-            )
-            ins = merged.model_copy(update={"status": self._status(merged, near)})
+            ins = self._merge(old, clean, prov, near, now)
             outcome = "merged"
         else:
             fresh = Insight(

@@ -159,7 +159,7 @@ def test_full_queue_never_blocks_and_close_drains(tmp_path: Path, llm: ScriptedL
 
 
 def test_merge_conflict_and_retrieval_of_both(tmp_path: Path, llm: ScriptedLLM) -> None:
-    guard = make_guard(tmp_path)
+    guard = make_guard(tmp_path, quorum=2)  # learnt guidance gives way at the quorum
     llm.script.extend(
         [draft(), draft(confidence=0.95, guidance="Refuse; point to legal import rules.")]
     )
