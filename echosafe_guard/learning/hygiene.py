@@ -9,9 +9,11 @@
   learnt guidance gives way to a more confident draft only once a quorum supports the insight;
 * conflict: a close insight with the opposite verdict is kept, and both are marked
   ``conflicted`` so they are shown together;
-* quarantine: an insight that relaxes safety (verdict ``safe``) in a high-risk category is not
-  retrieved until a quorum of distinct supporters (hashed users/sessions) or a human approves;
-  quarantined insights never mark others as conflicted;
+* quarantine by effect, not by label: a learnt insight that would relax behaviour (verdict
+  ``safe`` or ``borderline`` in any category, or guidance that says to help where a close
+  insight says to decline) is not retrieved until a quorum of distinct authenticated supporters
+  or a human approves; the verdict check (the tenant's verdict model) quarantines the ones the
+  memory does not back; quarantined insights never mark others as conflicted;
 * capacity and TTL: the least useful learnt insights (support, hits, recency) are evicted.
 """
 
@@ -29,6 +31,8 @@ from echosafe_guard.learning.sanitize import (
     addresses_model,
     clean_text,
     redact,
+    says_decline,
+    says_help,
     scrub_copies,
 )
 from echosafe_guard.memory.base import InsightStore, Vector
@@ -125,9 +129,20 @@ class Hygiene:
             update={"scenario": scenario, "guidance": guidance, "intent_signals": signals}
         ), runs
 
-    def _needs_quorum(self, verdict: Verdict, category: str) -> bool:
-        cat = self.policy.taxonomy.categories.get(category)
-        return verdict is Verdict.SAFE and cat is not None and cat.high_risk
+    def _relaxes(self, ins: Insight, near: list[ScoredInsight]) -> bool:
+        """Would this learnt insight relax behaviour? By its effect, never by the labels the
+        reflection chose: a ``safe`` or ``borderline`` verdict in any category, or guidance that
+        says to help where a retrievable close insight says to decline (or is ``unsafe``)."""
+        if ins.verdict is not Verdict.UNSAFE:
+            return True
+        if not says_help(ins.guidance):
+            return False
+        return any(
+            h.insight.id != ins.id
+            and h.insight.status in _LIVE
+            and (h.insight.verdict is Verdict.UNSAFE or says_decline(h.insight.guidance))
+            for h in near
+        )
 
     def _checked(self, ins: Insight, ex: Exchange) -> Insight:
         """Quarantine a new learnt insight the memory's verdict model does not back."""
@@ -152,9 +167,12 @@ class Hygiene:
         of a known-harmful request (a sybil attack). That takes a human, in ``memory review``."""
         if ins.provenance.reviewed_by or ins.status is InsightStatus.REJECTED:
             return ins.status
-        if self._needs_quorum(ins.verdict, ins.category):
+        if self._relaxes(ins, near):
             contradicts = any(
-                h.insight.verdict is Verdict.UNSAFE and h.insight.status in _LIVE for h in near
+                h.insight.id != ins.id
+                and h.insight.verdict is Verdict.UNSAFE
+                and h.insight.status in _LIVE
+                for h in near
             )
             if contradicts or len(ins.provenance.supporters) < self.policy.learning.quorum:
                 return InsightStatus.QUARANTINED

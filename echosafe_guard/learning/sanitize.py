@@ -24,6 +24,8 @@ __all__ = [
     "clean_text",
     "redact",
     "sanitize_insight",
+    "says_decline",
+    "says_help",
     "scrub_copies",
     "words",
 ]
@@ -59,6 +61,28 @@ def _normalise(text: str) -> str:
         for ch in text
         if ch.isspace() or unicodedata.category(ch)[0] != "C"
     )
+
+
+_DECLINE = re.compile(
+    r"\b(?:declin|refus|reject|withhold|deny|denies)\w*|\b(?:do not|don't|never|must not|"
+    r"should not|shouldn't|won't|cannot|can't|not)\s+(?:\w+\s+){0,2}?(?:help|assist|provide|give|"
+    r"share|explain|answer|comply|describe)",
+    re.IGNORECASE,
+)
+_HELP = re.compile(
+    r"\b(?:help|assist|answer|provide|give|explain|share|comply|describe|list|walk)\w*\b",
+    re.IGNORECASE,
+)
+
+
+def says_decline(text: str) -> bool:
+    """Guidance that tells the model to decline (or not to help with something)."""
+    return _DECLINE.search(text) is not None
+
+
+def says_help(text: str) -> bool:
+    """Guidance that tells the model to help and nowhere to decline."""
+    return _HELP.search(text) is not None and not says_decline(text)
 
 
 def clean_text(text: str, max_chars: int = MAX_TEXT) -> str:
