@@ -263,11 +263,22 @@ class ContextPolicy(_Strict):
 class ImagePolicy(_Strict):
     max_encoded_bytes: Annotated[int, Field(ge=1)] = 20 * 1024 * 1024
     max_pixels: Annotated[int, Field(ge=1)] = 40_000_000
+    max_side: Annotated[int, Field(ge=1)] = 12_000
+    """Longest side in pixels, checked on the header before any decode or resize."""
+    max_aspect: Annotated[float, Field(ge=1)] = 20.0
+    """Longest side over shortest side: an embedder scales the short side up to its input size,
+    so an extreme aspect ratio would blow up memory (a 1x40M image: gigabytes)."""
+    max_request_pixels: Annotated[int, Field(ge=1)] = 256_000_000
+    """Declared pixels of all the images of one request together."""
     max_images: Annotated[int, Field(ge=0)] = 16
     formats: frozenset[str] = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
+    """Pillow format names; ``JPEG`` also accepts MPO (phone cameras' multi-picture JPEG)."""
     fetch_allow_hosts: tuple[str, ...] = ()
     """Hosts whose http(s) image URLs may be fetched. Empty: remote images are never fetched."""
     fetch_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """Deadline of one fetch, whole body included (not per socket operation)."""
+    fetch_total_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    """Deadline of all the fetches of one request, made in parallel."""
 
 
 class SeedTemplate(_Strict):
