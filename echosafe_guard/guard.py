@@ -189,14 +189,17 @@ class Guard:
         user: str | None = None,
         session: str | None = None,
         model: str | None = None,
+        bucket: str | None = None,
     ) -> bool:
         """Queue the exchange for reflection and learning, off the request path. Never blocks.
 
         ``response``: the model's answer (a string, a LiteLLM/OpenAI response or its dict).
         ``user``/``session``: who asked (hashed before use) — the poisoning quorum counts distinct
         ones and rate limits apply per user. ``model``: the model that served the request (the
-        reflection default). Returns False when the exchange was dropped (learning disabled,
-        nothing to key on, rate limited, queue full)."""
+        reflection default). ``bucket``: the rate-limit bucket of an exchange without
+        ``user``/``session`` (e.g. its API key), never a supporter; anonymous exchanges without
+        one share the tenant's anonymous bucket. Returns False when the exchange was dropped
+        (learning disabled, nothing to key on, rate limited, queue full)."""
         if not self.policy.learning.enabled or prepared.context is None:
             return False
         if not np.any(prepared.key):
@@ -211,6 +214,7 @@ class Guard:
             user=user,
             session=session,
             model=model,
+            bucket=bucket,
         )
         return self.learner.submit(exchange)
 
@@ -222,9 +226,12 @@ class Guard:
         user: str | None = None,
         session: str | None = None,
         model: str | None = None,
+        bucket: str | None = None,
     ) -> bool:
         """As :meth:`learn` (which never blocks: safe to call on the event loop)."""
-        return self.learn(prepared, response, user=user, session=session, model=model)
+        return self.learn(
+            prepared, response, user=user, session=session, model=model, bucket=bucket
+        )
 
     # -- prepare ---------------------------------------------------------------------------------
 

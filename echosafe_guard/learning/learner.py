@@ -87,7 +87,7 @@ class Learner:
         if self._closing.is_set():
             self.counters["dropped_closed"] += 1
             return False
-        if exchange.actor and not self._users.allow(f"{exchange.tenant}\0{exchange.actor}"):
+        if not self._users.allow(f"{exchange.tenant}\0{exchange.rate_key}"):
             self.counters["dropped_rate_user"] += 1
             return False
         if not self._tenants.allow(exchange.tenant):

@@ -133,8 +133,8 @@ def test_guardrail_identifies_users_behind_the_master_key() -> None:
     from echosafe_guard.integrations.litellm.guardrail import EchoSafeGuardrail
 
     admin = SimpleNamespace(user_id="default_user_id", team_id=None, user_role="proxy_admin")
-    assert EchoSafeGuardrail.user_of(admin, {"user": "u1"}) == "u1"
-    assert EchoSafeGuardrail.user_of(admin, {"user": "u2"}) == "u2"
+    # the request's `user` field never counts (sybils: see tests/security/test_identity.py)
+    assert EchoSafeGuardrail.user_of(admin, {"user": "u1"}) is None
     assert EchoSafeGuardrail.user_of(admin, {}) is None  # anonymous, not one shared user
     keyed = SimpleNamespace(user_id="alice", team_id=None, user_role="internal_user")
     assert EchoSafeGuardrail.user_of(keyed, {"user": "mallory"}) == "alice"
