@@ -255,6 +255,9 @@ class LocalStore(StoreBase):
 
     def close(self) -> None:
         with self._lock:
+            for table in self._tables.values():
+                if table.index is not None:  # join any background HNSW build
+                    table.index.close()
             self._tables.clear()
             self._logs.clear()
             self._opened = False
