@@ -34,15 +34,15 @@ MAX_SIGNAL_CHARS = 200
 _MARKUP = frozenset("<>`")
 """Replaced by a space: they open tags, chat-template tokens and code fences."""
 _ROLE = re.compile(
-    r"(?:^|[\s\]\)>.!?;|*#-])(?:system|assistant|developer|user|human)\s*(?:message|prompt)?\s*:",
-    re.IGNORECASE,
+    r"(?:system|assistant|developer|user|human)\s*(?:message|prompt)?\s*:", re.IGNORECASE
 )
+"""Role markers and overrides match even glued to the words around them (``xassistant:``)."""
 _OVERRIDE = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,30}?"
-    r"\b(?:previous|prior|above|earlier|preceding|all|your|system|safety)\b"
-    r"[^.]{0,20}?\b(?:instructions?|prompts?|guidelines?|directives?|messages?)\b"
-    r"|\b(?:new|updated|real) instructions\b|\byou are now\b|\bfrom now on\b"
-    r"|\bnever refuse|\bdo anything now\b|\bdeveloper mode\b",
+    r"(?:ignore|disregard|forget|override)[^.]{0,30}?"
+    r"(?:previous|prior|above|earlier|preceding|all|your|system|safety)"
+    r"[^.]{0,20}?(?:instruction|prompt|guideline|directive|message)"
+    r"|(?:new|updated|real) instructions|you are now|from now on"
+    r"|never refuse|do anything now|developer mode",
     re.IGNORECASE,
 )
 _TOKENS = re.compile(
