@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from echosafe_guard.arguments import check_text
 from echosafe_guard.exceptions import ImageTooLargeError, InputTooLargeError, MessageFormatError
 from echosafe_guard.images import ImageInput, SkippedImage, resolve_image_urls
 from echosafe_guard.policy.models import ContextPolicy, ImagePolicy
@@ -108,6 +109,7 @@ def build_context(
     refs: list[tuple[str, str]] = []
     for t in users:
         where = f"{source}[{t.index}]"
+        check_text(t.text, where)
         n_chars += len(t.text)
         if n_chars > context.max_text_chars:
             raise InputTooLargeError(

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from echosafe_guard.arguments import check_mode, check_tenant
 from echosafe_guard.block import render_block
 from echosafe_guard.context import RequestContext
 from echosafe_guard.input import to_context
@@ -264,6 +265,7 @@ class Guard:
         applies ``system_prompt``. Raises an :class:`~echosafe_guard.exceptions.InputError` for
         bad input; store failures follow the policy's ``on_store_error``."""
         t0 = time.perf_counter()
+        tenant, mode = check_tenant(tenant), check_mode(mode)
         keyed, found = self._keyed_searched(messages, tenant)
         assert found is not None
         return self._finish(messages, keyed, found, tenant, mode, t0)
@@ -276,6 +278,7 @@ class Guard:
         Redis) is then awaited, an embedded one is searched in that same worker thread (one
         thread hop, not two). Re-ranking never reads the store on the request path."""
         t0 = time.perf_counter()
+        tenant, mode = check_tenant(tenant), check_mode(mode)
         work = functools.partial(self._keyed_searched, messages, tenant, defer_native=True)
         keyed, found = await asyncio.to_thread(work)
         if found is None:
