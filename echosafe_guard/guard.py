@@ -348,9 +348,11 @@ class Guard:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def close(self, timeout: float | None = 60.0) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Write pending retrieval hits, drain the learning queue (everything accepted is
-        processed), then close what the guard opened itself (a store from a path or URL)."""
+        processed: each reflection has its own deadline; with a ``timeout`` that passes, what is
+        left is counted in ``learner.counters["unprocessed_at_close"]`` and logged), then close
+        what the guard opened itself (a store from a path or URL)."""
         if self._hits is not None:
             self._hits.close()
         if self._learner is not None:

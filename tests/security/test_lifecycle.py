@@ -1,5 +1,5 @@
 """Medium 8 and the lifecycle items: a background HNSW build is stopped and joined at close and
-at exit."""
+at exit; reflection has its own deadline; close() drains or reports; hostile JSON is counted."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from echosafe_guard.guard import Guard
+from echosafe_guard.learning.exchange import Exchange, InsightDraft
+from echosafe_guard.learning.learner import Learner
 from echosafe_guard.memory.local.vector_index import AnnSettings, VectorIndex
+from tests.scripted_llm import ScriptedLLM, register
+from tests.security.helpers import UNSAFE, draft, learn, make_guard
 
 DIM = 64
 
@@ -53,3 +60,79 @@ print("building", idx._building)
     assert "building True" in out.stdout
     assert "terminate called" not in out.stderr
     assert time.monotonic() - t0 < 60
+
+
+class _SlowReflector:
+    """A custom reflector that ignores any timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def reflect(self, exchange: Exchange) -> InsightDraft:
+        time.sleep(self.seconds)
+        return InsightDraft.model_validate_json(draft())
+
+    async def areflect(self, exchange: Exchange) -> InsightDraft:
+        return self.reflect(exchange)
+
+
+def _learner(tmp_path: Path, seconds: float, **reflection: Any) -> tuple[Learner, Guard]:
+    guard = make_guard(tmp_path)
+    base = guard.policy
+    pol = base.model_copy(
+        update={"reflection": base.reflection.model_copy(update={"backoff_s": 0.0, **reflection})}
+    )
+    return Learner(pol, guard.bound_store(), _SlowReflector(seconds)), guard
+
+
+def _exchange(guard: Guard, n: int) -> Exchange:
+    prep = guard.prepare([{"role": "user", "content": f"{UNSAFE} {n}"}])
+    assert prep.context is not None
+    return Exchange.of(
+        tenant="default",
+        context=prep.context,
+        key=prep.key,
+        layout=prep.layout,
+        request_hash=prep.request_hash,
+        response="no",
+        user=f"u{n}",
+        session=None,
+        model="m",
+    )
+
+
+def test_the_reflection_deadline_holds_for_a_provider_that_ignores_it(tmp_path: Path) -> None:
+    learner, guard = _learner(tmp_path, 4.0, timeout_s=0.2, max_attempts=1)
+    t0 = time.monotonic()
+    assert learner.submit(_exchange(guard, 0))
+    assert learner.drain(10)
+    assert time.monotonic() - t0 < 3.0
+    assert learner.counters["failed_model"] == 1
+    learner.close(0.1)
+    guard.close()
+
+
+def test_close_drains_or_reports_what_it_left(tmp_path: Path) -> None:
+    learner, guard = _learner(tmp_path, 0.3)
+    for n in range(5):
+        assert learner.submit(_exchange(guard, n))
+    assert not learner.close(timeout=0.1)
+    assert learner.counters["unprocessed_at_close"] >= 4
+    learner2, _ = _learner(tmp_path / "b", 0.05)
+    for n in range(4):
+        learner2.submit(_exchange(guard, n))
+    assert learner2.close()  # no timeout: everything accepted is processed
+    assert learner2.counters["new"] + learner2.counters["merged"] == 4
+    guard.close()
+
+
+def test_deeply_nested_reflection_json_is_repaired_or_counted(tmp_path: Path) -> None:
+    llm: ScriptedLLM = register()
+    deep = '{"a": ' * 200_000 + "1" + "}" * 200_000
+    llm.script.extend([deep, deep])
+    guard = make_guard(tmp_path)
+    learn(guard, UNSAFE, user="a")
+    guard.close()
+    assert len(llm.calls) == 2  # one repair turn
+    assert guard.learner.counters["dropped_invalid"] == 1
+    assert guard.learner.counters["failed"] == 0
