@@ -355,11 +355,10 @@ def images_case(policy: Any) -> Callable[[random.Random, int], str | None]:
             w, h = (int(10 ** rng.uniform(0, 6.5)) for _ in range(2))
             data = _declaring(max(w, 1), max(h, 1))
         else:
-            data = bytearray(rng.choice(seeds))
+            buf = bytearray(rng.choice(seeds))
             for _ in range(rng.randint(1, 6)):
-                pos = rng.randrange(len(data))
-                data[pos] = rng.randrange(256)
-            data = bytes(data[: rng.randint(1, len(data))] if rng.random() < 0.2 else data)
+                buf[rng.randrange(len(buf))] = rng.randrange(256)
+            data = bytes(buf[: rng.randint(1, len(buf))] if rng.random() < 0.2 else buf)
         try:
             img = image_from_bytes(data, where="fuzz", source="data_url", policy=policy)
         except ImageError:
