@@ -169,3 +169,41 @@ def test_tenant_tables_are_evicted_least_recently_used_first(tmp_path: Path) -> 
         assert store.count(f"t{n}") == 1
     assert store.tenants_in_memory <= 3
     store.close()
+
+
+def test_a_write_interrupted_mid_batch_keeps_all_of_it_or_none(tmp_path: Path) -> None:
+    """Imports were not atomic: a kill mid-import left partial tenants."""
+    from echosafe_guard.key.layout import KeyLayout
+    from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
+    from echosafe_guard.memory.local.local_store import LocalStore
+
+    layout = KeyLayout(text_model="f", text_dim=4, image_model="none", image_dim=0)
+
+    def rec(n: int) -> Insight:
+        return Insight(
+            id=f"i{n}",
+            tenant="acme",
+            scenario="A scenario of some request.",
+            verdict=Verdict.UNSAFE,
+            guidance="Decline briefly.",
+            category="fraud",
+            provenance=Provenance(source=ProvenanceSource.IMPORT),
+            layout=layout.id,
+            vector=(1.0, 0.0, 0.0, float(n)),
+        )
+
+    store = LocalStore(tmp_path / "s")
+    store.bind(layout)
+    store.upsert([rec(0)])
+    (log,) = list((tmp_path / "s").rglob("log.jsonl"))
+    before = log.stat().st_size
+    store.upsert([rec(n) for n in range(1, 51)])  # one import of 50 into one tenant
+    store.close()
+    after = log.stat().st_size
+    with open(log, "r+b") as fh:  # a kill -9 in the middle of that write
+        fh.truncate(before + (after - before) * 2 // 3)
+    again = LocalStore(tmp_path / "s")
+    assert again.count("acme") == 1  # the whole import or nothing, never a part
+    again.upsert([rec(99)])  # the torn tail is cut off before the next write
+    assert again.count("acme") == 2
+    again.close()
