@@ -21,11 +21,9 @@ import binascii
 import hashlib
 import http.client
 import struct
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -38,6 +36,7 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from echosafe_guard.exceptions import ImageDecodeError, ImageFetchError, ImageTooLargeError
+from echosafe_guard.image_cache import AcceptedUrls
 from echosafe_guard.policy.models import ImagePolicy
 
 __all__ = [
@@ -152,41 +151,7 @@ def image_from_bytes(data: bytes, *, where: str, source: str, policy: ImagePolic
     )
 
 
-class _AcceptedUrls:
-    """Data URLs already accepted under a policy, bounded by their total size.
-
-    Clients resend the same image with every turn of a conversation. A hit skips the base64
-    decode, the hash and the header parse: a dict lookup (hash + compare of the URL string).
-    """
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, ImagePolicy], ImageInput] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, url: str, policy: ImagePolicy) -> ImageInput | None:
-        with self._lock:
-            hit = self._items.get((url, policy))
-            if hit is not None:
-                self._items.move_to_end((url, policy))
-            return hit
-
-    def put(self, url: str, policy: ImagePolicy, image: ImageInput) -> None:
-        cost = len(url) + len(image.data)
-        if cost > self.max_bytes // 4:
-            return
-        with self._lock:
-            if (url, policy) in self._items:
-                return
-            self._items[(url, policy)] = image
-            self._size += cost
-            while self._size > self.max_bytes:
-                (old_url, _), old = self._items.popitem(last=False)
-                self._size -= len(old_url) + len(old.data)
-
-
-_ACCEPTED = _AcceptedUrls()
+_ACCEPTED: AcceptedUrls[ImageInput] = AcceptedUrls()
 
 
 def decode_data_url(url: str, *, where: str, policy: ImagePolicy) -> ImageInput:
