@@ -88,12 +88,13 @@ def says_help(text: str) -> bool:
 def clean_text(text: str, max_chars: int = MAX_TEXT) -> str:
     """``text`` normalised (NFKC), without control, format, private-use or unassigned
     characters nor ``< > ` ``, on one line (whitespace runs become one space) and cut at a word
-    boundary to at most ``max_chars`` characters. Lone surrogates are dropped."""
+    boundary to at most ``max_chars`` characters (ending ``...``). Lone surrogates are dropped.
+    Idempotent."""
     text = " ".join("".join(" " if ch in _MARKUP else ch for ch in _normalise(text)).split())
-    if len(text) > max_chars:
-        cut = text[: max(max_chars - 1, 1)]
-        text = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
-    return text
+    if len(text) > max_chars:  # "..." not "…": NFKC would turn one into the other next time
+        cut = text[: max(max_chars - 3, 1)]
+        text = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:.") + "..."
+    return text[:max_chars]
 
 
 def addresses_model(text: str) -> str | None:
