@@ -63,7 +63,8 @@ class Category(_Strict):
     title: Annotated[str, Field(min_length=1)]
     description: Annotated[str, Field(min_length=1)]
     high_risk: bool = False
-    """Safe-verdict insights in a high-risk category need a quorum before they are retrieved."""
+    """Informational since issue 13: every learnt insight that relaxes behaviour needs the
+    quorum, whatever its category."""
 
 
 class Taxonomy(_Strict):
@@ -332,7 +333,8 @@ class LearningPolicy(_Strict):
     conflict_threshold: Annotated[float, Field(ge=0, le=1)] = 0.88
     """A new insight this close to one with the opposite verdict marks both ``conflicted``."""
     quorum: Annotated[int, Field(ge=1)] = 3
-    """Distinct supporters before a safe insight in a high-risk category leaves quarantine."""
+    """Distinct authenticated supporters before a learnt insight that relaxes behaviour leaves
+    quarantine."""
     capacity_per_tenant: Annotated[int, Field(ge=1)] = 10_000
     ttl_days: Annotated[float, Field(gt=0)] | None = None
     """Learnt insights not updated or retrieved for this long are pruned (None: never)."""
