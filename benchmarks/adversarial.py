@@ -19,12 +19,15 @@ Targets:
 - ``identity``: random key/request shapes → the guardrail's ``user_of`` never returns the
   request's ``user`` field;
 - ``images``: random declared sizes and byte mutations → ``image_from_bytes`` + ``open_rgb``: an
-  image within every cap, or an ``ImageError``.
+  image within every cap, or an ``ImageError``;
+- ``ssrf``: every spelling of a loopback server's address (credentials, octal, decimal, IPv6,
+  other schemes) under an allow-list of one other host: the server is never reached.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import random
 import string
 import sys
@@ -50,7 +53,13 @@ from echosafe_guard.integrations.litellm.guardrail import EchoSafeGuardrail
 from echosafe_guard.block import BEGIN, END, merge_system_text, render_block, strip_block
 from echosafe_guard.context import ImageRef, Turn, build_context
 from echosafe_guard.exceptions import EchoSafeError, ImageError
-from echosafe_guard.images import DECODED_MAX_SIDE, image_from_bytes, open_rgb
+from echosafe_guard.images import (
+    DECODED_MAX_SIDE,
+    SkippedImage,
+    image_from_bytes,
+    open_rgb,
+    resolve_image_url,
+)
 from echosafe_guard.input import to_context
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.learning.exchange import Exchange, InsightDraft
@@ -383,6 +392,62 @@ def images_case(policy: Any) -> Callable[[random.Random, int], str | None]:
     return case
 
 
+class _Ssrf:
+    """URLs aimed at a loopback server (every spelling of it, credentials, redirects, other
+    schemes) under a policy that allows one other host: the server must never be reached."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+            os.environ.pop(var, None)  # a proxy would hide a fetch from the loopback server
+        os.environ["no_proxy"] = "*"
+        hits = self.hits = [0]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits[0] += 1
+                self.send_response(302)
+                self.send_header("Location", "http://127.0.0.1/")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.policy = load_policy().images.model_copy(
+            update={"fetch_allow_hosts": ("images.example.invalid",), "fetch_timeout_s": 0.5}
+        )
+
+    def case(self, rng: random.Random, _i: int) -> str | None:
+        host = rng.choice(
+            [
+                "127.0.0.1", "localhost", "[::1]", "0x7f.0.0.1", "2130706433", "127.1",
+                "images.example.invalid@127.0.0.1", "127.0.0.1#@images.example.invalid",
+                "IMAGES.EXAMPLE.INVALID.127.0.0.1.nip.io", "0177.0.0.1", "127.0.0.1.",
+            ]
+        )  # fmt: skip
+        scheme = rng.choice(["http", "https", "HTTP", "file", "ftp", "gopher", "dict", ""])
+        url = f"{scheme}://{host}:{self.port}/{_text(rng, 10)}.png?{_text(rng, 10)}"
+        before = self.hits[0]
+        try:
+            got = resolve_image_url(url, where="fuzz", policy=self.policy)
+        except ImageError:
+            got = None
+        if self.hits[0] != before:
+            return f"loopback reached by {url!r}"
+        if got is not None and not isinstance(got, SkippedImage):
+            return f"an image came back from {url!r}"
+        return None
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 # -- peak RSS per request --------------------------------------------------------------------
 
 
@@ -454,6 +519,9 @@ def main() -> None:
     targets["fence"] = _run("fence", n, fence_case)
     targets["identity"] = _run("identity", n, identity_case)
     targets["images"] = _run("images", n, images_case(policy.images))
+    ssrf = _Ssrf()
+    targets["ssrf"] = _run("ssrf", n, ssrf.case)
+    ssrf.close()
     with tempfile.TemporaryDirectory(prefix="echosafe-adv-") as tmp:
         learning = _Learning(Path(tmp), policy)
         targets["learning"] = _run("learning", n, learning.case)
@@ -471,7 +539,6 @@ def main() -> None:
             "pass": total == 0 and rss["peak_rss_mb_per_request"]["pass"],
             "seconds": round(time.perf_counter() - t0, 1),
             "not_covered": [
-                "SSRF against a loopback server (see tests/security/test_images_bounded.py)",
                 "kill -9 during every write path",
                 "soak through serve",
             ],
