@@ -1,16 +1,21 @@
 """The guard's block: retrieved insights rendered as marked system-prompt text, merged idempotently.
 
-The guard's text sits between two marker lines. Merging into a system text that already holds a
-block replaces it instead of adding a second one; the user's own system text is kept. Adapters
+The guard's text sits between two marker lines that carry a per-process random nonce, so no
+user, operator or insight text can open or close the block (and insight fields are rendered
+escaped: no markup characters, one line). Merging into a system text that already holds this
+process's block replaces it instead of adding a second one; the operator's own system text is
+kept byte-for-byte, whatever it contains (even the marker words without the nonce). Adapters
 use :func:`merge_system_text` for a plain-text system message; ``input/openai.py`` applies the
 block to OpenAI/LiteLLM message lists.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from echosafe_guard.learning.sanitize import clean_text
 from echosafe_guard.memory.insight import Insight, ScoredInsight, Verdict
 from echosafe_guard.policy.models import Mode, Policy
 from echosafe_guard.retrieval.decide import decide
@@ -26,17 +31,21 @@ __all__ = [
     "strip_block",
 ]
 
-BEGIN = "<echosafe-guard>"
-END = "</echosafe-guard>"
+_NONCE = secrets.token_hex(8)
+BEGIN = f"<echosafe-guard-{_NONCE}>"
+"""The block's first line: unguessable, fixed for the life of the process."""
+END = f"</echosafe-guard-{_NONCE}>"
+_SEP = "\n\n"
 
 
 def _side(policy: Policy, ins: Insight, prefix: str = "") -> dict[str, str]:
     cat = policy.taxonomy.categories.get(ins.category)
+    signals = [s for s in (clean_text(x, 200) for x in ins.intent_signals) if s]
     return {
-        f"{prefix}scenario": ins.scenario.strip(),
-        f"{prefix}intent_signals": "; ".join(ins.intent_signals) or "-",
-        f"{prefix}category": ins.category,
-        f"{prefix}category_title": cat.title if cat else ins.category,
+        f"{prefix}scenario": clean_text(ins.scenario),
+        f"{prefix}intent_signals": "; ".join(signals) or "-",
+        f"{prefix}category": clean_text(ins.category, 64),
+        f"{prefix}category_title": clean_text(cat.title if cat else ins.category, 200),
     }
 
 
@@ -109,26 +118,31 @@ def render_block(
 
 
 def strip_block(text: str) -> str:
-    """``text`` without any guard block (and without the blank line that joined it)."""
+    """``text`` without this process's guard blocks and the separator that joined each one: the
+    exact inverse of :func:`merge_system_text`. Anything else, including marker-like text without
+    the nonce and a begin marker without its end, is kept byte-for-byte."""
     while True:
         start = text.find(BEGIN)
         if start < 0:
             return text
-        end = text.find(END, start)
+        end = text.find(END, start + len(BEGIN))
         if end < 0:
-            return text[:start].rstrip()
-        text = (text[:start].rstrip("\n") + "\n\n" + text[end + len(END) :].lstrip("\n")).strip(
-            "\n"
-        )
+            return text
+        stop = end + len(END)
+        if text.startswith(_SEP, start - len(_SEP)) and start >= len(_SEP):
+            start -= len(_SEP)
+        elif start == 0 and text.startswith(_SEP, stop):
+            stop += len(_SEP)
+        text = text[:start] + text[stop:]
 
 
 def merge_system_text(own: str, block: str | None) -> str:
     """``own`` system text with ``block`` in place of any earlier guard block (``None``: the
-    earlier block is removed)."""
+    earlier block is removed). ``strip_block`` of the result gives ``own`` back byte-for-byte."""
     own = strip_block(own)
     if block is None:
         return own
-    return f"{own.rstrip()}\n\n{block}" if own.strip() else block
+    return f"{own}{_SEP}{block}" if own else block
 
 
 def merge_system_parts(parts: Sequence[Any], block: str | None) -> list[Any]:

@@ -15,8 +15,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from echosafe_guard.exceptions import InputTooLargeError, MessageFormatError
-from echosafe_guard.images import ImageInput, SkippedImage, resolve_image_url
+from echosafe_guard.arguments import check_text
+from echosafe_guard.exceptions import ImageTooLargeError, InputTooLargeError, MessageFormatError
+from echosafe_guard.images import ImageInput, SkippedImage, resolve_image_urls
 from echosafe_guard.policy.models import ContextPolicy, ImagePolicy
 
 __all__ = ["ImageRef", "RequestContext", "Turn", "build_context", "request_hash"]
@@ -105,15 +106,16 @@ def build_context(
     skips = list(skipped)
     n_images = 0
     n_chars = 0
+    refs: list[tuple[str, str]] = []
     for t in users:
         where = f"{source}[{t.index}]"
+        check_text(t.text, where)
         n_chars += len(t.text)
         if n_chars > context.max_text_chars:
             raise InputTooLargeError(
                 f"{where}: request context text exceeds context.max_text_chars="
                 f"{context.max_text_chars}"
             )
-        decoded: list[ImageInput | ImageRef] = []
         for j, img in enumerate(t.images):
             iwhere = (img.where if isinstance(img, ImageRef) else "") or f"{where}.images[{j}]"
             n_images += 1
@@ -121,13 +123,23 @@ def build_context(
                 raise InputTooLargeError(
                     f"{iwhere}: more than images.max_images={images.max_images} images"
                 )
-            if isinstance(img, ImageInput):
-                decoded.append(img)
-                continue
-            got = resolve_image_url(img.url, where=iwhere, policy=images)
+            if isinstance(img, ImageRef):
+                refs.append((img.url, iwhere))
+    resolved = iter(resolve_image_urls(refs, policy=images))  # remote ones in parallel
+    pixels = 0
+    for t in users:
+        decoded: list[ImageInput] = []
+        for img in t.images:
+            got = img if isinstance(img, ImageInput) else next(resolved)
             if isinstance(got, SkippedImage):
                 skips.append(got)
-            else:
-                decoded.append(got)
+                continue
+            pixels += got.width * got.height
+            if pixels > images.max_request_pixels:
+                raise ImageTooLargeError(
+                    f"{got.where}: the request's images declare over "
+                    f"images.max_request_pixels={images.max_request_pixels} pixels together"
+                )
+            decoded.append(got)
         out.append(replace(t, images=tuple(decoded)))
     return RequestContext(turns=tuple(out), skipped_images=tuple(skips))

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from echosafe_guard.arguments import check_mode, check_tenant
 from echosafe_guard.block import render_block
 from echosafe_guard.context import RequestContext
 from echosafe_guard.input import to_context
@@ -200,14 +201,17 @@ class Guard:
         user: str | None = None,
         session: str | None = None,
         model: str | None = None,
+        bucket: str | None = None,
     ) -> bool:
         """Queue the exchange for reflection and learning, off the request path. Never blocks.
 
         ``response``: the model's answer (a string, a LiteLLM/OpenAI response or its dict).
         ``user``/``session``: who asked (hashed before use) — the poisoning quorum counts distinct
         ones and rate limits apply per user. ``model``: the model that served the request (the
-        reflection default). Returns False when the exchange was dropped (learning disabled,
-        nothing to key on, rate limited, queue full)."""
+        reflection default). ``bucket``: the rate-limit bucket of an exchange without
+        ``user``/``session`` (e.g. its API key), never a supporter; anonymous exchanges without
+        one share the tenant's anonymous bucket. Returns False when the exchange was dropped
+        (learning disabled, nothing to key on, rate limited, queue full)."""
         if not self.policy.learning.enabled or prepared.context is None:
             return False
         if not np.any(prepared.key):
@@ -222,6 +226,7 @@ class Guard:
             user=user,
             session=session,
             model=model,
+            bucket=bucket,
         )
         return self.learner.submit(exchange)
 
@@ -233,9 +238,12 @@ class Guard:
         user: str | None = None,
         session: str | None = None,
         model: str | None = None,
+        bucket: str | None = None,
     ) -> bool:
         """As :meth:`learn` (which never blocks: safe to call on the event loop)."""
-        return self.learn(prepared, response, user=user, session=session, model=model)
+        return self.learn(
+            prepared, response, user=user, session=session, model=model, bucket=bucket
+        )
 
     # -- prepare ---------------------------------------------------------------------------------
 
@@ -268,6 +276,7 @@ class Guard:
         applies ``system_prompt``. Raises an :class:`~echosafe_guard.exceptions.InputError` for
         bad input; store failures follow the policy's ``on_store_error``."""
         t0 = time.perf_counter()
+        tenant, mode = check_tenant(tenant), check_mode(mode)
         keyed, found = self._keyed_searched(messages, tenant)
         assert found is not None
         return self._finish(messages, keyed, found, tenant, mode, t0)
@@ -280,6 +289,7 @@ class Guard:
         Redis) is then awaited, an embedded one is searched in that same worker thread (one
         thread hop, not two). Re-ranking never reads the store on the request path."""
         t0 = time.perf_counter()
+        tenant, mode = check_tenant(tenant), check_mode(mode)
         work = functools.partial(self._keyed_searched, messages, tenant, defer_native=True)
         keyed, found = await asyncio.to_thread(work)
         if found is None:
@@ -350,9 +360,11 @@ class Guard:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def close(self, timeout: float | None = 60.0) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Write pending retrieval hits, drain the learning queue (everything accepted is
-        processed), then close what the guard opened itself (a store from a path or URL)."""
+        processed: each reflection has its own deadline; with a ``timeout`` that passes, what is
+        left is counted in ``learner.counters["unprocessed_at_close"]`` and logged), then close
+        what the guard opened itself (a store from a path or URL)."""
         if self._hits is not None:
             self._hits.close()
         if self._learner is not None:

@@ -6,6 +6,12 @@ pixel count (decompression bombs). Remote URLs are fetched only from hosts on
 ``images.fetch_allow_hosts`` and never through a redirect; any other remote image is skipped.
 Errors are :class:`~echosafe_guard.exceptions.ImageError` subclasses whose messages name the
 offending part of the request (``where``) and never a full URL query string.
+
+Memory is bounded before any decode: pixels, longest side and aspect ratio are checked on the
+header (an embedder scales the short side up: a thin image would take gigabytes), and the
+request's images together on their declared pixels (``build_context``). :func:`open_rgb` decodes
+one image and shrinks it at once, so a request's images are never held at full size together.
+A fetch has a whole-body deadline; a request's fetches run in parallel within a total one.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ import binascii
 import hashlib
 import http.client
 import struct
-import threading
+import time
 import urllib.error
 import urllib.request
-from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from email.message import Message
 from io import BytesIO
@@ -29,6 +36,7 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from echosafe_guard.exceptions import ImageDecodeError, ImageFetchError, ImageTooLargeError
+from echosafe_guard.image_cache import AcceptedUrls
 from echosafe_guard.policy.models import ImagePolicy
 
 __all__ = [
@@ -40,6 +48,7 @@ __all__ = [
     "image_from_file",
     "open_rgb",
     "resolve_image_url",
+    "resolve_image_urls",
 ]
 
 # What Pillow raises on hostile or broken input (UnidentifiedImageError is an OSError).
@@ -87,6 +96,25 @@ def _safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+def _check_size(where: str, width: int, height: int, policy: ImagePolicy) -> None:
+    """Pixels, longest side and aspect ratio, from the header: before any decode or resize."""
+    if width * height > policy.max_pixels:
+        raise ImageTooLargeError(
+            f"{where}: image is {width}x{height} = {width * height} pixels, over the cap of "
+            f"{policy.max_pixels} pixels (images.max_pixels)"
+        )
+    if max(width, height) > policy.max_side:
+        raise ImageTooLargeError(
+            f"{where}: image is {width}x{height}, a side over {policy.max_side} pixels "
+            "(images.max_side)"
+        )
+    if min(width, height) < 1 or max(width, height) / min(width, height) > policy.max_aspect:
+        raise ImageTooLargeError(
+            f"{where}: image is {width}x{height}, an aspect ratio over {policy.max_aspect:g} "
+            "(images.max_aspect)"
+        )
+
+
 def image_from_bytes(data: bytes, *, where: str, source: str, policy: ImagePolicy) -> ImageInput:
     """Check encoded image bytes against the policy by reading only the header."""
     if len(data) > policy.max_encoded_bytes:
@@ -107,13 +135,11 @@ def image_from_bytes(data: bytes, *, where: str, source: str, policy: ImagePolic
         ) from exc
     if bomb is not None:
         raise ImageTooLargeError(f"{where}: image declares too many pixels: {bomb}") from bomb
+    if fmt == "MPO" and "JPEG" in policy.formats:
+        fmt = "JPEG"  # a phone camera's multi-picture JPEG: its first picture is a JPEG
     if fmt not in policy.formats:
         raise ImageDecodeError(f"{where}: image format {fmt!r} is not accepted; allowed {allowed}")
-    if width * height > policy.max_pixels:
-        raise ImageTooLargeError(
-            f"{where}: image is {width}x{height} = {width * height} pixels, over the cap of "
-            f"{policy.max_pixels} pixels (images.max_pixels)"
-        )
+    _check_size(where, width, height, policy)
     return ImageInput(
         where=where,
         source=source,
@@ -125,41 +151,7 @@ def image_from_bytes(data: bytes, *, where: str, source: str, policy: ImagePolic
     )
 
 
-class _AcceptedUrls:
-    """Data URLs already accepted under a policy, bounded by their total size.
-
-    Clients resend the same image with every turn of a conversation. A hit skips the base64
-    decode, the hash and the header parse: a dict lookup (hash + compare of the URL string).
-    """
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, ImagePolicy], ImageInput] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, url: str, policy: ImagePolicy) -> ImageInput | None:
-        with self._lock:
-            hit = self._items.get((url, policy))
-            if hit is not None:
-                self._items.move_to_end((url, policy))
-            return hit
-
-    def put(self, url: str, policy: ImagePolicy, image: ImageInput) -> None:
-        cost = len(url) + len(image.data)
-        if cost > self.max_bytes // 4:
-            return
-        with self._lock:
-            if (url, policy) in self._items:
-                return
-            self._items[(url, policy)] = image
-            self._size += cost
-            while self._size > self.max_bytes:
-                (old_url, _), old = self._items.popitem(last=False)
-                self._size -= len(old_url) + len(old.data)
-
-
-_ACCEPTED = _AcceptedUrls()
+_ACCEPTED: AcceptedUrls[ImageInput] = AcceptedUrls()
 
 
 def decode_data_url(url: str, *, where: str, policy: ImagePolicy) -> ImageInput:
@@ -225,6 +217,46 @@ def resolve_image_url(url: str, *, where: str, policy: ImagePolicy) -> ImageInpu
     )
 
 
+_FETCH_WORKERS = 4
+
+
+def resolve_image_urls(
+    urls: Sequence[tuple[str, str]], *, policy: ImagePolicy
+) -> list[ImageInput | SkippedImage]:
+    """:func:`resolve_image_url` for each ``(url, where)``, in order. Allow-listed remote images
+    are fetched in parallel (a few at a time) within ``images.fetch_total_timeout_s`` in all;
+    the first error in request order is raised."""
+    out: list[ImageInput | SkippedImage | None] = [None] * len(urls)
+    remote: dict[int, tuple[str, str]] = {}
+    for n, (url, where) in enumerate(urls):
+        try:
+            is_remote = url[:5].lower() != "data:" and _allowed_host(url, policy)[1]
+        except ValueError:
+            is_remote = False
+        if is_remote:
+            remote[n] = (url, where)
+        else:
+            out[n] = resolve_image_url(url, where=where, policy=policy)
+    if remote:
+        pool = ThreadPoolExecutor(min(_FETCH_WORKERS, len(remote)), "echosafe-fetch")
+        try:
+            futures = {
+                n: pool.submit(fetch_image, url, where=where, policy=policy)
+                for n, (url, where) in remote.items()
+            }
+            wait(futures.values(), timeout=policy.fetch_total_timeout_s)
+            for n, fut in sorted(futures.items()):
+                if not fut.done():
+                    raise ImageFetchError(
+                        f"{remote[n][1]}: image fetches took over "
+                        f"{policy.fetch_total_timeout_s:g}s (images.fetch_total_timeout_s)"
+                    )
+                out[n] = fut.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return [x for x in out if x is not None]
+
+
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect could leave the allow-list, so every redirect is an error."""
 
@@ -240,6 +272,22 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
         raise urllib.error.HTTPError(req.full_url, code, f"redirect refused ({msg})", headers, fp)
 
 
+def _read_body(resp: http.client.HTTPResponse, limit: int, deadline: float) -> bytes:
+    """At most ``limit`` bytes of the body, read one socket receive at a time, so that a host
+    dripping bytes cannot hold the fetch past ``deadline`` (plus one socket timeout)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit:
+        if time.monotonic() > deadline:
+            raise TimeoutError("whole-body deadline passed")
+        chunk = resp.read1(min(65536, limit - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
 def fetch_image(url: str, *, where: str, policy: ImagePolicy) -> ImageInput:
     """Fetch an image from an allow-listed http(s) host; redirects are refused."""
     safe = _safe_url(url)
@@ -253,14 +301,20 @@ def fetch_image(url: str, *, where: str, policy: ImagePolicy) -> ImageInput:
     cap = policy.max_encoded_bytes
     opener = urllib.request.build_opener(_RefuseRedirects())
     request = urllib.request.Request(url, headers={"Accept": "image/*"})
+    deadline = time.monotonic() + policy.fetch_timeout_s
     try:
         with opener.open(request, timeout=policy.fetch_timeout_s) as resp:
             status = resp.status
             length = resp.headers.get("Content-Length", "")
             if status == 200 and not (length.isdigit() and int(length) > cap):
-                data = resp.read(cap + 1)
+                data = _read_body(resp, cap + 1, deadline)
             else:
                 data = b""
+    except TimeoutError as exc:
+        raise ImageFetchError(
+            f"{where}: fetching {safe} took over {policy.fetch_timeout_s:g}s "
+            "(images.fetch_timeout_s)"
+        ) from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # urllib.error.URLError/HTTPError and timeouts are all OSErrors.
         raise ImageFetchError(f"{where}: fetching {safe} failed: {exc}") from exc
@@ -291,16 +345,37 @@ def image_from_file(path: str | Path, *, policy: ImagePolicy) -> ImageInput:
     return image_from_bytes(data, where=where, source="file", policy=policy)
 
 
+DECODED_MAX_SIDE = 1024
+"""An image handed to an embedder is at most this long on its longer side (CLIP models read
+224-448 pixels): each image is shrunk right after its decode, so a request's images are never
+held at full size together."""
+
+
+def _shrunk(img: Image.Image) -> Image.Image:
+    """``img`` (loaded) reduced to at most ``DECODED_MAX_SIDE`` on its longer side, in RGB."""
+    factor = -(-max(img.size) // DECODED_MAX_SIDE)
+    if factor > 1 and img.mode not in ("RGB", "RGBA", "L", "LA"):
+        img = img.convert("RGB")
+    if factor > 1:
+        img = img.reduce(factor)
+    return img.convert("RGB")  # a copy even in RGB: the opened image is closed after this
+
+
 def open_rgb(image: ImageInput) -> Image.Image:
-    """Fully decode an accepted image (first frame of an animation) to RGB pixels."""
+    """Decode an accepted image (first frame of an animation or a multi-picture JPEG) to RGB,
+    shrunk to at most ``DECODED_MAX_SIDE`` on its longer side. A JPEG is decoded at a reduced
+    scale straight away; other formats are decoded once at full size (bounded by the caps
+    checked on the header) and shrunk before anything else is allocated."""
     bomb: Exception | None = None
     try:
         with Image.open(BytesIO(image.data), formats=[image.format]) as img:
             size = img.size
             if size == (image.width, image.height):
                 img.seek(0)
+                if image.format == "JPEG":
+                    img.draft("RGB", (DECODED_MAX_SIDE, DECODED_MAX_SIDE))
                 img.load()
-                rgb = img.convert("RGB")
+                rgb = _shrunk(img)
     except _BOMB_ERRORS as exc:
         bomb = exc
     except _PIL_ERRORS as exc:

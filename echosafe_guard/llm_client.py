@@ -66,7 +66,10 @@ def json_object(text: str) -> dict[str, Any]:
     start, end = body.find("{"), body.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object in the answer")
-    data = json.loads(body[start : end + 1])
+    try:
+        data = json.loads(body[start : end + 1])
+    except RecursionError as exc:  # hostile nesting: an invalid answer, repaired or counted
+        raise ValueError("the JSON is nested too deeply") from exc
     if not isinstance(data, dict):
         raise ValueError("the JSON is not an object")
     return data

@@ -68,9 +68,13 @@ def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     the line."""
     path = builtin_path(str(source)) if str(source) in BUNDLED else Path(source)
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        if path.exists() and not path.is_file():
+            raise DataFormatError(f"{path}: not a regular file")
+        with path.open("rb") as fh:  # never trust st_size: a device claims 0 bytes
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
             raise DataFormatError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
-        raw = path.read_text("utf-8")
+        raw = data.decode("utf-8")
     except FileNotFoundError as exc:
         raise DataFormatError(f"{path}: no such file") from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,5 +1,8 @@
 """``memory seed``: one insight per labelled paired-bench item, written with provenance ``seed``.
 
+Item text is data: every field is cleaned and capped (``learning/sanitize.py``); an item whose
+text addresses the model is seeded ``quarantined``, for a human to approve in ``memory review``.
+
 An item's own ``scenario``, ``intent_signals`` and ``guidance`` (the bundled set has them) are used
 as written; items without them get the policy's generic seed templates for their label.
 
@@ -20,10 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from echosafe_guard.context import RequestContext, Turn
-from echosafe_guard.exceptions import ConfigError
+from echosafe_guard.exceptions import ConfigError, DataFormatError
 from echosafe_guard.guard import Guard
 from echosafe_guard.images import image_from_file
-from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
+from echosafe_guard.learning.sanitize import MAX_SIGNAL_CHARS, clean_text, sanitize_insight
+from echosafe_guard.memory.insight import (
+    MAX_SIGNALS,
+    Insight,
+    Provenance,
+    ProvenanceSource,
+    Verdict,
+)
 from echosafe_guard.paired import PairedItem, read_paired_jsonl
 from echosafe_guard.policy.models import Taxonomy
 
@@ -109,10 +119,13 @@ def seed_insights(
         ins = Insight(
             id=iid,
             tenant=tenant,
-            scenario=item.scenario or tpl.scenario.format(**fields),
-            intent_signals=item.intent_signals or tpl.intent_signals,
+            scenario=clean_text(item.scenario or "") or tpl.scenario.format(**fields),
+            intent_signals=tuple(
+                s for s in (clean_text(x, MAX_SIGNAL_CHARS) for x in item.intent_signals) if s
+            )[:MAX_SIGNALS]
+            or tpl.intent_signals,
             verdict=Verdict(item.label),
-            guidance=item.guidance or tpl.guidance.format(**fields),
+            guidance=clean_text(item.guidance or "") or tpl.guidance.format(**fields),
             category=category,
             confidence=tpl.confidence,
             support=1,
@@ -124,6 +137,18 @@ def seed_insights(
             layout=layout.id,
             vector=tuple(float(x) for x in key.vector),
         )
+        try:
+            ins, reason = sanitize_insight(ins)
+        except ValueError as exc:
+            raise DataFormatError(f"{source}#{item.id}: {exc}") from exc
+        if reason:
+            log.warning(
+                "%s#%s: seeded quarantined, its text addresses the model (%s); "
+                "approve it in 'memory review' if it is meant",
+                source,
+                item.id,
+                reason,
+            )
         merged[iid] = (ins, 1)
     return [ins for ins, _ in merged.values()]
 

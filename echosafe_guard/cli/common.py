@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from echosafe_guard.arguments import check_tenant
 from echosafe_guard.exceptions import EchoSafeError, InputError
 from echosafe_guard.guard import Guard
 from echosafe_guard.settings import GuardSettings
@@ -30,6 +31,7 @@ __all__ = [
     "err_console",
     "fail",
     "handle_errors",
+    "tenant_arg",
 ]
 
 CLI_TORCH_THREADS = 1
@@ -41,7 +43,19 @@ StoreOpt = Annotated[
     str | None,
     typer.Option("--store", help="Store path or URL [env ECHOSAFE_STORE; default ./.echosafe]."),
 ]
-TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant namespace.")]
+
+
+def tenant_arg(value: str | None) -> str | None:
+    """``--tenant`` checked up front: a bad name is one usage message and exit 2."""
+    if value is None:
+        return None
+    try:
+        return check_tenant(value)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant namespace.", callback=tenant_arg)]
 PolicyOpt = Annotated[
     str | None,
     typer.Option("--policy", help="Policy YAML file or builtin name [env ECHOSAFE_POLICY]."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from echosafe_guard.cli.audit import cli_observe, removal_events
+from echosafe_guard.arguments import read_capped
 from echosafe_guard.cli.common import (
     JsonOpt,
     NoImagesOpt,
@@ -24,6 +26,7 @@ from echosafe_guard.cli.common import (
     console,
     emit_json,
     handle_errors,
+    tenant_arg,
 )
 from echosafe_guard.cli.loading import (
     FormatOpt,
@@ -37,15 +40,19 @@ from echosafe_guard.exceptions import DataFormatError
 from echosafe_guard.learning.events import LearningEvent
 from echosafe_guard.learning.events import LearningEventKind as Ev
 from echosafe_guard.learning.hygiene import Hygiene
+from echosafe_guard.learning.sanitize import sanitize_insight
 from echosafe_guard.memory.insight import Insight, InsightStatus, Provenance, ProvenanceSource
+from echosafe_guard.paired import MAX_FILE_BYTES
 from echosafe_guard.seeding import seed_items
 
 __all__ = ["memory_app"]
 
+log = logging.getLogger("echosafe_guard.cli")
 memory_app = typer.Typer(help="Manage the insight memory.", no_args_is_help=True)
 
 AllTenantsOpt = Annotated[
-    str | None, typer.Option("--tenant", help="Only this tenant (default: every tenant).")
+    str | None,
+    typer.Option("--tenant", help="Only this tenant (default: every tenant).", callback=tenant_arg),
 ]
 
 
@@ -173,7 +180,7 @@ def export(
 
 def _read_export(path: Path, tenant: str | None) -> list[Insight]:
     try:
-        lines = path.read_text("utf-8").splitlines()
+        lines = read_capped(path, MAX_FILE_BYTES).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"{path}: cannot be read: {exc}") from exc
     out = []
@@ -196,7 +203,15 @@ def _read_export(path: Path, tenant: str | None) -> list[Insight]:
         }
         if tenant:
             update["tenant"] = tenant
-        out.append(ins.model_copy(update=update))
+        try:
+            ins, reason = sanitize_insight(ins.model_copy(update=update))
+        except ValueError as exc:
+            raise DataFormatError(f"{path}:{n}: {exc}") from exc
+        if reason:
+            log.warning(
+                "%s:%d: imported quarantined, its text addresses the model (%s)", path, n, reason
+            )
+        out.append(ins)
     return out
 
 
@@ -204,7 +219,10 @@ def _read_export(path: Path, tenant: str | None) -> list[Insight]:
 def import_(
     file: Annotated[Path, typer.Argument(help="JSONL written by 'memory export'.")],
     store: StoreOpt = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Import into this tenant.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Import into this tenant.", callback=tenant_arg),
+    ] = None,
     text_model: TextModelOpt = None,
     no_images: NoImagesOpt = False,
     as_json: JsonOpt = False,

@@ -113,12 +113,17 @@ def serve(
         "-H 'Content-Type: application/json' "
         """-d '{"model": "default", "messages": [{"role": "user", "content": "Hello"}]}'"""
     )
+    user_keys = (
+        f"curl {url}/key/generate -H 'Authorization: Bearer {key}' "
+        """-H 'Content-Type: application/json' -d '{"user_id": "alice"}'"""
+    )
     info = {
         "base_url": url,
         "master_key": key,
         "config": str(path),
         "curl": curl,
         "metrics_url": metrics_url,
+        "per_user_keys": user_keys,
     }
     if as_json:
         emit_json(info)
@@ -126,6 +131,15 @@ def serve(
         console.print(f"echosafe-guard proxy on [bold]{url}[/] (config {path})", highlight=False)
         console.print(f"master key: {key}", highlight=False, markup=False)
         console.print(curl, highlight=False, markup=False)
+        console.print(
+            "Learning counts only authenticated users toward its quorum: a virtual key's "
+            "user_id (or a trusted_user_header set in the guardrail's litellm_params), never "
+            "the request's 'user' field; master-key traffic is anonymous. Issue one key per "
+            "end user (LiteLLM keeps virtual keys in its database: set DATABASE_URL):",
+            highlight=False,
+            markup=False,
+        )
+        console.print(user_keys, highlight=False, markup=False)
     if dry_run:
         sys.stdout.write(json.dumps(cfg) + "\n") if as_json else console.print(yaml.safe_dump(cfg))
         return

@@ -36,6 +36,14 @@ class Exchange:
     """Hashed user id (or session id without a user id); the poisoning quorum counts these."""
     model: str | None = None
     """The model that served the request (the reflection default)."""
+    bucket: str | None = None
+    """Hashed rate-limit bucket of an anonymous exchange (e.g. its API key); never a supporter."""
+
+    @property
+    def rate_key(self) -> str:
+        """Whom the per-user rate limit counts: the actor, else the anonymous bucket (one for
+        every anonymous exchange without a bucket): anonymity never skips the limit."""
+        return self.actor or self.bucket or "anonymous"
 
     @classmethod
     def of(
@@ -50,6 +58,7 @@ class Exchange:
         user: str | None,
         session: str | None,
         model: str | None,
+        bucket: str | None = None,
     ) -> Exchange:
         """An exchange from a prepared request; ``user`` (else ``session``) is hashed."""
         if user:
@@ -66,6 +75,7 @@ class Exchange:
             request_hash=request_hash,
             actor=actor,
             model=model,
+            bucket=hash_actor("bucket", bucket) if bucket else None,
         )
 
 

@@ -1,13 +1,19 @@
 """Memory hygiene and poisoning defences, applied to every learnt insight before it is stored.
 
+* text is data: a draft whose text addresses the model (role markers, "ignore previous
+  instructions", tag-like tokens) is rejected, every field is cleaned and capped
+  (``learning/sanitize.py``);
 * abstraction: personal data redacted, copied runs of the request or the answer removed;
 * merge: a close insight with the same verdict absorbs the new one (support + 1, supporters
-  united, the more confident guidance kept);
+  united). A curated insight (seeded, imported, human-reviewed) keeps its guidance and status;
+  learnt guidance gives way to a more confident draft only once a quorum supports the insight;
 * conflict: a close insight with the opposite verdict is kept, and both are marked
   ``conflicted`` so they are shown together;
-* quarantine: an insight that relaxes safety (verdict ``safe``) in a high-risk category is not
-  retrieved until a quorum of distinct supporters (hashed users/sessions) or a human approves;
-  quarantined insights never mark others as conflicted;
+* quarantine by effect, not by label: a learnt insight that would relax behaviour (verdict
+  ``safe`` or ``borderline`` in any category, or guidance that says to help where a close
+  insight says to decline) is not retrieved until a quorum of distinct authenticated supporters
+  or a human approves; the verdict check (the tenant's verdict model) quarantines the ones the
+  memory does not back; quarantined insights never mark others as conflicted;
 * capacity and TTL: the least useful learnt insights (support, hits, recency) are evicted.
 """
 
@@ -20,7 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from echosafe_guard.learning.exchange import Exchange, InsightDraft
-from echosafe_guard.learning.sanitize import redact, scrub_copies
+from echosafe_guard.learning.sanitize import (
+    MAX_SIGNAL_CHARS,
+    addresses_model,
+    clean_text,
+    redact,
+    says_decline,
+    says_help,
+    scrub_copies,
+)
 from echosafe_guard.memory.base import InsightStore, Vector
 from echosafe_guard.memory.insight import (
     Insight,
@@ -35,7 +49,7 @@ from echosafe_guard.memory.insight import (
 )
 from echosafe_guard.policy.models import Policy
 
-__all__ = ["Admission", "Hygiene", "utility"]
+__all__ = ["Admission", "Hygiene", "curated", "utility"]
 
 log = logging.getLogger("echosafe_guard.learning")
 _ALL = frozenset(InsightStatus)
@@ -49,13 +63,21 @@ class Admission:
     """What happened to one draft."""
 
     outcome: str
-    """``new``, ``merged``, or ``rejected_copy`` (nothing abstract left after scrubbing)."""
+    """``new``, ``merged``, ``rejected_copy`` (nothing abstract left after scrubbing) or
+    ``rejected_injection`` (the text addresses the model)."""
     insight: Insight | None
     conflicts: int = 0
     """Neighbours newly marked ``conflicted`` by this admission."""
     conflicted: tuple[str, ...] = ()
     """Their ids."""
     copied_runs: int = 0
+
+
+def curated(ins: Insight) -> bool:
+    """Seeded, imported or human-reviewed: immutable to learning (a merge only adds support)."""
+    return ins.provenance.source is not ProvenanceSource.REFLECTION or bool(
+        ins.provenance.reviewed_by
+    )
 
 
 def utility(ins: Insight, now: datetime) -> float:
@@ -90,14 +112,18 @@ class Hygiene:
         limit = self.policy.learning.max_copied_words
         runs = 0
 
-        def clean(text: str) -> str:
+        def clean(text: str, cap: int = 1000) -> str:
             nonlocal runs
-            out, n = scrub_copies(redact(text), sources, limit)
+            out, n = scrub_copies(redact(clean_text(text, cap)), sources, limit)
             runs += n
             return out
 
         scenario, guidance = clean(draft.scenario), clean(draft.guidance)
-        signals = [s for s in (clean(x) for x in draft.intent_signals) if len(s.strip("[…] ")) >= 2]
+        signals = [
+            s
+            for s in (clean(x, MAX_SIGNAL_CHARS) for x in draft.intent_signals)
+            if len(s.strip("[…] ")) >= 2
+        ]
         if (
             min(len(scenario.replace("[…]", "").strip()), len(guidance.replace("[…]", "").strip()))
             < _MIN_TEXT
@@ -107,9 +133,20 @@ class Hygiene:
             update={"scenario": scenario, "guidance": guidance, "intent_signals": signals}
         ), runs
 
-    def _needs_quorum(self, verdict: Verdict, category: str) -> bool:
-        cat = self.policy.taxonomy.categories.get(category)
-        return verdict is Verdict.SAFE and cat is not None and cat.high_risk
+    def _relaxes(self, ins: Insight, near: list[ScoredInsight]) -> bool:
+        """Would this learnt insight relax behaviour? By its effect, never by the labels the
+        reflection chose: a ``safe`` or ``borderline`` verdict in any category, or guidance that
+        says to help where a retrievable close insight says to decline (or is ``unsafe``)."""
+        if ins.verdict is not Verdict.UNSAFE:
+            return True
+        if not says_help(ins.guidance):
+            return False
+        return any(
+            h.insight.id != ins.id
+            and h.insight.status in _LIVE
+            and (h.insight.verdict is Verdict.UNSAFE or says_decline(h.insight.guidance))
+            for h in near
+        )
 
     def _checked(self, ins: Insight, ex: Exchange) -> Insight:
         """Quarantine a new learnt insight the memory's verdict model does not back."""
@@ -134,9 +171,12 @@ class Hygiene:
         of a known-harmful request (a sybil attack). That takes a human, in ``memory review``."""
         if ins.provenance.reviewed_by or ins.status is InsightStatus.REJECTED:
             return ins.status
-        if self._needs_quorum(ins.verdict, ins.category):
+        if self._relaxes(ins, near):
             contradicts = any(
-                h.insight.verdict is Verdict.UNSAFE and h.insight.status in _LIVE for h in near
+                h.insight.id != ins.id
+                and h.insight.verdict is Verdict.UNSAFE
+                and h.insight.status in _LIVE
+                for h in near
             )
             if contradicts or len(ins.provenance.supporters) < self.policy.learning.quorum:
                 return InsightStatus.QUARANTINED
@@ -144,8 +184,46 @@ class Hygiene:
                 return InsightStatus.ACTIVE
         return ins.status
 
+    def _merge(
+        self,
+        old: Insight,
+        clean: InsightDraft,
+        prov: Provenance,
+        near: list[ScoredInsight],
+        now: datetime,
+    ) -> Insight:
+        """``old`` with the new exchange's support and provenance added.
+
+        A curated insight (seeded, imported or human-reviewed) keeps its guidance, signals,
+        confidence and status: learning only adds support. Learnt guidance is replaced by a more
+        confident draft only once the insight has a quorum of distinct supporters, so one
+        account cannot rewrite what others taught."""
+        people = old.provenance.merged(prov)
+        base = old.model_copy(
+            update={"support": old.support + 1, "provenance": people, "updated": now}
+        )
+        if curated(old):
+            return base
+        replace = (
+            clean.confidence > old.confidence
+            and len(people.supporters) >= self.policy.learning.quorum
+        )
+        merged = base.model_copy(
+            update={
+                "guidance": clean.guidance if replace else old.guidance,
+                "intent_signals": tuple(clean.intent_signals) if replace else old.intent_signals,
+                "confidence": clean.confidence if replace else old.confidence,
+            }
+        )
+        return merged.model_copy(update={"status": self._status(merged, near)})
+
     def admit(self, draft: InsightDraft, ex: Exchange, *, now: datetime | None = None) -> Admission:
         now = now or utcnow()
+        texts = [draft.scenario, draft.guidance, draft.category, *draft.intent_signals]
+        reason = next((r for r in map(addresses_model, texts) if r), None)
+        if reason:
+            log.warning("learnt insight rejected: its text addresses the model (%s)", reason)
+            return Admission("rejected_injection", None)
         clean, runs = self._abstract(draft, ex)
         if clean is None:
             return Admission("rejected_copy", None, copied_runs=runs)
@@ -172,18 +250,7 @@ class Hygiene:
         if same:  # search results carry no vector: read the record whole
             old = self.store.get(ex.tenant, same[0].insight.id, with_vector=True)
         if old is not None:
-            better = clean.confidence > old.confidence
-            merged = old.model_copy(
-                update={
-                    "support": old.support + 1,
-                    "provenance": old.provenance.merged(prov),
-                    "updated": now,
-                    "guidance": clean.guidance if better else old.guidance,
-                    "intent_signals": tuple(clean.intent_signals) if better else old.intent_signals,
-                    "confidence": max(old.confidence, clean.confidence),
-                }
-            )
-            ins = merged.model_copy(update={"status": self._status(merged, near)})
+            ins = self._merge(old, clean, prov, near, now)
             outcome = "merged"
         else:
             fresh = Insight(

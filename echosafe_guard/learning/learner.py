@@ -1,8 +1,9 @@
 """The learning loop, off the request path: a bounded queue and one background worker.
 
 ``submit`` never blocks: a full queue or a rate limit drops the exchange and counts it. The
-worker reflects (retrying model errors and timeouts with exponential backoff), applies hygiene
-and writes to the store. ``close`` stops intake and drains what was accepted.
+worker reflects (within the policy's reflection deadline, whatever the provider; retrying model
+errors and timeouts with exponential backoff), applies hygiene and writes to the store.
+``close`` stops intake and drains what was accepted, or reports what it left.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from echosafe_guard.background import lower_thread_priority
@@ -73,6 +76,7 @@ class Learner:
         self.latencies_ms: deque[float] = deque(maxlen=2000)
         self._writes: dict[str, int] = {}
         self._clock = clock
+        self._pool: ThreadPoolExecutor | None = None
         self.on_event: Callable[[LearningEvent], object] | None = None
         """Called with every :class:`LearningEvent` (observability); keep it cheap."""
         self.hygiene.on_removed = self._removed
@@ -127,7 +131,7 @@ class Learner:
         """Queue an exchange for learning; never blocks. False when it was dropped."""
         if self._closing.is_set():
             return self._drop("dropped_closed", exchange)
-        if exchange.actor and not self._users.allow(f"{exchange.tenant}\0{exchange.actor}"):
+        if not self._users.allow(f"{exchange.tenant}\0{exchange.rate_key}"):
             return self._drop("dropped_rate_user", exchange)
         if not self._tenants.allow(exchange.tenant):
             return self._drop("dropped_rate_tenant", exchange)
@@ -170,12 +174,26 @@ class Learner:
                     self._busy -= 1
                     self._idle.notify_all()
 
+    def _reflect(self, exchange: Exchange) -> Any:
+        """The reflector's draft within the policy's deadline (two calls: the answer and one
+        repair), whatever the provider does with its own ``timeout``. A call past it is left to
+        finish on its worker thread and counts as a model failure (retried)."""
+        deadline = 2 * self.policy.reflection.timeout_s + 1
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(2, "echosafe-reflect")
+        fut = self._pool.submit(self.reflector.reflect, exchange)
+        try:
+            return fut.result(timeout=deadline)
+        except FutureTimeout as exc:
+            fut.cancel()
+            raise ReflectionUnavailableError(f"reflection took over {deadline:g}s") from exc
+
     def _process(self, exchange: Exchange) -> None:
         r = self.policy.reflection
         t0 = time.perf_counter()
         try:
             draft = call_with_retries(
-                lambda: self.reflector.reflect(exchange),
+                lambda: self._reflect(exchange),
                 attempts=r.max_attempts,
                 backoff_s=r.backoff_s,
                 retry_on=(ReflectionUnavailableError,),
@@ -239,13 +257,30 @@ class Learner:
                 self._idle.wait(left)
         return True
 
-    def close(self, timeout: float | None = 60.0) -> bool:
-        """Stop intake, process what was accepted, stop the worker."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop intake, process what was accepted (``None``: all of it; each reflection has its
+        own deadline, so this ends), stop the worker. With a ``timeout`` that passes, what is
+        left is taken off the queue, counted in ``counters["unprocessed_at_close"]`` and logged;
+        returns False then."""
         self._closing.set()
         drained = self.drain(timeout)
+        left = 0
+        if not drained:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    left += 1
+                    with self._idle:
+                        self._busy -= 1
+            left += self._busy  # in flight: it may still finish
+            self.counters["unprocessed_at_close"] += left
+            log.error("learning closed with %d accepted exchanges unprocessed", left)
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout)
-        if not drained:
-            log.error("learning closed with %d exchanges unprocessed", self._busy)
+        if self._pool is not None:
+            self._pool.shutdown(wait=drained, cancel_futures=True)
         return drained

@@ -42,7 +42,7 @@ class InsightStatus(StrEnum):
     """Lifecycle of an insight. Only ``active`` and ``conflicted`` ones are retrieved by default.
 
     ``conflicted``: a close insight has the opposite verdict; both are kept and shown together.
-    ``quarantined``: a learnt insight that relaxes safety in a high-risk category, waiting for a
+    ``quarantined``: a learnt insight that relaxes behaviour (any category), waiting for a
     quorum of independent supporters or a human approval. ``rejected``: refused in review.
     """
 

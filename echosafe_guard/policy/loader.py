@@ -78,9 +78,13 @@ def load_policy(source: str | Path | None = None) -> Policy:
         return parse_policy(text, source=f"builtin policy {name!r}")
     path = Path(source)
     try:
-        if path.stat().st_size > MAX_POLICY_BYTES:
+        if path.exists() and not path.is_file():
+            raise PolicyError(f"{path}: not a regular file")
+        with path.open("rb") as fh:  # never trust st_size: a device claims 0 bytes
+            raw = fh.read(MAX_POLICY_BYTES + 1)
+        if len(raw) > MAX_POLICY_BYTES:
             raise PolicyError(f"{path}: policy file larger than {MAX_POLICY_BYTES} bytes")
-        text = path.read_text("utf-8")
+        text = raw.decode("utf-8")
     except FileNotFoundError as exc:
         raise PolicyError(
             f"{path}: no such policy file (builtin policies: {', '.join(builtin_policy_names())})"

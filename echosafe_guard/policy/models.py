@@ -65,7 +65,8 @@ class Category(_Strict):
     title: Annotated[str, Field(min_length=1)]
     description: Annotated[str, Field(min_length=1)]
     high_risk: bool = False
-    """Safe-verdict insights in a high-risk category need a quorum before they are retrieved."""
+    """Informational since issue 13: every learnt insight that relaxes behaviour needs the
+    quorum, whatever its category."""
 
 
 class Taxonomy(_Strict):
@@ -265,11 +266,22 @@ class ContextPolicy(_Strict):
 class ImagePolicy(_Strict):
     max_encoded_bytes: Annotated[int, Field(ge=1)] = 20 * 1024 * 1024
     max_pixels: Annotated[int, Field(ge=1)] = 40_000_000
+    max_side: Annotated[int, Field(ge=1)] = 12_000
+    """Longest side in pixels, checked on the header before any decode or resize."""
+    max_aspect: Annotated[float, Field(ge=1)] = 20.0
+    """Longest side over shortest side: an embedder scales the short side up to its input size,
+    so an extreme aspect ratio would blow up memory (a 1x40M image: gigabytes)."""
+    max_request_pixels: Annotated[int, Field(ge=1)] = 256_000_000
+    """Declared pixels of all the images of one request together."""
     max_images: Annotated[int, Field(ge=0)] = 16
     formats: frozenset[str] = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
+    """Pillow format names; ``JPEG`` also accepts MPO (phone cameras' multi-picture JPEG)."""
     fetch_allow_hosts: tuple[str, ...] = ()
     """Hosts whose http(s) image URLs may be fetched. Empty: remote images are never fetched."""
     fetch_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """Deadline of one fetch, whole body included (not per socket operation)."""
+    fetch_total_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    """Deadline of all the fetches of one request, made in parallel."""
 
 
 class SeedTemplate(_Strict):
@@ -323,7 +335,8 @@ class LearningPolicy(_Strict):
     conflict_threshold: Annotated[float, Field(ge=0, le=1)] = 0.88
     """A new insight this close to one with the opposite verdict marks both ``conflicted``."""
     quorum: Annotated[int, Field(ge=1)] = 3
-    """Distinct supporters before a safe insight in a high-risk category leaves quarantine."""
+    """Distinct authenticated supporters before a learnt insight that relaxes behaviour leaves
+    quarantine."""
     capacity_per_tenant: Annotated[int, Field(ge=1)] = 10_000
     ttl_days: Annotated[float, Field(gt=0)] | None = None
     """Learnt insights not updated or retrieved for this long are pruned (None: never)."""

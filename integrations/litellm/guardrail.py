@@ -10,10 +10,15 @@ In the proxy config::
           default_on: true
           store: ./.echosafe          # optional; else ECHOSAFE_STORE
           policy: default             # optional; else ECHOSAFE_POLICY
+          trusted_user_header: x-end-user-id  # optional: only if a gateway you trust sets it
 
 * pre-call: ``data["messages"]`` is rewritten; an ``enforce`` block answers HTTP 400 with the
   policy's ``block_message``;
 * post-call (also for streams, from the assembled text): the exchange is queued for learning;
+  only an authenticated id counts toward the learning quorum: a virtual key's ``user_id`` or
+  the ``trusted_user_header`` (never the request's ``user`` field); anonymous exchanges share
+  one rate-limit bucket per API key. Issue per-user virtual keys (``/key/generate`` with a
+  ``user_id``) so that each end user counts once;
 * the tenant is the virtual key's team, else its user, else ``metadata.echosafe_tenant``, else
   ``default``; the decision, applied insight ids and timings go into LiteLLM's guardrail logging
   information and the ``x-echosafe-decision`` response header;
@@ -76,9 +81,12 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         store: str | None = None,
         policy: str | None = None,
         guard: Guard | None = None,
+        trusted_user_header: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.optional_params = kwargs
+        self.trusted_user_header = trusted_user_header
+        """An end-user header set by a trusted gateway; its value counts toward the quorum."""
         super().__init__(**kwargs)
         settings = GuardSettings.from_env(store=store, policy=policy)
         if settings.torch_threads is None:
@@ -128,17 +136,36 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
         return str(tenant) if tenant and admin else "default"
 
     @staticmethod
-    def user_of(user_api_key_dict: Any, data: dict[str, Any]) -> str | None:
-        """Who asked, for the learning quorum and rate limits. A virtual key's user is
-        authenticated. The admin (master) key carries LiteLLM's placeholder user id for every
-        caller, so there the request's ``user`` field names the end user (the admin is trusted,
-        as with ``echosafe_tenant``); without one the exchange is anonymous."""
+    def user_of(
+        user_api_key_dict: Any, data: dict[str, Any], trusted_header: str | None = None
+    ) -> str | None:
+        """Who asked, for the learning quorum: only an authenticated id. A virtual key's
+        ``user_id`` (not the admin key's: LiteLLM gives every master-key caller the same
+        placeholder), else the end-user header the operator trusts (``trusted_header``,
+        set by a gateway in front of the proxy). The request's ``user`` field is chosen by the
+        caller and never counts: three made-up values would make a quorum (sybils)."""
         role = str(getattr(user_api_key_dict, "user_role", "") or "")
-        if role.endswith("proxy_admin"):
-            value = data.get("user")
-        else:
-            value = getattr(user_api_key_dict, "user_id", None) or data.get("user")
-        return str(value) if value else None
+        if not role.endswith("proxy_admin"):
+            value = getattr(user_api_key_dict, "user_id", None)
+            if value:
+                return str(value)
+        if trusted_header:
+            request = data.get("proxy_server_request")
+            headers = request.get("headers") if isinstance(request, dict) else None
+            if isinstance(headers, dict):
+                want = trusted_header.lower()
+                for name, value in headers.items():
+                    if str(name).lower() == want and value:
+                        return str(value)
+        return None
+
+    @staticmethod
+    def bucket_of(user_api_key_dict: Any) -> str | None:
+        """The rate-limit bucket of an anonymous exchange: its API key (hashed by LiteLLM)."""
+        token = getattr(user_api_key_dict, "token", None) or getattr(
+            user_api_key_dict, "api_key", None
+        )
+        return f"key:{token}" if token else None
 
     def _remember(self, data: dict[str, Any], prep: Prepared) -> None:
         cid = _call_id(data)
@@ -294,8 +321,9 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
                 queued = await self.guard.alearn(
                     prep,
                     response,
-                    user=self.user_of(user_api_key_dict, data),
+                    user=self.user_of(user_api_key_dict, data, self.trusted_user_header),
                     model=data.get("model"),
+                    bucket=self.bucket_of(user_api_key_dict),
                 )
             self._log_learning(data, prep, queued, t0)
         return response
@@ -314,8 +342,9 @@ class EchoSafeGuardrail(CustomGuardrail):  # type: ignore[misc]
                 await self.guard.alearn(
                     prep,
                     "".join(parts),
-                    user=self.user_of(user_api_key_dict, request_data),
+                    user=self.user_of(user_api_key_dict, request_data, self.trusted_user_header),
                     model=request_data.get("model"),
+                    bucket=self.bucket_of(user_api_key_dict),
                 )
 
     async def async_post_call_response_headers_hook(

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from echosafe_guard.block import BEGIN
 from echosafe_guard.cli.app import app
 
 INSIGHT_KEYS = {"id", "verdict", "category", "score", "scenario", "guidance"}
@@ -52,7 +53,7 @@ def test_seed_and_screen_json_shape(env: dict[str, str]) -> None:
     assert scores == sorted(scores, reverse=True)
     assert obj["insights"][0]["verdict"] == "unsafe"
     assert obj["insights"][0]["category"] == "illegal_activity"
-    assert "<echosafe-guard>" in obj["system_prompt"]
+    assert BEGIN in obj["system_prompt"]
     assert obj["timings_ms"]["total_ms"] > 0
 
 

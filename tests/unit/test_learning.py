@@ -16,8 +16,10 @@ from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.learning.sanitize import redact, scrub_copies
 from echosafe_guard.memory.insight import InsightStatus, ProvenanceSource, SearchFilter, Verdict
 from echosafe_guard.memory.local.local_store import LocalStore
+from echosafe_guard.paired import PairedItem
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Policy
+from echosafe_guard.seeding import seed_items
 from tests.conftest import FakeTextEmbedder
 from tests.scripted_llm import ERROR, TIMEOUT, ScriptedLLM, register
 
@@ -159,7 +161,7 @@ def test_full_queue_never_blocks_and_close_drains(tmp_path: Path, llm: ScriptedL
 
 
 def test_merge_conflict_and_retrieval_of_both(tmp_path: Path, llm: ScriptedLLM) -> None:
-    guard = make_guard(tmp_path)
+    guard = make_guard(tmp_path, quorum=2)  # learnt guidance gives way at the quorum
     llm.script.extend(
         [draft(), draft(confidence=0.95, guidance="Refuse; point to legal import rules.")]
     )
@@ -169,12 +171,21 @@ def test_merge_conflict_and_retrieval_of_both(tmp_path: Path, llm: ScriptedLLM) 
     (ins,) = stored(guard)
     assert ins.support == 2 and len(ins.provenance.supporters) == 2
     assert ins.guidance == "Refuse; point to legal import rules."  # the more confident one
-    # an opposite verdict right next to it, in a category without quorum: both conflicted
+    # a relaxing opposite verdict right next to it waits in quarantine, whatever its category
     llm.script.append(draft(verdict="safe", category="specialized_advice"))
     learn(guard, UNSAFE + " please", user="c")
+    guard.learner.drain(30)
+    assert sorted(i.status.value for i in stored(guard)) == ["active", "quarantined"]
+    # a curated safe insight right next to it: the next learnt support marks both conflicted
+    item = PairedItem(
+        id="s", pair_id="p", label="safe", category="specialized_advice", text=UNSAFE + " today"
+    )
+    seed_items(guard, [item], base=tmp_path, tenant="default", source="seed.jsonl")
+    llm.script.append(draft())
+    learn(guard, UNSAFE, user="d")
     guard.close()
-    both = stored(guard)
-    assert {i.status for i in both} == {InsightStatus.CONFLICTED}
+    both = [i for i in stored(guard) if i.status is not InsightStatus.QUARANTINED]
+    assert len(both) == 2 and {i.status for i in both} == {InsightStatus.CONFLICTED}
     prep = guard.prepare([{"role": "user", "content": UNSAFE}])
     assert {h.insight.verdict for h in prep.insights} == {Verdict.SAFE, Verdict.UNSAFE}
     assert prep.decision.reason in ("uncertain", "unsafe_evidence")  # never allowed as safe

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from echosafe_guard.integrations.litellm import aguarded_completion, guarded_completion
 
+from echosafe_guard.block import BEGIN
 from echosafe_guard.exceptions import RequestBlockedError
 from echosafe_guard.guard import Guard
 from echosafe_guard.key.key_builder import KeyBuilder
@@ -71,7 +72,7 @@ def test_sync_rewrites_calls_and_learns(tmp_path: Path, llm: ScriptedLLM) -> Non
     info = res._hidden_params["echosafe"]
     assert info["decision"] in ("allow", "caution")
     assert sent[0]["content"].startswith("Be brief.")  # the operator's text, first and kept
-    assert (info["system_prompt"] is not None) == ("<echosafe-guard>" in sent[0]["content"])
+    assert (info["system_prompt"] is not None) == (BEGIN in sent[0]["content"])
     guard.close()
     assert learnt(guard) == 1
     assert msgs[0]["content"] == "Be brief."
@@ -132,8 +133,8 @@ def test_guardrail_identifies_users_behind_the_master_key() -> None:
     from echosafe_guard.integrations.litellm.guardrail import EchoSafeGuardrail
 
     admin = SimpleNamespace(user_id="default_user_id", team_id=None, user_role="proxy_admin")
-    assert EchoSafeGuardrail.user_of(admin, {"user": "u1"}) == "u1"
-    assert EchoSafeGuardrail.user_of(admin, {"user": "u2"}) == "u2"
+    # the request's `user` field never counts (sybils: see tests/security/test_identity.py)
+    assert EchoSafeGuardrail.user_of(admin, {"user": "u1"}) is None
     assert EchoSafeGuardrail.user_of(admin, {}) is None  # anonymous, not one shared user
     keyed = SimpleNamespace(user_id="alice", team_id=None, user_role="internal_user")
     assert EchoSafeGuardrail.user_of(keyed, {"user": "mallory"}) == "alice"

@@ -77,7 +77,9 @@ def assert_log_is_clean(path: Path) -> None:
     assert data == b"" or data.endswith(b"\n")
     for line in data.splitlines():
         op = json.loads(line)
-        assert op["op"] in {"put", "del"}
+        assert op["op"] in {"put", "del", "batch"}
+        if op["op"] == "batch":  # a write of several: all of it or none after a crash
+            assert op["ops"] and all(o["op"] in {"put", "del"} for o in op["ops"])
 
 
 @pytest.fixture

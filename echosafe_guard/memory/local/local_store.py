@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class LocalStore(StoreBase):
         *,
         ann: AnnSettings | None = None,
         compact_min_lines: int = 1000,
+        max_tenants_in_memory: int = 1024,
     ) -> None:
         self.root = Path(path)
         self._ann = ann or AnnSettings()
@@ -74,8 +76,11 @@ class LocalStore(StoreBase):
         self._write_lock = threading.Lock()
         self._opened = False
         self._layout: KeyLayout | None = None
-        self._tables: dict[str, TenantTable] = {}
+        self._tables: OrderedDict[str, TenantTable] = OrderedDict()
+        """Least recently used first; past ``max_tenants_in_memory`` the oldest is dropped (its
+        files stay: it is loaded again on its next use)."""
         self._logs: dict[str, TenantLog] = {}
+        self._max_tenants = max(1, max_tenants_in_memory)
         self._flock: FileLock | None = None
 
     # -- opening ---------------------------------------------------------------------------
@@ -157,17 +162,40 @@ class LocalStore(StoreBase):
             if files is None:
                 files = self._logs[tenant] = TenantLog(self.root, tenant)
             table = self._tables.get(tenant)
+            if table is not None:
+                self._tables.move_to_end(tenant)
             dim = self._layout.dim if self._layout else None
             if table is not None and files.writing:
                 return table  # this process is the writer: the table is current
             if table is None or files.stale():
                 table = files.load(TenantTable(tenant, dim, self._ann), dim)
                 self._tables[tenant] = table
+                self._evict(keep=tenant)
                 if table.index is not None and len(table) >= self._ann.ann_threshold:
                     table.index.build_ann(background=True)  # before the first search needs it
             elif files.grew():
                 files.catch_up(table, dim)
             return table
+
+    def _evict(self, keep: str) -> None:
+        """Drop the least recently used tenant tables past the cap (never ``keep``, never one
+        being written)."""
+        self._tables.move_to_end(keep)
+        for name in list(self._tables):
+            if len(self._tables) <= self._max_tenants:
+                return
+            log = self._logs.get(name)
+            if name == keep or (log is not None and log.writing):
+                continue
+            old = self._tables.pop(name)
+            self._logs.pop(name, None)
+            if old.index is not None:
+                old.index.close(timeout=0)
+
+    @property
+    def tenants_in_memory(self) -> int:
+        """How many tenant tables are held in memory (at most ``max_tenants_in_memory``)."""
+        return len(self._tables)
 
     def _write(self, tenant: str, ops: list[dict[str, Any]], apply: Any) -> Any:
         """Append ``ops`` durably, then apply them in memory. Searches never wait for the fsync:
@@ -255,6 +283,9 @@ class LocalStore(StoreBase):
 
     def close(self) -> None:
         with self._lock:
+            for table in self._tables.values():
+                if table.index is not None:  # join any background HNSW build
+                    table.index.close()
             self._tables.clear()
             self._logs.clear()
             self._opened = False

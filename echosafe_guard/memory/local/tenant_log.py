@@ -1,6 +1,7 @@
 """One tenant's files in a ``LocalStore``: a snapshot, an append-only log, and crash safety.
 
-Every line is ``{"op": "put", "rec": {...}}`` or ``{"op": "del", "id": ...}``. Replaying a log on
+Every line is ``{"op": "put", "rec": {...}}``, ``{"op": "del", "id": ...}`` or, for a write of
+several, ``{"op": "batch", "ops": [...]}`` (all or nothing after a crash). Replaying a log on
 top of a snapshot that already contains it gives the same state, so a crash between any two
 steps of a compaction is harmless. A line torn by a crash can only be the last one; it is dropped
 and cut off before the next append. Compaction replaces both files atomically (new inodes), so a
@@ -54,6 +55,21 @@ def encode_record(ins: Insight) -> dict[str, Any]:
     rec = ins.to_json_dict(with_vector=False)
     rec["v"] = base64.b64encode(np.asarray(ins.vector, dtype="<f4").tobytes()).decode("ascii")
     return rec
+
+
+def _decoded(op: dict[str, Any], dim: int | None) -> Any:
+    """A checked log op as a function of the table (raises ``ValueError`` etc. when bad)."""
+    if op["op"] == "put":
+        rec = dict(op["rec"])
+        vec = np.frombuffer(base64.b64decode(rec.pop("v")), dtype="<f4")
+        if dim is not None and vec.shape != (dim,):
+            raise ValueError(f"vector has {vec.size} values, the layout {dim}")
+        ins = Insight.model_validate(rec)
+        return lambda table: table.put(ins, vec)
+    if op["op"] == "del":
+        iid = str(op["id"])
+        return lambda table: table.delete(iid)
+    raise ValueError(f"unknown op {op['op']!r}")
 
 
 def _line(op: dict[str, Any]) -> bytes:
@@ -131,23 +147,16 @@ class TenantLog:
                 if last:
                     raise ValueError("line has no newline: torn by an interrupted write")
                 op = json.loads(line)
-                if op["op"] == "put":
-                    rec = dict(op["rec"])
-                    vec = np.frombuffer(base64.b64decode(rec.pop("v")), dtype="<f4")
-                    if dim is not None and vec.shape != (dim,):
-                        raise ValueError(f"vector has {vec.size} values, the layout {dim}")
-                    table.put(Insight.model_validate(rec), vec)
-                elif op["op"] == "del":
-                    table.delete(str(op["id"]))
-                else:
-                    raise ValueError(f"unknown op {op['op']!r}")
+                ops = op["ops"] if op["op"] == "batch" else [op]
+                for apply in [_decoded(o, dim) for o in ops]:  # all decoded, then applied
+                    apply(table)
             except (ValueError, KeyError, TypeError, ValidationError) as exc:
                 if last and tail:
                     break  # torn tail of the log: the write was never acknowledged
                 raise StoreCorruptError(f"{path}: byte {pos}: unreadable record: {exc}") from exc
             pos += len(line) + 1
             if tail:
-                self.lines += 1
+                self.lines += len(ops)  # ops, as append counts them (compaction's measure)
         if tail:
             self._offset = pos
 
@@ -157,7 +166,9 @@ class TenantLog:
         name_file = self.dir / "tenant.json"
         if not name_file.exists():
             atomic_write(name_file, json.dumps({"tenant": self.tenant}).encode())
-        payload = b"".join(_line(op) for op in ops)
+        # Several ops are one line: a crash keeps all of them or none (a torn last line is
+        # dropped), so a write (an import, a seed) is atomic per tenant.
+        payload = _line({"op": "batch", "ops": ops}) if len(ops) > 1 else _line(ops[0])
         with open(self.log, "ab") as fh:
             if fh.tell() != self._offset:
                 fh.truncate(self._offset)

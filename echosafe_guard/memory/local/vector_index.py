@@ -4,6 +4,10 @@ The float32 matrix is the truth. Past ``ann_threshold`` live rows an int8 HNSW g
 on a background thread (requests keep using exact search until it is ready); its candidates are
 re-ranked exactly, so scores are always true cosine similarities. Filters are a row mask applied
 inside the search; when too few ANN candidates pass it, the search falls back to exact.
+
+The build adds rows in chunks and stops between two chunks when :meth:`VectorIndex.close` or the
+interpreter's shutdown asks: no thread is ever left inside the native library at exit (a daemon
+thread there aborted the process: ``terminate called without an active exception``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,21 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["AnnSettings", "VectorIndex"]
+
+_BUILD_CHUNK = 512
+_SHUTDOWN = threading.Event()
+_hook_lock = threading.Lock()
+_hooked: list[bool] = []
+
+
+def _hook_shutdown() -> None:
+    """Stop every build at interpreter shutdown, before non-daemon threads are joined."""
+    with _hook_lock:
+        if not _hooked:
+            # The hook concurrent.futures uses: runs before threading joins non-daemon threads
+            # (atexit handlers run after that join).
+            threading._register_atexit(_SHUTDOWN.set)  # type: ignore[attr-defined]
+            _hooked.append(True)
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,8 @@ class VectorIndex:
         self._pending_add: list[int] = []
         self._pending_remove: list[int] = []
         self.build_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
         return self._n_alive
@@ -123,8 +144,17 @@ class VectorIndex:
             self._pending_remove.clear()
         try:
             ann = self._new_ann()
-            if len(rows):
-                ann.add(rows.astype(np.uint64), vecs, threads=self.settings.threads)
+            for start in range(0, len(rows), _BUILD_CHUNK):
+                if self._stop.is_set() or _SHUTDOWN.is_set():
+                    with self._lock:
+                        self._building = False
+                    return
+                end = start + _BUILD_CHUNK
+                ann.add(
+                    rows[start:end].astype(np.uint64),
+                    vecs[start:end],
+                    threads=self.settings.threads,
+                )
         except Exception as exc:  # no graph: exact search goes on serving every query
             with self._lock:
                 self._building = False
@@ -143,13 +173,28 @@ class VectorIndex:
     def build_ann(self, *, background: bool = True) -> None:
         """Build the HNSW graph now (normally triggered by size on search)."""
         with self._lock:
-            if self._ann is not None or self._building:
+            if self._ann is not None or self._building or self._stop.is_set() or _SHUTDOWN.is_set():
                 return
             self._building = True
-        if background:
-            threading.Thread(target=self._build, name="echosafe-ann-build", daemon=True).start()
-        else:
+            if background:
+                try:
+                    _hook_shutdown()
+                except RuntimeError:  # the interpreter is shutting down: exact search serves
+                    self._building = False
+                    return
+                self._thread = threading.Thread(target=self._build, name="echosafe-ann-build")
+                self._thread.start()
+        if not background:
             self._build()
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        """Stop a background build (between two chunks) and join its thread; True when no build
+        thread is left. Exact search keeps working; no new build starts."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
     def wait_ann(self, timeout: float = 600.0) -> bool:
         import time
