@@ -13,8 +13,8 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from echosafe_guard.cli.audit import cli_observe, removal_events
 from echosafe_guard.arguments import read_capped
+from echosafe_guard.cli.audit import cli_observe, removal_events
 from echosafe_guard.cli.common import (
     JsonOpt,
     NoImagesOpt,
