@@ -33,16 +33,22 @@ def hit(verdict: Verdict, score: float = 0.8, iid: str = "a") -> ScoredInsight:
     return ScoredInsight(insight=ins, score=score)
 
 
-def test_unsafe_call_shows_the_best_unsafe_insight_and_no_guidance() -> None:
+def test_unsafe_call_names_the_best_unsafe_insights_category_and_no_insight_text() -> None:
     hits = [hit(Verdict.SAFE, 0.9, "s"), hit(Verdict.UNSAFE, 0.8, "u")]
     block = render_block(POLICY, hits, Call.UNSAFE)
     assert block is not None
     assert block.startswith(BEGIN) and block.endswith(END)
     lines = block.splitlines()
     assert lines[1] == " ".join(POLICY.prompt.preamble.split())  # static head first
-    assert "unsafe scenario" in block and "signal one; signal two" in block
+    assert "(Illegal activity)" in block and "cannot help with it" in block
+    # the default template quotes no scenario (it primed the small local model to answer) ...
+    assert "scenario" not in block and "signal one" not in block
+    assert "guidance" not in block  # ... and guidance is never pasted where a model could echo it
+    template = "Harmful before: {scenario} {intent_signals}"
+    quoting = POLICY.prompt.model_copy(update={"unsafe": template})
+    block = render_block(POLICY.model_copy(update={"prompt": quoting}), hits, Call.UNSAFE)
+    assert block is not None and "unsafe scenario signal one; signal two" in block
     assert "safe scenario" not in block.replace("unsafe scenario", "")
-    assert "guidance" not in block  # guidance is never pasted where a model could echo it
 
 
 def test_unsure_shows_both_sides_without_a_verdict() -> None:
@@ -66,16 +72,17 @@ def test_safe_call_writes_nothing_by_default_or_the_safe_template() -> None:
 
 def test_without_a_call_the_best_insight_decides() -> None:
     block = render_block(POLICY, [hit(Verdict.UNSAFE, 0.9, "u"), hit(Verdict.SAFE, 0.8, "s")])
-    assert block is not None and "do not help with it" in block
+    assert block is not None and "cannot help with it" in block
 
 
 def test_block_fits_its_token_budget() -> None:
     long = hit(Verdict.UNSAFE).insight.model_copy(
         update={"scenario": "word " * 400, "intent_signals": tuple(f"sig {i}" for i in range(5))}
     )
-    hits = [ScoredInsight(insight=long, score=0.8)]
-    block = render_block(POLICY, hits, Call.UNSAFE)
-    assert block is not None and estimate_tokens(block) <= POLICY.prompt.max_tokens
+    hits = [ScoredInsight(insight=long, score=0.8), hit(Verdict.SAFE, 0.7, "s")]
+    for call in (Call.UNSAFE, Call.UNSURE):
+        block = render_block(POLICY, hits, call)
+        assert block is not None and estimate_tokens(block) <= POLICY.prompt.max_tokens
 
 
 def test_new_system_message_when_none_and_others_untouched() -> None:
