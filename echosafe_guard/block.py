@@ -11,6 +11,8 @@ block to OpenAI/LiteLLM message lists.
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -31,9 +33,23 @@ __all__ = [
     "strip_block",
 ]
 
-_NONCE = secrets.token_hex(8)
+
+def _nonce() -> str:
+    """Random per process; ``ECHOSAFE_BLOCK_NONCE`` (16 hex digits) pins it, so that runs that
+    must send the same prompts (an evaluation and its cache, several workers behind one prefix
+    cache) can. A pinned value is a secret: whoever knows it can close the block."""
+    pinned = os.environ.get("ECHOSAFE_BLOCK_NONCE", "").strip().lower()
+    if pinned and (len(pinned) != 16 or any(c not in "0123456789abcdef" for c in pinned)):
+        logging.getLogger("echosafe_guard.block").warning(
+            "ECHOSAFE_BLOCK_NONCE must be 16 hex digits: ignored, a random one is used"
+        )
+        pinned = ""
+    return pinned or secrets.token_hex(8)
+
+
+_NONCE = _nonce()
 BEGIN = f"<echosafe-guard-{_NONCE}>"
-"""The block's first line: unguessable, fixed for the life of the process."""
+"""The block's first line: unguessable (unless pinned), fixed for the life of the process."""
 END = f"</echosafe-guard-{_NONCE}>"
 _SEP = "\n\n"
 

@@ -126,3 +126,23 @@ def test_only_the_first_system_message_is_touched() -> None:
     out = apply_block([s1, {"role": "user", "content": "x"}, s2], "B")
     assert out[0]["content"] == "one\n\nB"
     assert out[2] is s2
+
+
+def test_the_marker_nonce_is_random_per_process_unless_pinned() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = "from echosafe_guard.block import BEGIN; print(BEGIN)"
+
+    def begin(**env: str) -> str:
+        full = {k: v for k, v in os.environ.items() if k != "ECHOSAFE_BLOCK_NONCE"} | env
+        run = [sys.executable, "-c", code]
+        out = subprocess.run(run, env=full, capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    assert begin() != begin()  # unguessable: a new one per process
+    pinned = "00112233445566ff"
+    assert begin(ECHOSAFE_BLOCK_NONCE=pinned) == f"<echosafe-guard-{pinned}>"
+    bad = begin(ECHOSAFE_BLOCK_NONCE="not-hex")
+    assert bad.startswith("<echosafe-guard-") and "not-hex" not in bad
