@@ -4,6 +4,7 @@ Layout of the directory::
 
     store.json                    format, schema version and key layout (atomic replace)
     lock                          inter-process write lock
+    txn.json                      only during a write to several tenants: its journal
     tenants/<name>-<hash>/
         tenant.json               the tenant's name
         snapshot.jsonl            compacted records (atomic replace)
@@ -14,11 +15,18 @@ top of a snapshot that already contains it gives the same state, so a crash betw
 steps of a compaction is harmless; a line torn by a crash can only be the last one and is
 dropped (and cut off before the next append). Other processes' writes are picked up by checking
 file sizes and inodes before each operation.
+
+A write is all or nothing, even if its process is killed: one tenant's part of it is one log
+line; a write to several tenants is first recorded whole in ``txn.json`` (atomic replace, the
+commit point), then appended tenant by tenant, then the journal is removed. A journal left by a
+killed writer is rolled forward (appending a put twice is harmless) when the store opens and
+before the next write, under the file lock.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -27,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from echosafe_guard.exceptions import (
@@ -38,7 +46,13 @@ from echosafe_guard.exceptions import (
 from echosafe_guard.key.layout import KeyLayout
 from echosafe_guard.memory.base import StoreCapabilities, Vector, check_insights, check_query
 from echosafe_guard.memory.insight import Insight, ScoredInsight, SearchFilter
-from echosafe_guard.memory.local.tenant_log import TenantLog, atomic_write, encode_record
+from echosafe_guard.memory.local.tenant_log import (
+    TenantLog,
+    atomic_write,
+    decode_ops,
+    encode_record,
+    fsync_dir,
+)
 from echosafe_guard.memory.local.tenant_table import TenantTable
 from echosafe_guard.memory.local.vector_index import AnnSettings
 from echosafe_guard.memory.store_base import StoreBase
@@ -47,6 +61,13 @@ __all__ = ["LOCAL_STORE_SCHEMA", "LocalStore"]
 
 LOCAL_STORE_SCHEMA = 1
 _FORMAT = "echosafe-guard/local-store"
+_TXN = "txn.json"
+_TXN_FORMAT = "echosafe-guard/local-write"
+
+log = logging.getLogger("echosafe_guard.store")
+
+_Write = tuple[str, list[dict[str, Any]], Any]
+"""One tenant's part of a write: the tenant, its log ops, and how to apply them to its table."""
 
 
 class LocalStore(StoreBase):
@@ -73,7 +94,7 @@ class LocalStore(StoreBase):
         self._ann = ann or AnnSettings()
         self._compact_min = compact_min_lines
         self._lock = threading.RLock()
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._opened = False
         self._layout: KeyLayout | None = None
         self._tables: OrderedDict[str, TenantTable] = OrderedDict()
@@ -92,17 +113,24 @@ class LocalStore(StoreBase):
     def _open(self) -> None:
         if self._opened:
             return
-        with self._lock:
-            if self._opened:
-                return
-            try:
-                (self.root / "tenants").mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreUnavailableError(
-                    f"cannot create store directory {self.root}: {exc}"
-                ) from exc
-            self._flock = FileLock(str(self.root / "lock"), timeout=30)
-            self._layout = self._read_meta()
+        with self._write_lock:
+            with self._lock:
+                if self._opened:
+                    return
+                try:
+                    (self.root / "tenants").mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreUnavailableError(
+                        f"cannot create store directory {self.root}: {exc}"
+                    ) from exc
+                self._flock = FileLock(str(self.root / "lock"), timeout=30)
+                self._layout = self._read_meta()
+            if (self.root / _TXN).exists():
+                try:
+                    with self._flock.acquire(timeout=0):
+                        self._finish_journal()
+                except Timeout:
+                    pass  # a live writer holds the lock: the journal is its own, not a crash's
             self._opened = True
 
     def _read_meta(self) -> KeyLayout | None:
@@ -157,6 +185,9 @@ class LocalStore(StoreBase):
     def _table(self, tenant: str) -> TenantTable:
         """The tenant's up-to-date table (reloaded if another process changed its files)."""
         self._open()
+        return self._load(tenant)
+
+    def _load(self, tenant: str) -> TenantTable:
         with self._lock:
             files = self._logs.get(tenant)
             if files is None:
@@ -203,18 +234,75 @@ class LocalStore(StoreBase):
         held off by the file lock)."""
         assert self._flock is not None
         with self._write_lock, self._flock:
-            table = self._table(tenant)  # pick up other processes' writes first
-            files = self._logs[tenant]
-            files.writing = True
+            self._finish_journal()
+            return self._append(tenant, ops, apply)
+
+    def _write_many(self, writes: list[_Write]) -> None:
+        """A write to several tenants, all or nothing: journal, appends, journal removed."""
+        assert self._flock is not None
+        with self._write_lock, self._flock:
+            self._finish_journal()
+            path = self.root / _TXN
+            journal = {
+                "format": _TXN_FORMAT,
+                "writes": [{"tenant": tenant, "ops": ops} for tenant, ops, _ in writes],
+            }
             try:
-                files.append(ops)
-                result = apply(table)
-                files.maybe_compact(table, self._compact_min)
+                atomic_write(path, json.dumps(journal, separators=(",", ":")).encode())
             except OSError as exc:
-                raise StoreUnavailableError(f"cannot write {files.dir}: {exc}") from exc
-            finally:
-                files.writing = False
-            return result
+                raise StoreUnavailableError(f"cannot write {path}: {exc}") from exc
+            for tenant, ops, apply in writes:
+                self._append(tenant, ops, apply)
+            self._end_journal(path)
+
+    def _append(self, tenant: str, ops: list[dict[str, Any]], apply: Any) -> Any:
+        """Append to one tenant's log and apply (the caller holds the write locks)."""
+        table = self._load(tenant)  # pick up other processes' writes first
+        files = self._logs[tenant]
+        files.writing = True
+        try:
+            files.append(ops)
+            result = apply(table)
+            files.maybe_compact(table, self._compact_min)
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot write {files.dir}: {exc}") from exc
+        finally:
+            files.writing = False
+        return result
+
+    def _end_journal(self, path: Path) -> None:
+        try:
+            path.unlink()
+            fsync_dir(path.parent)
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot remove {path}: {exc}") from exc
+
+    def _finish_journal(self) -> None:
+        """Roll forward a write to several tenants that a killed writer left (the caller holds
+        the write locks). Every op is checked before anything is appended."""
+        path = self.root / _TXN
+        if not path.exists():
+            return
+        dim = self._layout.dim if self._layout else None
+        try:
+            data = json.loads(path.read_bytes())
+            if not isinstance(data, dict) or data.get("format") != _TXN_FORMAT:
+                raise ValueError("not a write journal of this store")
+            writes = [
+                (str(w["tenant"]), list(w["ops"]), decode_ops(list(w["ops"]), dim))
+                for w in data["writes"]
+            ]
+        except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
+            raise StoreCorruptError(f"{path}: cannot be read: {exc}") from exc
+        for tenant, ops, apply in writes:
+            self._append(tenant, ops, apply)
+        self._end_journal(path)
+        log.warning(
+            "%s: completed a write of %d insights to %d tenants left by a killed writer",
+            self.root,
+            sum(len(ops) for _, ops, _ in writes),
+            len(writes),
+        )
 
     # -- the InsightStore API --------------------------------------------------------------
 
@@ -226,6 +314,7 @@ class LocalStore(StoreBase):
         by_tenant: dict[str, list[Insight]] = {}
         for ins in insights:
             by_tenant.setdefault(ins.tenant, []).append(ins)
+        writes: list[_Write] = []
         for tenant, group in by_tenant.items():
             ops = [{"op": "put", "rec": encode_record(i)} for i in group]
 
@@ -233,7 +322,11 @@ class LocalStore(StoreBase):
                 for ins in group:
                     table.put(ins.without_vector(), np.asarray(ins.vector, dtype=np.float32))
 
-            self._write(tenant, ops, apply)
+            writes.append((tenant, ops, apply))
+        if len(writes) == 1:
+            self._write(*writes[0])
+        else:
+            self._write_many(writes)
 
     def get(self, tenant: str, insight_id: str, *, with_vector: bool = False) -> Insight | None:
         return self._table(tenant).get(insight_id, with_vector=with_vector)

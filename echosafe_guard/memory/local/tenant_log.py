@@ -16,6 +16,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,10 @@ from echosafe_guard.exceptions import StoreCorruptError, StoreError, StoreUnavai
 from echosafe_guard.memory.insight import Insight
 from echosafe_guard.memory.local.tenant_table import TenantTable
 
-__all__ = ["TenantLog", "atomic_write", "encode_record"]
+__all__ = ["TenantLog", "atomic_write", "decode_ops", "encode_record", "fsync_dir"]
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -45,7 +46,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def encode_record(ins: Insight) -> dict[str, Any]:
@@ -70,6 +71,18 @@ def _decoded(op: dict[str, Any], dim: int | None) -> Any:
         iid = str(op["id"])
         return lambda table: table.delete(iid)
     raise ValueError(f"unknown op {op['op']!r}")
+
+
+def decode_ops(ops: list[dict[str, Any]], dim: int | None) -> Callable[[TenantTable], None]:
+    """Decode and check log ops now (raises ``ValueError`` etc. when one is bad); returns a
+    function applying them all to a table."""
+    steps = [_decoded(o, dim) for o in ops]
+
+    def apply(table: TenantTable) -> None:
+        for step in steps:
+            step(table)
+
+    return apply
 
 
 def _line(op: dict[str, Any]) -> bytes:
@@ -148,8 +161,7 @@ class TenantLog:
                     raise ValueError("line has no newline: torn by an interrupted write")
                 op = json.loads(line)
                 ops = op["ops"] if op["op"] == "batch" else [op]
-                for apply in [_decoded(o, dim) for o in ops]:  # all decoded, then applied
-                    apply(table)
+                decode_ops(ops, dim)(table)  # all decoded, then applied
             except (ValueError, KeyError, TypeError, ValidationError) as exc:
                 if last and tail:
                     break  # torn tail of the log: the write was never acknowledged

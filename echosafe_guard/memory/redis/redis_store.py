@@ -5,7 +5,9 @@ Every search filters by tenant *inside* the KNN query, ``(@tenant:{…})=>[KNN k
 
 Keys: ``{prefix}:{layout id}:s{schema}:i:{{tenant tag}}:{insight id}`` (the hash tag keeps a
 tenant's keys in one cluster slot); the index is ``{prefix}:{layout id}:s{schema}:idx``. The
-tenant tag is a hash of the tenant name, so tenant names never need query escaping.
+tenant tag is a hash of the tenant name, so tenant names never need query escaping. A write of
+several insights is all or nothing, even if its process is killed: it is staged under
+``…:stage:{txid}:…`` and committed by one key ``…:txn:{txid}`` (see ``staged_write``).
 """
 
 from __future__ import annotations
@@ -43,13 +45,15 @@ from echosafe_guard.memory.redis.redis_schema import (
     encode_doc,
     tenant_tag,
 )
+from echosafe_guard.memory.redis.staged_write import TxnKeys, recover, write_all_or_nothing
 from echosafe_guard.memory.redis.write_buffer import WriteBuffer
 from echosafe_guard.memory.store_base import StoreBase
 
 __all__ = ["REDIS_SCHEMA_VERSION", "RedisIndexSettings", "RedisStore"]
 
 WRITE_BATCH = 256
-"""Documents per pipeline round trip on writes (bulk loads: ``memory import``, seeding)."""
+"""Documents per pipeline round trip on writes (bulk loads: ``memory import``, seeding); a
+write of several documents is all or nothing (``staged_write``)."""
 
 log = logging.getLogger("echosafe_guard.redis")
 _URL_OPTIONS = ("prefix", "vector_type", "m", "ef_construction", "ef_runtime", "durable")
@@ -153,7 +157,7 @@ class RedisStore(StoreBase):
         return f"{self._base()}:idx"
 
     def _key(self, tenant: str, insight_id: str) -> str:
-        return f"{self._base()}:i:{{{tenant_tag(tenant)}}}:{insight_id}"
+        return TxnKeys(self._base()).final(self._suffix(tenant, insight_id))
 
     # -- layout and index --------------------------------------------------------------------
 
@@ -202,6 +206,7 @@ class RedisStore(StoreBase):
         if not self._index_ready:
             with self._errors("index creation"):
                 self._index().ensure(self.client)
+                self._recover()
             self._index_ready = True
 
     def reindex(self) -> ReindexResult:
@@ -213,18 +218,37 @@ class RedisStore(StoreBase):
 
     # -- writes ------------------------------------------------------------------------------
 
+    def _suffix(self, tenant: str, insight_id: str) -> str:
+        return f"{{{tenant_tag(tenant)}}}:{insight_id}"
+
+    def _recover(self) -> None:
+        """Finish or undo writes of several insights left unfinished by a killed writer."""
+        report = recover(self.client, self._base(), WRITE_BATCH)
+        if report.rolled_forward or report.rolled_back:
+            log.warning("%s: %s", self.location, report)
+
     def _write(self, insights: Sequence[Insight]) -> None:
-        """Pipelined in batches of :data:`WRITE_BATCH` documents (one round trip each, one
-        ``SADD`` of the batch's tenants): a bulk load of any size neither builds one giant
-        pipeline nor waits on one reply longer than the socket timeout allows."""
-        tenants_key = f"{self._base()}:tenants"
-        for start in range(0, len(insights), WRITE_BATCH):
-            batch = insights[start : start + WRITE_BATCH]
+        """One insight: one ``HSET``. Several: all or nothing (``staged_write``), pipelined in
+        batches of :data:`WRITE_BATCH` documents (one round trip each), so a bulk load of any
+        size neither builds one giant pipeline nor waits on one reply longer than the socket
+        timeout allows; a duplicate id in the batch: the last one wins."""
+        docs = {self._suffix(ins.tenant, ins.id): ins for ins in insights}
+        if len(docs) == 1:
+            (ins,) = docs.values()
             pipe = self.client.pipeline(transaction=False)
-            for ins in batch:
-                pipe.hset(self._key(ins.tenant, ins.id), mapping=encode_doc(ins, self.settings))
-            pipe.sadd(tenants_key, *sorted({ins.tenant for ins in batch}))
+            pipe.hset(self._key(ins.tenant, ins.id), mapping=encode_doc(ins, self.settings))
+            pipe.sadd(f"{self._base()}:tenants", ins.tenant)
             pipe.execute()
+        else:
+            self._recover()  # an earlier write of ours or a killed writer's comes first
+            write_all_or_nothing(
+                self.client,
+                self._base(),
+                docs,
+                [ins.tenant for ins in docs.values()],
+                lambda ins: encode_doc(ins, self.settings),
+                WRITE_BATCH,
+            )
         if self.durable:
             local, _ = self.client.execute_command("WAITAOF", 1, 0, 5000)
             if int(local) < 1:
