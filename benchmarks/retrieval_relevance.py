@@ -33,7 +33,7 @@ from harness import emit, log, parse, parser
 from retrieval_methods import Fold, breakdown, evaluate_methods, insight_text
 
 from echosafe_guard.guard import Guard
-from echosafe_guard.key.base import EmbedderStatus
+from echosafe_guard.key.delegating_embedder import DelegatingEmbedder
 from echosafe_guard.key.key_builder import KeyBuilder
 from echosafe_guard.key.sentence_transformer_embedder import SentenceTransformerEmbedder
 from echosafe_guard.memory.insight import Insight
@@ -67,26 +67,12 @@ PROTOCOL = {
 }
 
 
-class MemoEmbedder:
+class MemoEmbedder(DelegatingEmbedder[str]):
     """The real text model, each distinct text embedded once (seeding per fold re-keys items)."""
 
     def __init__(self, inner: SentenceTransformerEmbedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.cache: dict[str, npt.NDArray[np.float32]] = {}
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def load(self) -> None:
-        self.inner.load()
-
-    def status(self) -> EmbedderStatus:
-        return self.inner.status()
 
     def embed(self, items: Sequence[str]) -> npt.NDArray[np.float32]:
         todo = list(dict.fromkeys(t for t in items if t not in self.cache))

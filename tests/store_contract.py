@@ -560,6 +560,21 @@ def test_stats_empty_store(bound: InsightStore) -> None:
     assert st.layout == LAYOUT.id
 
 
+def test_stats_show_a_layout_bound_by_another_handle(
+    store: InsightStore, open_store: Callable[[], InsightStore]
+) -> None:
+    """Issue 13 (Low), ``layout: null`` on a bound store: a handle that had read the store
+    before another one (another process) bound and seeded it went on saying it had no layout."""
+    assert store.stats().layout is None
+    writer = open_store()
+    writer.bind(LAYOUT)
+    writer.upsert([make_insight("a", rand_unit(np.random.default_rng(20)))])
+    st = store.stats()
+    assert (st.layout, st.total) == (LAYOUT.id, 1)
+    assert store.layout() == LAYOUT
+    assert LAYOUT.id in store.health().detail
+
+
 def test_health_ok(store: InsightStore) -> None:
     h = store.health()
     assert h.ok is True

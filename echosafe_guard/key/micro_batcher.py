@@ -29,7 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from echosafe_guard.exceptions import ConfigError
-from echosafe_guard.key.base import Embedder, EmbedderStatus
+from echosafe_guard.key.base import Embedder
+from echosafe_guard.key.delegating_embedder import DelegatingEmbedder
 
 __all__ = ["MicroBatcher"]
 
@@ -42,7 +43,7 @@ class _Call:
     future: Future[_Rows] = field(default_factory=Future)
 
 
-class MicroBatcher:
+class MicroBatcher(DelegatingEmbedder[str]):
     """Wraps a text embedder; thread-safe. Statistics: ``batches``, ``calls``, ``largest``."""
 
     def __init__(self, inner: Embedder[str], *, max_batch: int = 16, max_wait_ms: float = 2.0):
@@ -50,7 +51,7 @@ class MicroBatcher:
             raise ConfigError(f"max_batch must be 1..4096, got {max_batch!r}")
         if not 0.0 <= max_wait_ms <= 1000.0:
             raise ConfigError(f"max_wait_ms must be 0..1000, got {max_wait_ms!r}")
-        self.inner = inner
+        super().__init__(inner)
         self.max_batch = max_batch
         self.max_wait_ms = max_wait_ms
         self._queue: queue.SimpleQueue[_Call] = queue.SimpleQueue()
@@ -61,20 +62,6 @@ class MicroBatcher:
         self.batches = 0
         self.calls = 0
         self.largest = 0
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def load(self) -> None:
-        self.inner.load()
-
-    def status(self) -> EmbedderStatus:
-        return self.inner.status()
 
     def submit(self, items: Sequence[str]) -> Future[_Rows]:
         """Queue ``items``; the future holds their rows (or the embedder's error)."""

@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from echosafe_guard.exceptions import ConfigError, EmbedderError, EmbedderUnavailableError
-from echosafe_guard.key.base import EmbedderState, EmbedderStatus, l2_normalize
-from echosafe_guard.key.lazy_model import LazyModel
+from echosafe_guard.key.base import EmbedderState, l2_normalize
+from echosafe_guard.key.lazy_embedder import LazyEmbedder
 from echosafe_guard.key.onnx_export import OnnxVariant, check_pipeline, onnx_model_file
 from echosafe_guard.key.sentence_transformer_embedder import (
     DEFAULT_TEXT_MODEL,
@@ -48,7 +48,7 @@ class _Session:
         self.dim = dim
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(LazyEmbedder[_Session | SentenceTransformerEmbedder]):
     """Embeds texts with ONNX Runtime; ``threads`` is the session's intra-op thread count."""
 
     def __init__(
@@ -75,12 +75,9 @@ class OnnxEmbedder:
         self._fallback = fallback and variant == "fp32"  # int8 has no torch twin
         self._torch_threads = torch_threads
         self._cache_root = cache_root
-        self._dim = known_text_dim(model)
         self._backend = "onnxruntime"
         self._fallback_reason = ""
-        self._lazy: LazyModel[_Session | SentenceTransformerEmbedder] = LazyModel(
-            self._create, f"text model {self.model_id!r}"
-        )
+        super().__init__(self._create, f"text model {self.model_id!r}", known_text_dim(model))
 
     @property
     def model_id(self) -> str:
@@ -147,26 +144,12 @@ class OnnxEmbedder:
         self._dim = dim
         return loaded
 
-    @property
-    def dim(self) -> int:
-        if self._dim is None:
-            self._lazy.get()
-        assert self._dim is not None
-        return self._dim
-
-    def load(self) -> None:
-        self._lazy.get()
-
-    def status(self) -> EmbedderStatus:
-        state = self._lazy.state
-        detail = self._lazy.error or (
-            f"onnxruntime {self._variant}"
-            if self._backend == "onnxruntime"
-            else f"torch fallback: {self._fallback_reason}"
-        )
+    def _detail(self, state: EmbedderState) -> str:
         if state is EmbedderState.NOT_LOADED:
-            detail = "loads on first use"
-        return EmbedderStatus(self.model_id, state, detail)
+            return "loads on first use"
+        if self._backend == "onnxruntime":
+            return f"onnxruntime {self._variant}"
+        return f"torch fallback: {self._fallback_reason}"
 
     def embed(self, items: Sequence[str]) -> npt.NDArray[np.float32]:
         if not items:

@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from echosafe_guard.exceptions import EmbedderError, EmbedderUnavailableError
-from echosafe_guard.key.base import EmbedderState, EmbedderStatus, l2_normalize
-from echosafe_guard.key.lazy_model import LazyModel
+from echosafe_guard.key.base import l2_normalize
+from echosafe_guard.key.lazy_embedder import LazyEmbedder
 from echosafe_guard.key.mpnet_weights import MPNET_DIM, MPNET_MODEL, mpnet_model_dir
 from echosafe_guard.key.torch_threads import apply_torch_threads
 
@@ -56,7 +56,7 @@ def known_text_dim(model: str) -> int | None:
     return _KNOWN_DIMS.get(model)
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(LazyEmbedder[Any]):
     """Embeds texts with a sentence-transformers model; any model id or local directory works."""
 
     def __init__(
@@ -71,9 +71,12 @@ class SentenceTransformerEmbedder:
         self._model_name = model
         self._torch_threads = torch_threads
         self._device = device
-        self._dim = dim if dim is not None else _KNOWN_DIMS.get(model)
         self._max_chars = max_chars
-        self._lazy: LazyModel[Any] = LazyModel(self._create, f"text model {model!r}")
+        super().__init__(
+            self._create,
+            f"text model {model!r}",
+            dim if dim is not None else _KNOWN_DIMS.get(model),
+        )
 
     @property
     def model_id(self) -> str:
@@ -105,24 +108,6 @@ class SentenceTransformerEmbedder:
             )
         self._dim = got
         return model
-
-    @property
-    def dim(self) -> int:
-        if self._dim is None:
-            self._lazy.get()
-        assert self._dim is not None
-        return self._dim
-
-    def load(self) -> None:
-        self._lazy.get()
-
-    def status(self) -> EmbedderStatus:
-        return EmbedderStatus(
-            self._model_name,
-            self._lazy.state,
-            self._lazy.error
-            or ("" if self._lazy.state is EmbedderState.LIVE else "loads on first use"),
-        )
 
     def embed(self, items: Sequence[str]) -> npt.NDArray[np.float32]:
         if not items:

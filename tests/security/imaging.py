@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import struct
-import threading
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from io import BytesIO
 
 from PIL import Image
@@ -42,7 +39,7 @@ def mpo(size: tuple[int, int] = (64, 48)) -> bytes:
     return buf.getvalue()
 
 
-class _Slow(BaseHTTPRequestHandler):
+class SlowHandler(BaseHTTPRequestHandler):
     """``/drip?n``: a valid PNG's bytes one every 0.2 s; ``/wait?s``: the PNG after s seconds."""
 
     body = png(8, 8)
@@ -69,17 +66,3 @@ class _Slow(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-@contextmanager
-def slow_server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()

@@ -22,7 +22,8 @@ from echosafe_guard.images import (
     open_rgb,
 )
 from echosafe_guard.policy.models import ContextPolicy, ImagePolicy
-from tests.security.imaging import mpo, png, png_declaring, slow_server
+from tests.loopback_server import loopback_server
+from tests.security.imaging import SlowHandler, mpo, png, png_declaring
 
 POLICY = ImagePolicy()
 WHERE = "messages[0].content[1]"
@@ -34,10 +35,7 @@ def _url(data: bytes) -> str:
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    with slow_server() as url:
+    with loopback_server(SlowHandler, monkeypatch) as url:
         yield url
 
 

@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from echosafe_guard.block import BEGIN
 from echosafe_guard.cli.app import app
+from echosafe_guard.memory.local.local_store import LocalStore
+from tests.store_contract import LAYOUT, make_insight, rand_unit
 
 INSIGHT_KEYS = {"id", "verdict", "category", "score", "scenario", "guidance"}
 
@@ -135,6 +138,18 @@ def test_memory_ls_stats_export_import(env: dict[str, str], tmp_path: Path) -> N
     res = run(other, "memory", "import", str(broken), "--json", code=2)
     assert "broken.jsonl:2" in lines(res.stdout)[0]["error"]
     assert lines(run(other, "memory", "stats", "--json").stdout)[0]["total"] == 312
+
+
+def test_memory_stats_of_a_seeded_store_shows_its_layout(env: dict[str, str]) -> None:
+    """Issue 13 (Low): ``memory stats`` said ``layout: null`` on a bound store. A store seeded
+    and bound elsewhere (no model is loaded here) names its layout id in both outputs."""
+    seeded = LocalStore(env["ECHOSAFE_STORE"])
+    seeded.bind(LAYOUT)
+    seeded.upsert([make_insight("a", rand_unit(np.random.default_rng(1)))])
+    seeded.close()
+    stats = lines(run(env, "memory", "stats", "--json").stdout)[0]
+    assert (stats["layout"], stats["total"]) == (LAYOUT.id, 1)
+    assert f"layout: {LAYOUT.id}" in run(env, "memory", "stats").stdout
 
 
 def test_memory_reindex_on_a_local_store_has_nothing_to_do(env: dict[str, str]) -> None:

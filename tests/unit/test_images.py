@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import socket
-import threading
 import warnings
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from io import BytesIO
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from echosafe_guard.images import (
     resolve_image_url,
 )
 from echosafe_guard.policy.models import ImagePolicy
+from tests.loopback_server import loopback_server
 
 WHERE = "messages[2].content[1]"
 POLICY = ImagePolicy()
@@ -222,18 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with loopback_server(_Handler, monkeypatch) as url:
+        yield url
 
 
 LOCAL = ImagePolicy(fetch_allow_hosts=("127.0.0.1",), fetch_timeout_s=5)

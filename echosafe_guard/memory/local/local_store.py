@@ -154,6 +154,10 @@ class LocalStore(StoreBase):
 
     def layout(self) -> KeyLayout | None:
         self._open()
+        if self._layout is None:  # another process may have bound the store since we opened it
+            with self._lock:
+                if self._layout is None:
+                    self._layout = self._read_meta()
         return self._layout
 
     def bind(self, layout: KeyLayout) -> None:
@@ -371,7 +375,8 @@ class LocalStore(StoreBase):
 
     def _probe(self) -> str:
         n = sum(1 for _ in self.iter_insights())
-        lay = self._layout.describe() if self._layout else "no layout yet (empty store)"
+        layout = self.layout()
+        lay = layout.describe() if layout else "no layout yet (empty store)"
         return f"{n} insights; {lay}"
 
     def close(self) -> None:
