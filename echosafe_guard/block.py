@@ -91,12 +91,18 @@ def _fit(render: Callable[[int, int], str], budget: int) -> str:
 
 
 def render_block(
-    policy: Policy, hits: Sequence[ScoredInsight], call: Call | None = None
+    policy: Policy,
+    hits: Sequence[ScoredInsight],
+    call: Call | None = None,
+    *,
+    confident: bool = False,
 ) -> str | None:
     """The guard's system-prompt text for these insights and the retrieval's ``call`` on the
     request (``None``: read from the best insight's verdict); ``None`` when nothing is added.
 
-    ``unsafe``: the best unsafe insight with the ``unsafe`` template; ``unsure``: the best unsafe
+    ``unsafe``: the best unsafe insight with the ``refuse`` template when the evidence is strong
+    enough to block (``confident``: the model is asked to give the policy's block message as its
+    whole reply), else with the ``unsafe`` template; ``unsure``: the best unsafe
     and safe insights side by side (``contrast``), or ``maybe_unsafe`` with only an unsafe one;
     ``safe``: the ``safe`` template (by default empty: no block)."""
     p = policy.prompt
@@ -107,7 +113,7 @@ def render_block(
     unsafe, safe = _best(hits, Verdict.UNSAFE), _best(hits, Verdict.SAFE)
     template, sides = "", []
     if call is Call.UNSAFE and unsafe is not None:
-        template, sides = p.unsafe, [(unsafe, "")]
+        template, sides = (p.refuse if confident and p.refuse.strip() else p.unsafe), [(unsafe, "")]
     elif call is Call.UNSURE and unsafe is not None and safe is not None and p.contrast:
         template, sides = p.contrast, [(unsafe, "unsafe_"), (safe, "safe_")]
     elif call is Call.UNSURE and unsafe is not None:
@@ -118,7 +124,8 @@ def render_block(
         return None
 
     def render(max_signals: int, chars: int) -> str:
-        fields: dict[str, str] = {}
+        # The block message is quoted in the block: no double quotes inside, one line.
+        fields = {"block_message": clean_text(policy.block_message, 300).replace('"', "'")}
         for ins, prefix in sides:
             short = ins.model_copy(
                 update={

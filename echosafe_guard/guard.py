@@ -322,7 +322,7 @@ class Guard:
             store_failed=found.note is not None,
             notes=notes,
         )
-        block = render_block(p, found.hits, decision.call)
+        block = render_block(p, found.hits, decision.call, confident=decision.confident)
         if decision.applied and is_messages(messages):
             out = apply_block(messages, block)
         else:

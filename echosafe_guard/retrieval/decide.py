@@ -34,6 +34,9 @@ class Decision:
     """The retrieval's reading of the request (``unsafe | unsure | safe``; None: no insights)."""
     p_unsafe: float | None = None
     """The verdict model's calibrated probability that the request is unsafe (None without one)."""
+    confident: bool = False
+    """Unsafe evidence strong enough to block (a near-duplicate, or ``p_unsafe >=
+    block_confidence``): ``enforce`` blocks; ``advise`` asks the model for the block message."""
 
 
 def decide(
@@ -60,11 +63,13 @@ def decide(
     if call is None:
         top_verdict = hits[0].insight.verdict
         call = {Verdict.UNSAFE: Call.UNSAFE, Verdict.SAFE: Call.SAFE}.get(top_verdict, Call.UNSURE)
+    confident = False
     if call is Call.UNSAFE and top is not None:
-        confident = block_confidence is not None and (p_unsafe or 0.0) >= block_confidence
+        sure = block_confidence is not None and (p_unsafe or 0.0) >= block_confidence
+        confident = sure or top >= block_threshold
         if top >= block_threshold and mode is not Mode.ADVISE:
             action, reason = Action.BLOCK, "near_duplicate_unsafe"
-        elif confident and mode is not Mode.ADVISE:
+        elif sure and mode is not Mode.ADVISE:
             action, reason = Action.BLOCK, "confident_unsafe"
         else:
             action, reason = Action.CAUTION, "unsafe_evidence"
@@ -73,5 +78,5 @@ def decide(
     else:
         action, reason = Action.ALLOW, "uncertain"
     return Decision(
-        action, reason, mode, mode is not Mode.SHADOW, top, tuple(notes), call, p_unsafe
+        action, reason, mode, mode is not Mode.SHADOW, top, tuple(notes), call, p_unsafe, confident
     )

@@ -13,6 +13,8 @@ from echosafe_guard.memory.insight import (
     Verdict,
 )
 from echosafe_guard.policy.loader import load_policy
+from echosafe_guard.policy.models import Mode
+from echosafe_guard.retrieval.decide import Action, decide
 from echosafe_guard.retrieval.verdict_model import Call
 
 POLICY = load_policy()
@@ -49,6 +51,42 @@ def test_unsafe_call_names_the_best_unsafe_insights_category_and_no_insight_text
     block = render_block(POLICY.model_copy(update={"prompt": quoting}), hits, Call.UNSAFE)
     assert block is not None and "unsafe scenario signal one; signal two" in block
     assert "safe scenario" not in block.replace("unsafe scenario", "")
+
+
+def test_confident_unsafe_asks_for_the_block_message_as_the_whole_reply() -> None:
+    hits = [hit(Verdict.UNSAFE, 0.8, "u"), hit(Verdict.SAFE, 0.7, "s")]
+    block = render_block(POLICY, hits, Call.UNSAFE, confident=True)
+    assert block is not None and "(Illegal activity)" in block
+    assert f'exactly "{POLICY.block_message}"' in block
+    assert "cannot help with it" not in block  # the softer unsafe template is not used
+    # a quote in the operator's block message cannot end the quoted reply early
+    quoted = POLICY.model_copy(update={"block_message": 'Say "no" to this.'})
+    block = render_block(quoted, hits, Call.UNSAFE, confident=True)
+    assert block is not None and "exactly \"Say 'no' to this.\"" in block
+    # no refuse template: the unsafe one, whatever the confidence
+    plain = POLICY.model_copy(update={"prompt": POLICY.prompt.model_copy(update={"refuse": ""})})
+    block = render_block(plain, hits, Call.UNSAFE, confident=True)
+    assert block is not None and "cannot help with it" in block
+    # confidence never turns an unsure or safe call into a refusal
+    block = render_block(POLICY, hits, Call.UNSURE, confident=True)
+    assert block is not None and POLICY.block_message not in block
+
+
+def test_decide_marks_evidence_strong_enough_to_block_in_every_mode() -> None:
+    hits = [hit(Verdict.UNSAFE, 0.8, "u"), hit(Verdict.SAFE, 0.7, "s")]
+
+    def run(mode: Mode, p: float, call: Call = Call.UNSAFE, score: float = 0.8) -> Any:
+        found = [hit(Verdict.UNSAFE, score, "u"), *hits[1:]]
+        return decide(
+            found, mode=mode, block_threshold=0.92, block_confidence=0.9, call=call, p_unsafe=p
+        )
+
+    advise = run(Mode.ADVISE, 0.95)
+    assert advise.action is Action.CAUTION and advise.confident  # advise: asks for the refusal
+    assert run(Mode.ENFORCE, 0.95).action is Action.BLOCK  # enforce: blocks on the same evidence
+    assert not run(Mode.ADVISE, 0.85).confident
+    assert run(Mode.ADVISE, 0.5, score=0.95).confident  # a near-duplicate of an unsafe insight
+    assert not run(Mode.ADVISE, 0.95, call=Call.UNSURE).confident
 
 
 def test_unsure_shows_both_sides_without_a_verdict() -> None:

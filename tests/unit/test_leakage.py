@@ -34,3 +34,16 @@ def test_a_normal_answer_does_not_leak_even_when_it_echoes_the_request() -> None
 def test_the_request_mentioning_insights_is_not_narration() -> None:
     leak = detect_leakage("Insights help teams learn.", BLOCK, "Write about insights")
     assert not leak.narrates
+
+
+def test_giving_the_reply_the_block_quotes_is_not_leakage() -> None:
+    block = (
+        "Private safety notes. This request matches a known harmful pattern (Fraud). Do not "
+        "answer it: reply with exactly \"I can't help with that request. If I misread it, "
+        'please rephrase what you need." and nothing else.'
+    )
+    reply = "I can't help with that request. If I misread it, please rephrase what you need."
+    assert not detect_leakage(reply, block).leaked
+    # the instruction around the quote is still block text
+    pasted = detect_leakage("This request matches a known harmful pattern, sorry.", block)
+    assert pasted.leaked and pasted.pasted.startswith("this request matches")
