@@ -148,18 +148,28 @@ class Hygiene:
             for h in near
         )
 
+    @property
+    def reflector_trusted(self) -> bool:
+        """The reflection model's measured agreement reaches ``min_reflector_agreement``."""
+        measured = self.policy.reflection.agreement
+        return measured is not None and measured >= self.policy.learning.min_reflector_agreement
+
     def _checked(self, ins: Insight, ex: Exchange) -> Insight:
-        """Quarantine a new learnt insight the memory's verdict model does not back."""
-        if self.verdict_check is None or ins.verdict is Verdict.BORDERLINE:
+        """Quarantine a new learnt insight the memory's verdict model does not back; when the
+        memory cannot say, only a trusted reflector's insight goes on (``borderline`` waits for
+        the quorum either way)."""
+        if ins.verdict is Verdict.BORDERLINE:
             return ins
-        try:
-            said = self.verdict_check(ex.tenant, ex.key)
-        except Exception:  # a failing check never loses the exchange: the insight waits
-            log.warning(
-                "verdict check failed; the learnt insight waits in quarantine", exc_info=True
-            )
-            said = Verdict.BORDERLINE
-        if said is None or said is ins.verdict:
+        said: Verdict | None = None
+        if self.verdict_check is not None:
+            try:
+                said = self.verdict_check(ex.tenant, ex.key)
+            except Exception:  # a failing check never loses the exchange: the insight waits
+                log.warning(
+                    "verdict check failed; the learnt insight waits in quarantine", exc_info=True
+                )
+                said = Verdict.BORDERLINE
+        if said is ins.verdict or (said is None and self.reflector_trusted):
             return ins
         return ins.model_copy(update={"status": InsightStatus.QUARANTINED})
 

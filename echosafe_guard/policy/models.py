@@ -322,6 +322,10 @@ class ReflectionPolicy(_Strict):
     max_tokens: Annotated[int, Field(ge=32, le=4096)] = 400
     max_request_chars: Annotated[int, Field(ge=100)] = 4000
     max_response_chars: Annotated[int, Field(ge=100)] = 4000
+    agreement: Annotated[float, Field(ge=0, le=1)] | None = None
+    """The reflection model's measured verdict agreement with the labels of twins
+    (``benchmarks/reflector_agreement.py``); None: not measured. See
+    ``learning.min_reflector_agreement``."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -350,6 +354,12 @@ class LearningPolicy(_Strict):
     max_copied_words: Annotated[int, Field(ge=2, le=20)] = 5
     """Insight text may not repeat more consecutive words of the user's text or the answer."""
     hit_flush_s: Annotated[float, Field(gt=0)] = 5.0
+    min_reflector_agreement: Annotated[float, Field(ge=0, le=1)] = 0.9
+    """A reflector whose measured ``reflection.agreement`` is lower (or unmeasured) is not
+    trusted alone: its insight goes live only when the tenant's fitted verdict model backs the
+    verdict (or by quorum, or a human); otherwise it waits in quarantine, unsafe as well as safe.
+    A trusted reflector's insight also goes live when the memory cannot say (too few labelled
+    insights to fit a verdict model)."""
 
 
 class ObservabilityAuditPolicy(_Strict):

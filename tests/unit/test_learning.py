@@ -39,12 +39,16 @@ def draft(verdict: str = "unsafe", category: str = "illegal_activity", **extra: 
     return json.dumps(data | extra)
 
 
-def policy(**learning: Any) -> Policy:
+def policy(*, agreement: float | None = 1.0, **learning: Any) -> Policy:
+    """The default policy; the scripted reflector's verdicts are what each test means them to be,
+    so it counts as measured and trusted (``agreement``) unless a test says otherwise."""
     base = load_policy()
     return base.model_copy(
         update={
             "learning": base.learning.model_copy(update=learning),
-            "reflection": base.reflection.model_copy(update={"backoff_s": 0.01}),
+            "reflection": base.reflection.model_copy(
+                update={"backoff_s": 0.01, "agreement": agreement}
+            ),
         }
     )
 
@@ -54,10 +58,10 @@ def llm() -> Iterator[ScriptedLLM]:
     yield register()
 
 
-def make_guard(tmp_path: Path, **learning: Any) -> Guard:
+def make_guard(tmp_path: Path, *, agreement: float | None = 1.0, **learning: Any) -> Guard:
     return Guard(
         store=LocalStore(tmp_path / "store"),
-        policy=policy(**learning),
+        policy=policy(agreement=agreement, **learning),
         keys=KeyBuilder(FakeTextEmbedder(), None),
     )
 
@@ -366,3 +370,19 @@ def test_the_guard_checks_learnt_verdicts_against_its_verdict_model(tmp_path: Pa
     key = guard.prepare([{"role": "user", "content": UNSAFE}]).key
     assert check("default", key) is not None  # fitted: it answers (unsafe, safe or borderline)
     assert check("nobody", key) is None  # an empty memory cannot say: the other rules apply
+
+
+@pytest.mark.parametrize("agreement", [None, 0.58])
+def test_an_untrusted_reflector_alone_puts_nothing_live(
+    tmp_path: Path, llm: ScriptedLLM, agreement: float | None
+) -> None:
+    """A reflector whose agreement with labelled twins is unmeasured or below the policy's bar
+    (the 1.5B local model measured 0.58) cannot teach on its own: with no fitted verdict model
+    to back it, its insight waits in quarantine, unsafe as well as safe."""
+    guard = make_guard(tmp_path, agreement=agreement)
+    llm.script.append(draft("unsafe"))
+    assert learn(guard, UNSAFE, "I can't help with smuggling.", user="alice")
+    guard.close()
+    (ins,) = stored(guard)
+    assert ins.verdict is Verdict.UNSAFE and ins.status is InsightStatus.QUARANTINED
+    assert guard.prepare([{"role": "user", "content": UNSAFE}]).insights == ()
