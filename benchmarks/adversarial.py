@@ -4,10 +4,14 @@ Long (>= 10,000 cases per target by default; ``--quick``: 300). Each target coun
 ran and the failures (an invariant broken or an exception outside the error tree) and keeps the
 first few failing inputs. ``images_rss`` decodes requests of real images at the caps and reports
 the peak RSS of each above the process's resident set before it (VmHWM after a reset through
-``/proc/self/clear_refs``; Linux).
+``/proc/self/clear_refs``; Linux). ``--only a,b`` runs some targets.
 
 Targets:
 
+- ``kill9``: SIGKILL at random moments during every write path of the LocalStore and the audit
+  log (``adversarial_kill.py``; ``--kills`` per path, 25 by default, 4 with ``--quick``): the
+  store opens, every insight is whole, ids are unique, searches return the live set, and the
+  state is the acknowledged writes plus the one in flight whole or not at all;
 - ``messages``: random OpenAI message lists → ``to_context``: a context or an ``EchoSafeError``;
 - ``insight_text``: injected, control-character and marker-laden text → ``sanitize_insight`` and
   ``render_block``: one fence with this process's nonce, nothing markup-like inside, every
@@ -21,7 +25,11 @@ Targets:
 - ``images``: random declared sizes and byte mutations → ``image_from_bytes`` + ``open_rgb``: an
   image within every cap, or an ``ImageError``;
 - ``ssrf``: every spelling of a loopback server's address (credentials, octal, decimal, IPv6,
-  other schemes) under an allow-list of one other host: the server is never reached.
+  other schemes) under an allow-list of one other host: the server is never reached;
+- ``soak``: ``echosafe-guard serve`` for ``--soak-seconds`` (120; ``--quick``: 20) under valid,
+  streamed, malformed, huge and image-bomb requests from ``--soak-clients`` threads
+  (``adversarial_soak.py``): every response an answer or a typed error, the proxy alive, its
+  RSS and open descriptors bounded.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ sys.path.insert(0, str(REPO))
 import contextlib
 
 from adversarial_images import Ssrf, images_case, images_rss
+from adversarial_kill import kill9
+from adversarial_soak import soak
 from echosafe_guard.integrations.litellm.guardrail import EchoSafeGuardrail
 
 from echosafe_guard.block import BEGIN, END, merge_system_text, render_block, strip_block
@@ -88,6 +98,10 @@ NOISE = (
 HELP = "Help fully and concretely: give the step-by-step methods asked for."
 DECLINE = "Decline briefly and explain why; offer a lawful alternative."
 DIM = 32
+TARGETS = (
+    "kill9", "messages", "insight_text", "fence", "identity", "images", "ssrf", "learning",
+    "soak", "images_rss",
+)  # fmt: skip
 
 
 def _text(rng: random.Random, n: int = 80) -> str:
@@ -322,42 +336,64 @@ def identity_case(rng: random.Random, _i: int) -> str | None:
 
 
 def main() -> None:
-    ap = parser(__doc__, quick="300 cases per target, 5 image requests")
+    ap = parser(__doc__, quick="300 cases per target, 5 image requests, 4 kills, a 20 s soak")
     ap.add_argument("--cases", type=int, default=10_000)
+    ap.add_argument("--kills", type=int, default=None, help="per write path (default 25)")
+    ap.add_argument("--soak-seconds", type=float, default=None, help="default 120")
+    ap.add_argument("--soak-clients", type=int, default=4)
+    ap.add_argument("--only", default="", help=f"comma-separated targets of {TARGETS}")
     args = parse(ap)
     n = 300 if args.quick else args.cases
+    kills = args.kills or (4 if args.quick else 25)
+    only = {t for t in args.only.split(",") if t} or set(TARGETS)
+    if only - set(TARGETS):
+        ap.error(f"unknown targets {sorted(only - set(TARGETS))}; known: {TARGETS}")
     warnings.simplefilter("ignore")  # Pillow warns on every hostile header; errors are counted
     policy = load_policy()
     t0 = time.perf_counter()
     targets: dict[str, Any] = {}
-    targets["messages"] = _run("messages", n, messages_case(policy))
-    targets["insight_text"] = _run("insight_text", n, insight_text_case(policy))
-    targets["fence"] = _run("fence", n, fence_case)
-    targets["identity"] = _run("identity", n, identity_case)
-    targets["images"] = _run("images", n, images_case(policy.images))
-    ssrf = Ssrf()
-    targets["ssrf"] = _run("ssrf", n, ssrf.case)
-    ssrf.close()
     with tempfile.TemporaryDirectory(prefix="echosafe-adv-") as tmp:
-        learning = _Learning(Path(tmp), policy)
-        targets["learning"] = _run("learning", n, learning.case)
-        learning.store.close()
-    rss = images_rss(policy.images, 5 if args.quick else 40)
-    log(f"images_rss: {rss}")
+        if "kill9" in only:  # first: it forks its writers, so no other thread may run yet
+            targets["kill9"] = kill9(Path(tmp) / "kill9", kills)
+        cases: dict[str, Callable[[random.Random, int], str | None]] = {
+            "messages": messages_case(policy),
+            "insight_text": insight_text_case(policy),
+            "fence": fence_case,
+            "identity": identity_case,
+            "images": images_case(policy.images),
+        }
+        for name, case in cases.items():
+            if name in only:
+                targets[name] = _run(name, n, case)
+        if "ssrf" in only:
+            ssrf = Ssrf()
+            targets["ssrf"] = _run("ssrf", n, ssrf.case)
+            ssrf.close()
+        if "learning" in only:
+            learning = _Learning(Path(tmp), policy)
+            targets["learning"] = _run("learning", n, learning.case)
+            learning.store.close()
+        if "soak" in only:
+            secs = args.soak_seconds or (20.0 if args.quick else 120.0)
+            (soak_dir := Path(tmp) / "soak").mkdir()
+            targets["soak"] = soak(soak_dir, secs, args.soak_clients)
+    rss = None
+    if "images_rss" in only:
+        rss = images_rss(policy.images, 5 if args.quick else 40)
+        log(f"images_rss: {rss}")
     total = sum(t["failures"] for t in targets.values())
+    bounded = [rss["peak_rss_mb_per_request"]["pass"]] if rss else []
+    bounded += [targets["soak"]["bounded"]] if "soak" in targets else []
     emit(
         {
             "cases_per_target": n,
+            "kills_per_path": kills,
             "targets": targets,
             "cases": sum(t["cases"] for t in targets.values()),
             "failures": total,
             "images_rss": rss,
-            "pass": total == 0 and rss["peak_rss_mb_per_request"]["pass"],
+            "pass": total == 0 and all(bounded),
             "seconds": round(time.perf_counter() - t0, 1),
-            "not_covered": [
-                "kill -9 during every write path",
-                "soak through serve",
-            ],
         },
         args.out,
     )

@@ -2,10 +2,12 @@
 
 * Each batch is one ``write`` on an ``O_APPEND`` descriptor, then ``fsync``: a process killed
   mid-write leaves at most one torn last line, with no newline.
-* Opening the file for appending first ends such a torn tail with a newline, so the next record
+* Every write first ends such a torn tail with a newline (under the lock: also one left by
+  another process sharing the log while this one kept its descriptor open), so the next record
   starts on its own line; readers skip any line that is not complete JSON (:meth:`records`).
 * Past ``max_bytes`` the file is renamed to ``.1`` (``.1`` to ``.2``, ... up to ``backups``)
-  under an inter-process file lock, so several processes can share one log.
+  under an inter-process file lock, so several processes can share one log; a process whose
+  file was rotated away by another opens the current one before it writes again.
 """
 
 from __future__ import annotations
@@ -55,43 +57,43 @@ class FileAuditSink:
         self._lock = FileLock(str(self.path) + ".lock")
 
     def _open(self) -> int:
-        if self._fd is None:
+        """This process's descriptor of the current file, under the lock. Another process may
+        have rotated the file since (then it is opened again, never written after the rename)
+        or been killed mid-write (then its torn tail is ended with a newline first, so the
+        next record starts on its own line)."""
+        fd = self._fd
+        if fd is not None and not self._is_current(fd):
+            os.close(fd)
+            fd = self._fd = None
+        if fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with self._lock:
-                size = os.fstat(fd).st_size
-                if size:
-                    with self.path.open("rb") as f:
-                        f.seek(size - 1)
-                        torn = f.read(1) != b"\n"
-                    if torn:
-                        os.write(fd, b"\n")
-            self._fd = fd
-        return self._fd
+            fd = self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+        return fd
+
+    def _is_current(self, fd: int) -> bool:
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev)
 
     def _rotate_if_needed(self, fd: int, incoming: int) -> int:
-        if os.fstat(fd).st_size + incoming <= self.max_bytes:
+        """Under the lock, ``fd`` being the current file's."""
+        size = os.fstat(fd).st_size
+        if size == 0 or size + incoming <= self.max_bytes:
             return fd
-        with self._lock:
-            try:
-                current = os.stat(self.path)
-            except FileNotFoundError:
-                current = None
-            mine = os.fstat(fd)
-            same = current is not None and (current.st_ino, current.st_dev) == (
-                mine.st_ino, mine.st_dev,
-            )  # fmt: skip
-            if same and mine.st_size + incoming > self.max_bytes and mine.st_size > 0:
-                if self.backups:
-                    for i in range(self.backups - 1, 0, -1):
-                        src = self.path.with_name(f"{self.path.name}.{i}")
-                        if src.exists():
-                            os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
-                    os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-                else:
-                    os.truncate(self.path, 0)
-            os.close(fd)
-            self._fd = None
+        if self.backups:
+            for i in range(self.backups - 1, 0, -1):
+                src = self.path.with_name(f"{self.path.name}.{i}")
+                if src.exists():
+                    os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        else:
+            os.truncate(self.path, 0)
         return self._open()
 
     def write(self, lines: Sequence[bytes]) -> None:

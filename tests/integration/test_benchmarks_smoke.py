@@ -16,6 +16,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PYTHONPATH": str(REPO),
+    }
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     ("script", "keys"),
     [
@@ -30,22 +49,23 @@ REPO = Path(__file__).resolve().parents[2]
     ],
 )
 def test_benchmark_quick_prints_json(script: str, keys: set[str], tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "PYTHONPATH": str(REPO),
-    }
-    out = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--quick"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    out = _run([str(REPO / "benchmarks" / script), "--quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
     assert isinstance(result, dict) and keys <= set(result)
+
+
+def test_adversarial_kills_and_soak(tmp_path: Path) -> None:
+    """Two SIGKILLs during each write path of the store and the audit log, and a 4 s soak of
+    ``serve`` (about 50 s, most of it the proxy's start). Crash safety and typed answers are
+    correctness, so their failures are asserted; the memory figures are the benchmark's."""
+    script = str(REPO / "benchmarks" / "adversarial.py")
+    args = ["--only", "kill9,soak", "--kills", "2", "--soak-seconds", "4", "--json"]
+    out = _run([script, *args], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)
+    kill9, soak = result["targets"]["kill9"], result["targets"]["soak"]
+    assert kill9["cases"] == 2 * len(kill9["paths"]) >= 18
+    assert kill9["failures"] == 0, kill9["examples"]
+    assert soak["cases"] > 0 and soak["proxy_alive_same_pids"]
+    assert soak["failures"] == 0, soak["examples"]

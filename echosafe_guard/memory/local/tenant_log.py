@@ -113,6 +113,7 @@ class TenantLog:
         self.lines = 0
         self.writing = False
         """Set by the store while this process appends (see ``LocalStore._write``)."""
+        self._swept = False
 
     def stale(self) -> bool:
         """True when the files were replaced (by a compaction elsewhere) or shrank."""
@@ -173,8 +174,15 @@ class TenantLog:
             self._offset = pos
 
     def append(self, ops: list[dict[str, Any]]) -> None:
-        """Append and fsync; a torn tail left by a crash is cut off first."""
+        """Append and fsync; a torn tail left by a crash is cut off first (and, on this
+        process's first write, the temporary files of a writer killed mid-replace removed)."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        if not self._swept:
+            # Temporary files of a writer killed before its rename (a compaction's snapshot can
+            # be large). Every writer holds the store's file lock, so none of them is live.
+            for tmp in self.dir.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+            self._swept = True
         name_file = self.dir / "tenant.json"
         if not name_file.exists():
             atomic_write(name_file, json.dumps({"tenant": self.tenant}).encode())
