@@ -8,25 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from echosafe_guard.key.layout import KeyLayout
-from echosafe_guard.memory.insight import Insight, Provenance, ProvenanceSource, Verdict
 from echosafe_guard.memory.local.local_store import LocalStore
+from tests.security.helpers import TINY_LAYOUT, tiny_record
 
-LAYOUT = KeyLayout(text_model="f", text_dim=4, image_model="none", image_dim=0)
-
-
-def rec(n: int) -> Insight:
-    return Insight(
-        id=f"i{n}",
-        tenant="acme",
-        scenario="A scenario of some request.",
-        verdict=Verdict.UNSAFE,
-        guidance="Decline briefly.",
-        category="fraud",
-        provenance=Provenance(source=ProvenanceSource.SEED),
-        layout=LAYOUT.id,
-        vector=(1.0, 0.0, 0.0, float(n)),
-    )
+LAYOUT = TINY_LAYOUT
+rec = tiny_record
 
 
 def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_one(tmp_path: Path) -> None:
