@@ -140,6 +140,28 @@ def test_deeply_nested_reflection_json_is_repaired_or_counted(tmp_path: Path) ->
 
 def test_tenant_tables_are_evicted_least_recently_used_first(tmp_path: Path) -> None:
     """100k tenants kept +426 MB of tables: the tables are now an LRU (files stay on disk)."""
+    from echosafe_guard.memory.insight import Insight
+    from echosafe_guard.memory.local.local_store import LocalStore
+    from tests.security.helpers import TINY_LAYOUT, tiny_record
+
+    store = LocalStore(tmp_path / "s", max_tenants_in_memory=3)
+    store.bind(TINY_LAYOUT)
+
+    def one(tenant: str) -> Insight:
+        return tiny_record(0, tenant=tenant).model_copy(update={"id": "i1"})
+
+    for n in range(10):
+        store.upsert([one(f"t{n}")])
+        assert store.tenants_in_memory <= 3
+    for n in range(10):  # evicted tenants load again from their files
+        assert store.get(f"t{n}", "i1") is not None
+        assert store.count(f"t{n}") == 1
+    assert store.tenants_in_memory <= 3
+    store.close()
+
+
+def test_a_write_interrupted_mid_batch_keeps_all_of_it_or_none(tmp_path: Path) -> None:
+    """Imports were not atomic: a kill mid-import left partial tenants."""
     from echosafe_guard.memory.insight import Insight, ProvenanceSource
     from echosafe_guard.memory.local.local_store import LocalStore
     from tests.security.helpers import TINY_LAYOUT, tiny_record
