@@ -169,19 +169,15 @@ def run_import(args: list[str], target: str, pause_at: int = 0, *, timeout: floa
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    killed = False
     try:
         deadline = time.monotonic() + timeout
         while not paused.wait(0.05):
             if proc.poll() is not None or time.monotonic() > deadline:
                 break
         killed = paused.is_set()
-        if killed:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        _reap(proc, kill=killed, timeout=timeout)
     reader.join(30)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if killed:
@@ -193,6 +189,19 @@ def run_import(args: list[str], target: str, pause_at: int = 0, *, timeout: floa
     return Run(False, calls[-1], "".join(out))
 
 
+def _reap(proc: subprocess.Popen[bytes], *, kill: bool, timeout: float) -> None:
+    """SIGKILL ``proc`` if ``kill``, then wait for it; a child still alive (the caller failed or
+    timed out) is killed too, so no test leaves one behind."""
+    try:
+        if kill:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+
+
 def run_cli_and_kill(
     args: list[str], started: Callable[[], bool], delay: float, *, timeout: float = 120.0
 ) -> bool:
@@ -202,19 +211,15 @@ def run_cli_and_kill(
     proc = subprocess.Popen(
         [str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env()
     )
+    killed = False
     try:
         deadline = time.monotonic() + timeout
         while not started() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
         time.sleep(delay)
         killed = proc.poll() is None
-        if killed:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        _reap(proc, kill=killed, timeout=timeout)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     assert proc.returncode == (-signal.SIGKILL if killed else 0), err[-3000:]
     return killed
