@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +81,23 @@ def reopen_and_check(url: str, raw: Any, base: str, expected: Expected, f: Any) 
     return inside
 
 
-def test_import_killed_before_each_round_trip_is_all_or_nothing(
-    redis_url: str, tmp_path: Path
-) -> None:
+@pytest.fixture
+def target(redis_url: str) -> Iterator[tuple[str, KeyLayout, str, Any]]:
+    """A fresh prefix on the test server: the store URL, the CLI's key layout, the store's key
+    base, and a raw client (closed after the test, whatever its outcome)."""
     prefix = f"kill{uuid.uuid4().hex[:8]}"
-    url = f"{redis_url}?prefix={prefix}"
     layout = cli_layout()
-    base = base_of(prefix, layout)
     raw = redis.Redis.from_url(redis_url)
+    try:
+        yield f"{redis_url}?prefix={prefix}", layout, base_of(prefix, layout), raw
+    finally:
+        raw.close()
+
+
+def test_import_killed_before_each_round_trip_is_all_or_nothing(
+    target: tuple[str, KeyLayout, str, Any], tmp_path: Path
+) -> None:
+    url, layout, base, raw = target
     expected = Expected()
 
     first = write_import(tmp_path, layout, 0, PER_TENANT)
@@ -106,15 +116,12 @@ def test_import_killed_before_each_round_trip_is_all_or_nothing(
     # the kills hit both windows that matter: documents staged, and a commit half applied
     assert seen["staging"] >= 2 and seen["committed"] >= 2, seen
     assert 0 < went_in < whole.calls
-    raw.close()
 
 
-def test_import_killed_at_random_moments_is_all_or_nothing(redis_url: str, tmp_path: Path) -> None:
-    prefix = f"rnd{uuid.uuid4().hex[:8]}"
-    url = f"{redis_url}?prefix={prefix}"
-    layout = cli_layout()
-    base = base_of(prefix, layout)
-    raw = redis.Redis.from_url(redis_url)
+def test_import_killed_at_random_moments_is_all_or_nothing(
+    target: tuple[str, KeyLayout, str, Any], tmp_path: Path
+) -> None:
+    url, layout, base, raw = target
     expected = Expected()
     rng = random.Random(13)
     killed = 0
@@ -128,7 +135,6 @@ def test_import_killed_at_random_moments_is_all_or_nothing(redis_url: str, tmp_p
         reopen_and_check(url, raw, base, expected, f)
         f.path.unlink()
     assert killed >= 1
-    raw.close()
 
 
 def test_a_lost_lease_writes_nothing(redis_url: str) -> None:
