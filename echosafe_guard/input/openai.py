@@ -29,7 +29,9 @@ _TEXT_PARTS = frozenset({"text", "input_text"})
 _IMAGE_PARTS = frozenset({"image_url", "input_image"})
 
 
-def _parts(msg: Mapping[str, Any], where: str) -> list[Mapping[str, Any]] | str | None:
+def _parts(
+    msg: Mapping[str, Any], where: str, unkeyed: frozenset[str]
+) -> list[Mapping[str, Any]] | str | None:
     if "content" not in msg:
         if msg.get("role") == "assistant" and ("tool_calls" in msg or "function_call" in msg):
             return None
@@ -56,6 +58,12 @@ def _parts(msg: Mapping[str, Any], where: str) -> list[Mapping[str, Any]] | str 
             raise MessageFormatError(f"{pwhere}.text: expected a string")
         if ptype in _IMAGE_PARTS:
             _image_url(part, pwhere)
+        elif ptype not in _TEXT_PARTS and ptype not in unkeyed:
+            known = sorted(_TEXT_PARTS | _IMAGE_PARTS | unkeyed)
+            raise MessageFormatError(
+                f"{pwhere}.type: unknown content part type {ptype[:40]!r}; expected one of "
+                f"{known} (context.unkeyed_part_types lists the types passed through unread)"
+            )
     return content
 
 
@@ -93,13 +101,13 @@ def validate_messages(messages: Any, *, policy: ContextPolicy) -> Sequence[Mappi
             raise MessageFormatError(
                 f"{where}.role: unknown role {role!r}; expected one of {sorted(ROLES)}"
             )
-        _parts(msg, where)
+        _parts(msg, where, policy.unkeyed_part_types)
     return messages
 
 
-def _turn(msg: Mapping[str, Any], i: int) -> Turn:
+def _turn(msg: Mapping[str, Any], i: int, policy: ContextPolicy) -> Turn:
     where = f"messages[{i}]"
-    content = _parts(msg, where)
+    content = _parts(msg, where, policy.unkeyed_part_types)
     texts: list[str] = []
     images: list[ImageRef] = []
     if isinstance(content, str):
@@ -117,7 +125,7 @@ def _turn(msg: Mapping[str, Any], i: int) -> Turn:
 
 def to_turns(messages: Any, *, policy: ContextPolicy) -> list[Turn]:
     """Validate ``messages`` and convert each to a :class:`Turn` (images stay URLs)."""
-    return [_turn(m, i) for i, m in enumerate(validate_messages(messages, policy=policy))]
+    return [_turn(m, i, policy) for i, m in enumerate(validate_messages(messages, policy=policy))]
 
 
 def is_messages(value: Any) -> bool:

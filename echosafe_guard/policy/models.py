@@ -266,6 +266,10 @@ class ContextPolicy(_Strict):
     """How many user turns before the last one join the request context."""
     max_text_chars: Annotated[int, Field(ge=1)] = 100_000
     max_messages: Annotated[int, Field(ge=1)] = 1_000
+    unkeyed_part_types: frozenset[str] = frozenset({"input_audio", "file", "input_file", "refusal"})
+    """Content part types the guard cannot read and passes to the model unkeyed (audio, files,
+    an assistant's refusal). A part of any other type besides text and images is refused as a
+    format error: the guard never lets through content it does not know."""
 
 
 class ImagePolicy(_Strict):

@@ -12,7 +12,7 @@ from echosafe_guard.exceptions import (
     InputTooLargeError,
     MessageFormatError,
 )
-from echosafe_guard.input.openai import context_from_messages
+from echosafe_guard.input.openai import context_from_messages, to_turns
 from echosafe_guard.policy.models import ContextPolicy, ImagePolicy
 
 CTX = ContextPolicy(earlier_user_turns=1, max_text_chars=200, max_messages=10)
@@ -113,7 +113,7 @@ def test_remote_image_is_reported_not_fetched_nor_dropped_silently() -> None:
     assert "cdn.example.org" in s.detail and "sig=1" not in s.detail
 
 
-def test_unknown_part_types_pass_and_assistant_tool_calls_are_fine() -> None:
+def test_unkeyed_part_types_pass_and_assistant_tool_calls_are_fine() -> None:
     c = ctx(
         [
             {"role": "assistant", "content": None, "tool_calls": [{"id": "1"}]},
@@ -128,6 +128,24 @@ def test_unknown_part_types_pass_and_assistant_tool_calls_are_fine() -> None:
         ]
     )
     assert c.text == "hi"
+
+
+@pytest.mark.parametrize("ptype", ["video", "x" * 500, "input_video"])
+def test_a_part_of_an_unknown_type_is_a_format_error_not_passed_unread(ptype: str) -> None:
+    messages = [{"role": "user", "content": [{"type": ptype, "video": {"url": "v.mp4"}}]}]
+    match = r"content\[0\]\.type: unknown content part"
+    with pytest.raises(MessageFormatError, match=match) as exc:
+        ctx(messages)
+    assert "unkeyed_part_types" in str(exc.value) and len(str(exc.value)) < 400
+
+
+def test_the_operator_can_pass_a_part_type_through_unread() -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "what now"}]}
+    ]
+    policy = CTX.model_copy(update={"unkeyed_part_types": frozenset({"video"})})
+    turns = to_turns(messages, policy=policy)
+    assert turns[0].text == "what now" and turns[0].images == ()
 
 
 @pytest.mark.parametrize(
