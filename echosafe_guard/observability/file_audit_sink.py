@@ -8,6 +8,8 @@
 * Past ``max_bytes`` the file is renamed to ``.1`` (``.1`` to ``.2``, ... up to ``backups``)
   under an inter-process file lock, so several processes can share one log; a process whose
   file was rotated away by another opens the current one before it writes again.
+* New files, folders and renames are named durably: their folder is fsync'd
+  (``echosafe_guard.durable_files``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+from echosafe_guard.durable_files import create_append, fsync_dir, make_dirs
 
 __all__ = ["FileAuditSink", "read_lines"]
 
@@ -66,8 +70,7 @@ class FileAuditSink:
             os.close(fd)
             fd = self._fd = None
         if fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = self._fd = create_append(self.path)  # a new file is named durably
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             os.write(fd, b"\n")
@@ -92,6 +95,7 @@ class FileAuditSink:
                 if src.exists():
                     os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+            fsync_dir(self.path.parent)
         else:
             os.truncate(self.path, 0)
         return self._open()
@@ -100,6 +104,8 @@ class FileAuditSink:
         if not lines:
             return
         data = b"".join(lines)
+        if self._fd is None:  # before the lock, whose file would create the folder
+            make_dirs(self.path.parent)
         with self._lock:  # several processes may share the log
             fd = self._rotate_if_needed(self._open(), len(data))
             view = memoryview(data)

@@ -1,9 +1,11 @@
-"""``memory import`` into a RedisStore is all or nothing, even when its process is SIGKILLed.
+"""``memory import`` into a RedisStore is all or nothing, even when its process is SIGKILLed,
+and ``memory reindex`` loses no document.
 
 The import (the real CLI in its own process, two tenants, several pipeline batches) is killed
 just before each Redis round trip it makes in turn, and, with the installed console script, at
 random moments. After every kill a new store object must open and search, and hold, in both
-tenants, either none of the file's insights or all of them (see ``staged_write``).
+tenants, either none of the file's insights or all of them (see ``staged_write``). A reindex to
+another vector type is killed before each of its round trips the same way.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import numpy as np
 import pytest
 import redis
 
-from echosafe_guard.exceptions import StoreError
+from echosafe_guard.exceptions import IndexSchemaMismatchError, StoreError
 from echosafe_guard.key.layout import KeyLayout
+from echosafe_guard.memory.insight import Insight
 from echosafe_guard.memory.redis import staged_write
 from echosafe_guard.memory.redis.redis_schema import (
     REDIS_SCHEMA_VERSION,
@@ -135,6 +138,54 @@ def test_import_killed_at_random_moments_is_all_or_nothing(
         reopen_and_check(url, raw, base, expected, f)
         f.path.unlink()
     assert killed >= 1
+
+
+def every_document_found(url: str, layout: KeyLayout, items: list[Insight]) -> bool:
+    with RedisStore.from_url(url) as store:
+        store.bind(layout)  # creates a missing index, converting what a killed rebuild left
+        for ins in items:
+            got = store.get(ins.tenant, ins.id, with_vector=True)
+            q = np.asarray(ins.vector, dtype=np.float32)
+            top = store.search(q, tenant=ins.tenant, k=1)
+            if got is None or not np.allclose(got.vector or (), q, atol=2e-3):
+                return False
+            if [h.insight.id for h in top if h.score > 0.999] != [ins.id]:
+                return False
+        return all(store.count(t) == 20 for t in ("acme", "globex"))
+
+
+def test_reindex_to_another_vector_type_killed_before_each_round_trip_loses_nothing(
+    target: tuple[str, KeyLayout, str, Any],
+) -> None:
+    """Found by this test: a rebuild killed after dropping the index, with the vectors not yet
+    converted, left every document unindexed (searches found nothing), and the next reindex,
+    reading the type from the (missing) index, converted nothing."""
+    url, layout, _, _ = target
+    half = f"{url}&vector_type=FLOAT16"
+    rng = np.random.default_rng(3)
+    items = [
+        make_insight(f"r{i}", v, tenant=("acme", "globex")[i % 2], layout=layout)
+        for i, v in enumerate(rand_unit(rng, 40, layout.dim))
+    ]
+    with RedisStore.from_url(url) as store:
+        store.bind(layout)
+        store.upsert(items)
+    args = ["memory", "reindex", "--store", half, "--json"]
+    whole = run_import(args, ROUND_TRIP)
+    assert whole.calls is not None and '"converted_vectors": 40' in whole.output
+    outcomes: Counter[str] = Counter()
+    for k in range(1, whole.calls + 1):
+        with RedisStore.from_url(url) as store:
+            store.reindex()  # back to FLOAT32
+        assert run_import(args, ROUND_TRIP, pause_at=k).killed
+        try:
+            outcomes[str(every_document_found(half, layout, items))] += 1
+        except IndexSchemaMismatchError:  # killed before the old index was dropped
+            outcomes["old index kept"] += 1
+        with RedisStore.from_url(half) as store:
+            store.reindex()  # running it again puts everything right
+        assert every_document_found(half, layout, items), k
+    assert outcomes["False"] == 0 and outcomes["True"] >= 3, outcomes
 
 
 def test_a_lost_lease_writes_nothing(redis_url: str) -> None:

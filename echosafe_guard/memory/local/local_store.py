@@ -38,6 +38,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
+from echosafe_guard.durable_files import fsync_dir, make_dirs
 from echosafe_guard.exceptions import (
     KeyLayoutMismatchError,
     StoreCorruptError,
@@ -51,7 +52,6 @@ from echosafe_guard.memory.local.tenant_log import (
     atomic_write,
     decode_ops,
     encode_record,
-    fsync_dir,
 )
 from echosafe_guard.memory.local.tenant_table import TenantTable
 from echosafe_guard.memory.local.vector_index import AnnSettings
@@ -118,7 +118,7 @@ class LocalStore(StoreBase):
                 if self._opened:
                     return
                 try:
-                    (self.root / "tenants").mkdir(parents=True, exist_ok=True)
+                    make_dirs(self.root / "tenants")
                 except OSError as exc:
                     raise StoreUnavailableError(
                         f"cannot create store directory {self.root}: {exc}"

@@ -23,19 +23,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from echosafe_guard.durable_files import create_append, fsync_dir, make_dirs
 from echosafe_guard.exceptions import StoreCorruptError, StoreError, StoreUnavailableError
 from echosafe_guard.memory.insight import Insight
 from echosafe_guard.memory.local.tenant_table import TenantTable
 
-__all__ = ["TenantLog", "atomic_write", "decode_ops", "encode_record", "fsync_dir"]
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+__all__ = ["TenantLog", "atomic_write", "decode_ops", "encode_record"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -176,7 +169,7 @@ class TenantLog:
     def append(self, ops: list[dict[str, Any]]) -> None:
         """Append and fsync; a torn tail left by a crash is cut off first (and, on this
         process's first write, the temporary files of a writer killed mid-replace removed)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dir)  # a new tenant's folder is named durably in ``tenants/``
         if not self._swept:
             # Temporary files of a writer killed before its rename (a compaction's snapshot can
             # be large). Every writer holds the store's file lock, so none of them is live.
@@ -189,7 +182,7 @@ class TenantLog:
         # Several ops are one line: a crash keeps all of them or none (a torn last line is
         # dropped), so a write (an import, a seed) is atomic per tenant.
         payload = _line({"op": "batch", "ops": ops}) if len(ops) > 1 else _line(ops[0])
-        with open(self.log, "ab") as fh:
+        with open(create_append(self.log), "ab") as fh:  # a new log is named durably too
             if fh.tell() != self._offset:
                 fh.truncate(self._offset)
             fh.write(payload)

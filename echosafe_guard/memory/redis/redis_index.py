@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from typing import Any
 
@@ -21,6 +23,8 @@ from echosafe_guard.memory.redis.redis_schema import (
 
 __all__ = ["RedisIndex"]
 
+log = logging.getLogger("echosafe_guard.store")
+
 _SHARE_TTL_S = 30.0
 
 
@@ -34,8 +38,14 @@ class RedisIndex:
         self.settings = settings
         self._shares: dict[str, tuple[float, float]] = {}
 
-    def ensure(self, client: Any) -> None:
-        """Create the index if missing; refuse an existing one with another schema."""
+    def ensure(self, client: Any, timeout: float = 600.0) -> int:
+        """Create the index if missing; refuse an existing one with another schema. Returns how
+        many vectors were converted to this index's type (only when it had to be created).
+
+        An index it creates over existing documents (left by a rebuild killed after dropping
+        the old one) indexes them in the background: it returns once that is done. An existing
+        index still indexing (a rebuild running, or killed just after creating it) is not
+        waited for (searches see the documents indexed so far); it is logged."""
         import redis
         from redis.commands.search.index_definition import IndexDefinition, IndexType
 
@@ -43,44 +53,57 @@ class RedisIndex:
         try:
             info = ft.info()
         except redis.exceptions.ResponseError:
+            # A new store (one empty SCAN), or documents left without an index by a rebuild
+            # killed after dropping it: vectors of the other type would never be indexed.
+            converted = self.convert_all(client)
             definition = IndexDefinition(  # type: ignore[no-untyped-call]
                 prefix=[self.key_prefix], index_type=IndexType.HASH
             )
             ft.create_index(index_fields(self.dim, self.settings), definition=definition)
-            return
+            self.wait_indexed(client, timeout)
+            return converted
         got, want = schema_of_info(info), expected_schema(self.dim, self.settings)
         if got != want:
             raise IndexSchemaMismatchError(
                 f"Redis index {self.name} has schema {got}, this store expects {want}; run "
                 "`echosafe-guard memory reindex --store ...` to rebuild it"
             )
+        if not _idle(info):
+            log.warning(
+                "Redis index %s is still indexing (%s%% done): searches miss the rest until it "
+                "is done",
+                self.name,
+                round(100 * float(info.get("percent_indexed", 0)), 1),
+            )
+        return 0
 
     def rebuild(self, client: Any, timeout: float = 600.0) -> int:
         """Drop and recreate the index (documents kept), converting stored vectors to this
-        index's vector type. Returns how many vectors were converted."""
+        index's vector type. Returns how many vectors were converted.
+
+        Every document is checked, and a vector is converted when its length says it has the
+        other type (2 or 4 bytes a dimension), whatever the old index says: a rebuild killed
+        half-way (index dropped, some vectors converted) is put right by the next one, or by the
+        next store that opens and creates the index."""
         import redis
 
         ft = client.ft(self.name)
-        try:
-            old = schema_of_info(ft.info())
+        with contextlib.suppress(redis.exceptions.ResponseError):  # no index: nothing to drop
             ft.dropindex(delete_documents=False)
-        except redis.exceptions.ResponseError:
-            old = {}
-        old_type = old.get("vec", {}).get("data_type", self.settings.vector_type)
+        return self.ensure(client, timeout)  # the index is gone: this converts and creates it
+
+    def convert_all(self, client: Any) -> int:
+        """Convert every stored vector of the other type (told by its length) to this index's."""
+        dst = np.dtype(self.settings.numpy_dtype)
+        src = np.dtype("<f2" if dst.itemsize == 4 else "<f4")
         converted = 0
-        if old_type != self.settings.vector_type:
-            src = np.dtype("<f4" if old_type == "FLOAT32" else "<f2")
-            dst = np.dtype(self.settings.numpy_dtype)
-            keys: list[Any] = []
-            for key in client.scan_iter(match=f"{self.key_prefix}*", count=1000):
-                keys.append(key)
-                if len(keys) >= 1000:
-                    converted += self._convert(client, keys, src, dst)
-                    keys = []
-            converted += self._convert(client, keys, src, dst)
-        self.ensure(client)
-        self.wait_indexed(client, timeout)
-        return converted
+        keys: list[Any] = []
+        for key in client.scan_iter(match=f"{self.key_prefix}*", count=1000):
+            keys.append(key)
+            if len(keys) >= 1000:
+                converted += self._convert(client, keys, src, dst)
+                keys = []
+        return converted + self._convert(client, keys, src, dst)
 
     def _convert(self, client: Any, keys: list[Any], src: np.dtype[Any], dst: np.dtype[Any]) -> int:
         """Convert the vectors of ``keys`` in two pipelined round trips (read all, write all)."""
@@ -103,9 +126,7 @@ class RedisIndex:
         """FT.CREATE over existing documents indexes them in the background: wait for it."""
         deadline = time.monotonic() + timeout
         while True:
-            info = client.ft(self.name).info()
-            idle = str(info.get("indexing", "0")) in ("0", "0.0")
-            if idle and float(info.get("percent_indexed", 1)) >= 1:
+            if _idle(client.ft(self.name).info()):
                 return
             if time.monotonic() > deadline:
                 raise StoreError(f"index {self.name} still indexing after {timeout} s")
@@ -187,3 +208,9 @@ class RedisIndex:
             if filters.matches(ins):
                 out.append(ScoredInsight(insight=ins, score=score))
         return out
+
+
+def _idle(info: dict[str, Any]) -> bool:
+    """FT.INFO says every document is indexed."""
+    idle = str(info.get("indexing", "0")) in ("0", "0.0")
+    return idle and float(info.get("percent_indexed", 1)) >= 1
