@@ -4,9 +4,11 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Two sets ship with the package and are named instead of given as a path: ``builtin`` (the
-bundled twins, ``docs/paired_benchmark.md``) and ``heldout`` (a second twin set written by another
-procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``).
+Three sets ship with the package and are named instead of given as a path: ``builtin`` (the
+bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
+procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``) and ``heldout2`` (a
+third, written safe-first by a third procedure, also for reporting only,
+``docs/heldout2_twins.md``).
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -28,11 +30,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from echosafe_guard.exceptions import DataFormatError
 
-__all__ = ["BUILTIN", "BUNDLED", "HELDOUT", "PairedItem", "builtin_path", "read_paired_jsonl"]
+__all__ = [
+    "BUILTIN",
+    "BUNDLED",
+    "HELDOUT",
+    "HELDOUT2",
+    "PairedItem",
+    "builtin_path",
+    "read_paired_jsonl",
+]
 
 BUILTIN = "builtin"
 HELDOUT = "heldout"
-BUNDLED = {BUILTIN: "builtin_pairs.jsonl", HELDOUT: "heldout_twins.jsonl"}
+HELDOUT2 = "heldout2"
+BUNDLED = {
+    BUILTIN: "builtin_pairs.jsonl",
+    HELDOUT: "heldout_twins.jsonl",
+    HELDOUT2: "heldout2_twins.jsonl",
+}
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
@@ -59,13 +74,14 @@ class PairedItem(BaseModel):
 
 
 def builtin_path(name: str = BUILTIN) -> Path:
-    """The file of a paired set shipped with the package (``builtin`` or ``heldout``)."""
+    """The file of a paired set shipped with the package (``builtin``, ``heldout``,
+    ``heldout2``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
-    """``(file, items)`` for a paired-bench JSONL file, ``builtin`` or ``heldout``; errors name
-    the line."""
+    """``(file, items)`` for a paired-bench JSONL file, ``builtin``, ``heldout`` or ``heldout2``;
+    errors name the line."""
     path = builtin_path(str(source)) if str(source) in BUNDLED else Path(source)
     try:
         if path.exists() and not path.is_file():

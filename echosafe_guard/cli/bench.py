@@ -80,7 +80,9 @@ def eval_command(
         str,
         typer.Option(
             "--bench",
-            help="Bench file/folder, 'builtin', 'heldout', or hf:OWNER/NAME (downloads).",
+            help=(
+                "Bench file/folder, 'builtin', 'heldout', 'heldout2', or hf:OWNER/NAME (downloads)."
+            ),
         ),
     ] = "builtin",
     fmt: FormatOpt = None,

@@ -61,7 +61,10 @@ def seed(
     source: Annotated[
         str,
         typer.Argument(
-            help="Bench file/folder in any --format, 'builtin', 'heldout', or hf:OWNER/NAME."
+            help=(
+                "Bench file/folder in any --format, 'builtin', 'heldout', 'heldout2', or "
+                "hf:OWNER/NAME."
+            )
         ),
     ],
     fmt: FormatOpt = None,

@@ -30,6 +30,7 @@ print(json.dumps({
     "default_policy": load_policy().name,
     "builtin_items": len(read_paired_jsonl("builtin")[1]),
     "heldout_items": len(read_paired_jsonl("heldout")[1]),
+    "heldout2_items": len(read_paired_jsonl("heldout2")[1]),
 }))
 """
 
@@ -75,6 +76,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert "default" in got["policies"]  # type: ignore[operator]
     assert got["builtin_items"] == 312
     assert got["heldout_items"] == 144
+    assert got["heldout2_items"] == 120
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -109,6 +111,7 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
         "echosafe_guard/policies/default.yaml",
         "echosafe_guard/data/builtin_pairs.jsonl",
         "echosafe_guard/data/heldout_twins.jsonl",
+        "echosafe_guard/data/heldout2_twins.jsonl",
         "echosafe_guard/py.typed",
     ):
         assert required in names

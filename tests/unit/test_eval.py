@@ -264,3 +264,14 @@ def test_eval_reads_the_heldout_set_by_name(
     )
     assert summary["bench"]["name"] == "heldout" and summary["bench"]["cases"] == 4
     assert summary["runs"]["off"]["overall"]["n"] == 4
+
+
+def test_eval_reads_the_heldout2_set_by_name(
+    llm: ScriptedLLM, env: dict[str, str], tmp_path: Path
+) -> None:
+    summary = run_eval(
+        env, "--bench", "heldout2", "--out", str(tmp_path / "h2"), "--guard", "off",
+        "--mode", "text", "--limit", "2",
+    )
+    assert summary["bench"]["name"] == "heldout2" and summary["bench"]["cases"] == 4
+    assert summary["runs"]["off"]["overall"]["n"] == 4

@@ -1,5 +1,5 @@
-"""The project's own paired-bench JSONL (``echosafe_guard.paired``), ``builtin`` or
-``heldout``.
+"""The project's own paired-bench JSONL (``echosafe_guard.paired``), ``builtin``, ``heldout`` or
+``heldout2``.
 
 Items are used as written: ids are not re-prefixed (``memory seed`` and earlier reports know them),
 image paths stay relative to the file's folder. ``mapping`` is refused: the format is the project's
@@ -20,7 +20,7 @@ __all__ = ["JsonlLoader"]
 
 
 class JsonlLoader:
-    """Reads a paired-bench JSONL file, or ``builtin`` / ``heldout`` (the bundled sets)."""
+    """Reads a paired-bench JSONL file, or ``builtin`` / ``heldout`` / ``heldout2`` (bundled)."""
 
     name = "jsonl"
 
