@@ -18,7 +18,8 @@ counted in ``connection_resets``. The proxy's processes are the same ones at the
 answer. The resident memory of the proxy's process group (``serve`` and its LiteLLM) after the
 warm-up, half-way, at its peak and at the end: ``growth`` (end - start) and ``late_growth``
 (end - half-way: a leak keeps growing once the caches have filled). Its open file descriptors
-after the warm-up and at the end, the clients closed.
+after the warm-up and at the end, the clients closed. The latency of plain requests (p50, p99)
+in the first and the second half: the p99 must not drift up (``P99_DRIFT_LIMIT``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import yaml
 from adversarial_soak_cases import KINDS, UPSTREAM, send
 from harness import REPO, TINY_CLIP, check, log
@@ -49,6 +51,8 @@ RSS_GROWTH_LIMIT_MB = 200.0
 RSS_LATE_GROWTH_LIMIT_MB = 32.0
 """In the second half of the soak, when what fills has filled: a leak keeps growing."""
 FD_GROWTH_LIMIT = 4
+P99_DRIFT_LIMIT = 1.5
+"""p99 latency of plain requests in the second half of the soak / in the first half."""
 OUTCOMES = ("answer", "aborted", "typed_error", "server_error", "failure")
 
 
@@ -134,6 +138,7 @@ class _Load:
         self.resets: Counter[str] = Counter()
         self.server_errors: Counter[str] = Counter()
         self.examples: list[str] = []
+        self.latencies: list[tuple[float, float]] = []  # (sent at, seconds): plain requests
         self.lock = threading.Lock()
 
     def _client(self, n: int, deadline: float) -> None:
@@ -144,7 +149,11 @@ class _Load:
             while time.monotonic() < deadline:
                 kind = rng.choices(names, weights)[0]
                 req = KINDS[kind][1](rng)
+                t = time.monotonic()
                 outcome, status, detail = send(client, req, KEY)
+                if kind == "valid" and outcome in ("answer", "typed_error"):
+                    with self.lock:
+                        self.latencies.append((t, time.monotonic() - t))
                 if outcome == "reset":
                     with self.lock:
                         self.resets[f"after {prev}"] += 1
@@ -173,6 +182,22 @@ class _Load:
             t.start()
         for t in threads:
             t.join(seconds + 120)
+
+    def halves(self) -> dict[str, Any]:
+        """p50 and p99 (ms) of plain requests in each half of the run, and the p99 drift."""
+        if not self.latencies:
+            return {}
+        start = min(t for t, _ in self.latencies)
+        mid = start + (max(t for t, _ in self.latencies) - start) / 2
+        out: dict[str, Any] = {}
+        for name, part in (("first", [d for t, d in self.latencies if t < mid]),
+                           ("second", [d for t, d in self.latencies if t >= mid])):  # fmt: skip
+            ms = np.asarray(part or [0.0]) * 1000
+            p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
+            out[f"{name}_half"] = {"n": len(part), "p50_ms": round(p50, 1), "p99_ms": round(p99, 1)}
+        first, second = out["first_half"]["p99_ms"], out["second_half"]["p99_ms"]
+        out["p99_drift"] = check(second / first if first else 0.0, P99_DRIFT_LIMIT, digits=3)
+        return out
 
     def count(self, outcome: str) -> int:
         return sum(n for (_, o), n in self.outcomes.items() if o == outcome)
@@ -253,6 +278,8 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
     growth = check(rss1 - rss0, RSS_GROWTH_LIMIT_MB, digits=1)
     late = check(rss1 - peak[len(peak) // 2], RSS_LATE_GROWTH_LIMIT_MB, digits=1)
     fd_growth = check(fd1 - fd0, FD_GROWTH_LIMIT)
+    latency = load.halves()
+    drift_ok = bool(latency.get("p99_drift", {}).get("pass", False))
     rss = {
         "start": round(rss0, 1),
         "half_way": round(peak[len(peak) // 2], 1),
@@ -283,7 +310,8 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
         "proxy_alive_same_pids": alive,
         "rss_mb": rss,
         "fds": {"start": fd0, "end": fd1, "growth": fd_growth},
-        "bounded": growth["pass"] and late["pass"] and fd_growth["pass"],
+        "latency": latency,
+        "bounded": growth["pass"] and late["pass"] and fd_growth["pass"] and drift_ok,
     }
 
 

@@ -21,7 +21,10 @@ from echosafe_guard.cli.common import JsonOpt, PolicyOpt, StoreOpt, console, emi
 __all__ = ["DEFAULT_MODEL", "GUARDRAIL", "LOCAL_HANDLER", "build_config", "serve"]
 
 GUARDRAIL = "echosafe_guard.integrations.litellm.EchoSafeGuardrail"
-_RUN_PROXY = "import sys; from litellm import run_server; sys.exit(run_server())"
+_RUN_PROXY = (
+    "import sys; from echosafe_guard.integrations.litellm.body_gate import gate_uvicorn; "
+    "gate_uvicorn(); from litellm import run_server; sys.exit(run_server())"
+)
 LOCAL_HANDLER = "echosafe_guard.integrations.litellm.local_provider.handler"
 DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
 """Served when neither ``--model`` nor a config's ``model_list`` is given (the ``[local]``

@@ -269,6 +269,32 @@ def test_enforce_block_is_http_400(proxy: Proxy) -> None:
     assert len(proxy.upstream_calls()) == before  # the model was never called
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"null",
+        b"[]",
+        b'{"model": "default", "messages": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+    ],
+    ids=["empty", "null", "array", "deep"],
+)
+def test_a_body_litellm_cannot_take_is_a_typed_400_on_a_kept_connection(
+    proxy: Proxy, body: bytes
+) -> None:
+    """Found by the soak: LiteLLM answered these with a 500 and dropped the connection."""
+    with httpx.Client(timeout=60) as client:
+        url, headers = f"{proxy.url}/v1/chat/completions", {"Authorization": f"Bearer {KEY}"}
+        res = client.post(
+            url, content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+        assert res.status_code == 400, res.text
+        assert res.json()["error"]["type"] == "invalid_request_error"
+        assert res.headers.get("connection", "").lower() != "close"
+        hello = {"model": "default", "messages": [{"role": "user", "content": "Hello there"}]}
+        assert client.post(url, json=hello, headers=headers).status_code == 200
+
+
 def test_request_without_key_is_refused(proxy: Proxy) -> None:
     res = proxy.post(
         {"model": "default", "messages": [{"role": "user", "content": "hi"}]}, key=None
