@@ -255,23 +255,13 @@ def test_missing_bench_file_is_a_typed_error(env: dict[str, str], tmp_path: Path
     assert err["type"] == "DataFormatError" and "nope.jsonl" in err["error"]
 
 
-def test_eval_reads_the_heldout_set_by_name(
-    llm: ScriptedLLM, env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize("name", ["heldout", "heldout2"])
+def test_eval_reads_a_heldout_set_by_name(
+    llm: ScriptedLLM, env: dict[str, str], tmp_path: Path, name: str
 ) -> None:
     summary = run_eval(
-        env, "--bench", "heldout", "--out", str(tmp_path / "h"), "--guard", "off",
+        env, "--bench", name, "--out", str(tmp_path / name), "--guard", "off",
         "--mode", "text", "--limit", "2",
-    )
-    assert summary["bench"]["name"] == "heldout" and summary["bench"]["cases"] == 4
-    assert summary["runs"]["off"]["overall"]["n"] == 4
-
-
-def test_eval_reads_the_heldout2_set_by_name(
-    llm: ScriptedLLM, env: dict[str, str], tmp_path: Path
-) -> None:
-    summary = run_eval(
-        env, "--bench", "heldout2", "--out", str(tmp_path / "h2"), "--guard", "off",
-        "--mode", "text", "--limit", "2",
-    )
-    assert summary["bench"]["name"] == "heldout2" and summary["bench"]["cases"] == 4
+    )  # fmt: skip
+    assert summary["bench"]["name"] == name and summary["bench"]["cases"] == 4
     assert summary["runs"]["off"]["overall"]["n"] == 4

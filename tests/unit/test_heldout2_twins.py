@@ -12,15 +12,8 @@ from collections import Counter
 
 from echosafe_guard.bench.loaders.registry import load_bench
 from echosafe_guard.paired import BUNDLED, HELDOUT2, PairedItem, builtin_path, read_paired_jsonl
+from tests.unit.test_heldout_twins import CATEGORIES
 
-CATEGORIES = {
-    "fraud",
-    "hate_speech",
-    "illegal_activity",
-    "malware_generation",
-    "physical_harm",
-    "sex",
-}
 STYLES = {
     "claimed_role",
     "embedded_doc",
