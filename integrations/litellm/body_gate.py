@@ -110,7 +110,7 @@ class BodyGate:
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([], message, receive), send)
+                await self.app(scope, _replay(b"".join(chunks), message, receive), send)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -121,16 +121,15 @@ class BodyGate:
         else:
             problem = body_problem(body, self.max_depth)
         if problem is None:
-            await self.app(scope, _replay([body], None, receive), send)
+            await self.app(scope, _replay(body, None, receive), send)
             return
         await _reject(send, f"echosafe: {problem}")
 
 
-def _replay(bodies: list[bytes], then: Message | None, receive: Receive) -> Receive:
-    """A ``receive`` that gives the body already read, then what the client sends next."""
-    pending: list[Message] = [
-        {"type": "http.request", "body": b, "more_body": False} for b in bodies
-    ]
+def _replay(body: bytes, then: Message | None, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body already read (whole, or the part read before ``then``,
+    the client's disconnect), then what the client sends next."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": then is not None}]
     if then is not None:
         pending.append(then)
 

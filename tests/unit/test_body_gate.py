@@ -110,6 +110,24 @@ def test_a_good_body_reaches_the_app_unchanged(chunks: int) -> None:
     assert app.bodies == [OK, big]
 
 
+def test_a_client_gone_mid_body_reaches_the_app_with_what_it_sent() -> None:
+    app = Downstream()
+    incoming = [
+        {"type": "http.request", "body": b'{"model": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(msg: dict[str, Any]) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": CHAT, "headers": []}
+    asyncio.run(BodyGate(app)(scope, receive, send))
+    assert app.bodies == [b'{"model": ']
+
+
 def test_other_routes_methods_and_content_types_are_not_looked_at() -> None:
     app = Downstream()
     gate = BodyGate(app)
