@@ -35,19 +35,24 @@ def test_an_oversized_request_reaches_litellms_failure_path_as_one_short_message
 ) -> None:
     monkeypatch.setenv("ECHOSAFE_LEARNING_STATUS", str(tmp_path / "status.json"))
     guard = make_guard(tmp_path)
-    rail = EchoSafeGuardrail(guard=guard)
-    many: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}] * 5_001}
-    assert "max_messages" in str(refuse(rail, many).detail)
-    (stub,) = many["messages"]
-    assert stub["role"] == "user" and stub["content"].startswith("[echosafe: refused unread:")
-    assert len(stub["content"]) < 300
+    try:
+        rail = EchoSafeGuardrail(guard=guard)
+        many: dict[str, Any] = {
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}] * 5_001,
+        }
+        assert "max_messages" in str(refuse(rail, many).detail)
+        (stub,) = many["messages"]
+        assert stub["role"] == "user" and stub["content"].startswith("[echosafe: refused unread:")
+        assert len(stub["content"]) < 300
 
-    long_text = {"model": "m", "messages": [{"role": "user", "content": "x" * 200_001}]}
-    refuse(rail, long_text)
-    assert len(long_text["messages"][0]["content"]) < 300
+        long_text = {"model": "m", "messages": [{"role": "user", "content": "x" * 200_001}]}
+        refuse(rail, long_text)
+        assert len(long_text["messages"][0]["content"]) < 300
 
-    # a malformed request of ordinary size keeps its messages for the operator's error log
-    odd: dict[str, Any] = {"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}
-    refuse(rail, odd)
-    assert odd["messages"] == [{"role": "wizard", "content": "hi"}]
-    guard.close()
+        # a malformed request of ordinary size keeps its messages for the operator's error log
+        odd: dict[str, Any] = {"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}
+        refuse(rail, odd)
+        assert odd["messages"] == [{"role": "wizard", "content": "hi"}]
+    finally:
+        guard.close()
