@@ -211,18 +211,20 @@ def run_cli_and_kill(
     proc = subprocess.Popen(
         [str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env()
     )
-    killed = False
+    tried = False
     try:
         deadline = time.monotonic() + timeout
         while not started() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
         time.sleep(delay)
-        killed = proc.poll() is None
+        tried = proc.poll() is None
     finally:
-        _reap(proc, kill=killed, timeout=timeout)
+        _reap(proc, kill=tried, timeout=timeout)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    assert proc.returncode == (-signal.SIGKILL if killed else 0), err[-3000:]
-    return killed
+    # the child may exit between the poll and the kill: the SIGKILL then hits a zombie whose
+    # status is already 0, so a finished run is accepted whenever a kill was tried
+    assert proc.returncode in ((-signal.SIGKILL, 0) if tried else (0,)), err[-3000:]
+    return proc.returncode == -signal.SIGKILL
 
 
 @dataclass
