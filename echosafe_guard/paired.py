@@ -4,11 +4,12 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Three sets ship with the package and are named instead of given as a path: ``builtin`` (the
+Four sets ship with the package and are named instead of given as a path: ``builtin`` (the
 bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
-procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``) and ``heldout2`` (a
+procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
-``docs/heldout2_twins.md``).
+``docs/heldout2_twins.md``) and ``heldout3`` (a fourth, written from shared alarming surface
+words by a fourth procedure, also for reporting only, ``docs/heldout3_twins.md``).
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -35,6 +36,7 @@ __all__ = [
     "BUNDLED",
     "HELDOUT",
     "HELDOUT2",
+    "HELDOUT3",
     "PairedItem",
     "builtin_path",
     "read_paired_jsonl",
@@ -43,10 +45,12 @@ __all__ = [
 BUILTIN = "builtin"
 HELDOUT = "heldout"
 HELDOUT2 = "heldout2"
+HELDOUT3 = "heldout3"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
     HELDOUT: "heldout_twins.jsonl",
     HELDOUT2: "heldout2_twins.jsonl",
+    HELDOUT3: "heldout3_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -75,13 +79,13 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2``)."""
+    ``heldout2``, ``heldout3``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
-    """``(file, items)`` for a paired-bench JSONL file, ``builtin``, ``heldout`` or ``heldout2``;
-    errors name the line."""
+    """``(file, items)`` for a paired-bench JSONL file or a bundled set (``builtin``,
+    ``heldout``, ``heldout2``, ``heldout3``); errors name the line."""
     path = builtin_path(str(source)) if str(source) in BUNDLED else Path(source)
     try:
         if path.exists() and not path.is_file():

@@ -62,8 +62,8 @@ def seed(
         str,
         typer.Argument(
             help=(
-                "Bench file/folder in any --format, 'builtin', 'heldout', 'heldout2', or "
-                "hf:OWNER/NAME."
+                "Bench file/folder in any --format, 'builtin', 'heldout', 'heldout2', 'heldout3', "
+                "or hf:OWNER/NAME."
             )
         ),
     ],

@@ -31,6 +31,7 @@ print(json.dumps({
     "builtin_items": len(read_paired_jsonl("builtin")[1]),
     "heldout_items": len(read_paired_jsonl("heldout")[1]),
     "heldout2_items": len(read_paired_jsonl("heldout2")[1]),
+    "heldout3_items": len(read_paired_jsonl("heldout3")[1]),
 }))
 """
 
@@ -77,6 +78,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert got["builtin_items"] == 312
     assert got["heldout_items"] == 144
     assert got["heldout2_items"] == 120
+    assert got["heldout3_items"] == 120
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -112,6 +114,7 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
         "echosafe_guard/data/builtin_pairs.jsonl",
         "echosafe_guard/data/heldout_twins.jsonl",
         "echosafe_guard/data/heldout2_twins.jsonl",
+        "echosafe_guard/data/heldout3_twins.jsonl",
         "echosafe_guard/py.typed",
     ):
         assert required in names
@@ -158,3 +161,4 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
     assert got["integrations"] == str(target / "echosafe_guard" / "integrations" / "__init__.py")
     assert got["top_level_integrations"] is False
     assert got["default_policy"] == "default"
+    assert got["heldout3_items"] == 120

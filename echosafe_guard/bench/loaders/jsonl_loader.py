@@ -1,5 +1,5 @@
-"""The project's own paired-bench JSONL (``echosafe_guard.paired``), ``builtin``, ``heldout`` or
-``heldout2``.
+"""The project's own paired-bench JSONL (``echosafe_guard.paired``), ``builtin``, ``heldout``,
+``heldout2`` or ``heldout3``.
 
 Items are used as written: ids are not re-prefixed (``memory seed`` and earlier reports know them),
 image paths stay relative to the file's folder. ``mapping`` is refused: the format is the project's
@@ -20,7 +20,8 @@ __all__ = ["JsonlLoader"]
 
 
 class JsonlLoader:
-    """Reads a paired-bench JSONL file, or ``builtin`` / ``heldout`` / ``heldout2`` (bundled)."""
+    """Reads a paired-bench JSONL file, or ``builtin`` / ``heldout`` / ``heldout2`` /
+    ``heldout3`` (bundled)."""
 
     name = "jsonl"
 
