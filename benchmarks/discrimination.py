@@ -58,6 +58,8 @@ from discrimination_methods import (  # noqa: E402
     run,
     verdict_model,
 )
+from discrimination_weak import choose as choose_weak  # noqa: E402
+from discrimination_weak import report as report_weak  # noqa: E402
 from harness import emit, loadavg, log, parse, parser  # noqa: E402
 
 from echosafe_guard.key.mpnet_weights import MPNET_DIM, MPNET_MODEL  # noqa: E402
@@ -89,6 +91,9 @@ TUNING = {
     "are right >= 0.9",
     "shipped_intent_rerank": "the intent re-ranker's policy defaults (shrinkage 0.9, weight 0.1, "
     "20 candidates), chosen earlier on LOPO of this same set (no longer the default rerank)",
+    "weak_unsafe_min_similarity": "the decision rule's threshold, chosen on LOCO rows of the "
+    "shipped verdict model: the lowest value whose kept weak unsafe calls (p < block_confidence) "
+    "are right >= 0.85 (discrimination_weak.py)",
     "unsafe_first_at": "chosen from {0.5, 0.55, 0.6, 0.65, 0.7} on LOCO: the highest verdict_at_1 "
     "with safe_unsafe_first <= 0.15 (else the lowest safe_unsafe_first); *_lean_first rows "
     "use 0.5",
@@ -285,6 +290,29 @@ def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictPolicy, dict[str, Any]]:
     }
 
 
+def tune_weak(shipped: Method, mem: Bank) -> dict[str, Any]:
+    """``weak_unsafe_min_similarity`` chosen on LOCO rows of the shipped verdict model."""
+    policy = load_policy()
+    at, info = choose_weak(run(shipped, mem, mem, folds_loco(mem)), policy.block_confidence or 1.0)
+    return {
+        "weak_unsafe_loco": info,
+        "weak_unsafe_min_similarity_chosen": at,
+        "shipped_weak_unsafe_min_similarity": policy.weak_unsafe_min_similarity,
+    }
+
+
+def measure(name: str, rows: list[dict[str, Any]], band: float) -> dict[str, Any]:
+    """The metrics of one method on one protocol; the shipped row also says what the decision
+    rule for weak unsafe evidence does there."""
+    out = metrics(rows, band)
+    if name == "shipped":
+        policy = load_policy()
+        out["weak_unsafe_rule"] = report_weak(
+            rows, policy.weak_unsafe_min_similarity, policy.block_confidence or 1.0
+        )
+    return out
+
+
 def main() -> None:
     ap = parser(__doc__, quick="LOCO only, short latency run")
     ap.add_argument("--heldout", action="append", default=[], help="paired JSONL or xstest CSV")
@@ -315,8 +343,9 @@ def main() -> None:
             table[f"cosine_{e}"] = (cosine(e), (e,))
             table[f"probe_{e}"] = (verdict_model(cfg, (e,), name=f"probe_{e}", key=e), (e,))
             if base == "mpnet":
-                shipped_int8 = verdict_model(shipped, (e,), name="shipped_i8", key=e,
-                                             as_shipped=True)
+                shipped_int8 = verdict_model(
+                    shipped, (e,), name="shipped_i8", key=e, as_shipped=True
+                )
                 table["shipped_int8"] = (shipped_int8, (e,))
                 bands["shipped_int8"] = shipped.band
     protocols: list[tuple[str, Bank, list[tuple[Arr, Arr]]]] = [("loco", mem, folds_loco(mem))]
@@ -326,12 +355,15 @@ def main() -> None:
     protocols += [
         (f"heldout:{name}", qb, [(everything, np.arange(len(qb.items)))]) for name, qb in held
     ]
+    tuning |= tune_weak(table["shipped"][0], mem)
     results: dict[str, dict[str, Any]] = defaultdict(dict)
     for name, (meth, encs_used) in table.items():
         for proto, qb, folds in protocols:
             if proto == "lopo" and name not in LOPO_METHODS:
                 continue
-            results[name][proto] = metrics(run(meth, mem, qb, folds), bands.get(name, cfg.band))
+            results[name][proto] = measure(
+                name, run(meth, mem, qb, folds), bands.get(name, cfg.band)
+            )
             r = results[name][proto]
             log(
                 f"{name:28s} {proto:16s} cat {r['category_at_1']} verdict {r['verdict_at_1']} "

@@ -79,6 +79,7 @@ class Out:
     shown: list[int]  # memory positions, best first (at most K_SHOWN)
     p_unsafe: float
     call: Call | None = None  # the method's own three-way call (None: read p_unsafe in the band)
+    near_unsafe: float | None = None  # cosine of the nearest unsafe candidate (None: none)
 
 
 Method = Callable[[Memory, dict[str, Arr]], Out]  # (memory, query embeddings by encoder)
@@ -162,13 +163,15 @@ def verdict_model(
             k=K_SHOWN,
         )
         order = [int(top[i]) for i in res.order]
+        near = s[top][m.unsafe[top]]
+        near_unsafe = float(near.max()) if len(near) else None
         if not as_shipped:
-            return Out(order, res.p_unsafe)
+            return Out(order, res.p_unsafe, near_unsafe=near_unsafe)
         call = res.call
         if len(top) and s[top[0]] >= cfg.duplicate_at:  # top[0]: the most similar candidate
             call = Call.UNSAFE if m.unsafe[top[0]] else Call.SAFE
             order = [int(top[0]), *(i for i in order if i != top[0])][:K_SHOWN]
-        return Out(order, res.p_unsafe, call)
+        return Out(order, res.p_unsafe, call, near_unsafe)
 
     return run
 
@@ -302,6 +305,7 @@ def run(
                     "any_unsafe": any(bool(mem.unsafe[i]) for i in shown),
                     "p": o.p_unsafe,
                     "call": None if o.call is None else CALL_SIGN[o.call],
+                    "near_unsafe": o.near_unsafe,
                 }
             )
     return rows

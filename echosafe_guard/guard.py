@@ -317,6 +317,7 @@ class Guard:
             mode=Mode(mode if mode is not None else p.mode),
             block_threshold=p.block_threshold,
             block_confidence=p.block_confidence,
+            weak_unsafe_min_similarity=p.weak_unsafe_min_similarity,
             call=found.call,
             p_unsafe=found.p_unsafe,
             store_failed=found.note is not None,

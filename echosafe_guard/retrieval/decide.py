@@ -45,6 +45,7 @@ def decide(
     mode: Mode,
     block_threshold: float,
     block_confidence: float | None = None,
+    weak_unsafe_min_similarity: float | None = None,
     call: Call | None = None,
     p_unsafe: float | None = None,
     store_failed: bool = False,
@@ -54,7 +55,11 @@ def decide(
     model, the best insight is unsafe); ``block`` (not in ``advise`` mode) when it does and an
     unsafe insight is a near-duplicate (similarity ``>= block_threshold``); ``allow`` otherwise:
     ``safe_evidence``, ``uncertain`` (the block shows both sides, states no verdict),
-    ``no_insights`` or ``store_unavailable`` (fail-open)."""
+    ``no_insights`` or ``store_unavailable`` (fail-open).
+
+    Weak unsafe evidence (short of ``block_confidence`` and of a near-duplicate) whose nearest
+    unsafe insight is less similar than ``weak_unsafe_min_similarity`` is read as ``unsure``:
+    far from every stored harmful pattern, the verdict model's lean is not worth a refusal."""
     unsafe = [h.score for h in hits if h.insight.verdict is Verdict.UNSAFE]
     top = max(unsafe) if unsafe else None
     if store_failed or not hits:
@@ -64,8 +69,13 @@ def decide(
         top_verdict = hits[0].insight.verdict
         call = {Verdict.UNSAFE: Call.UNSAFE, Verdict.SAFE: Call.SAFE}.get(top_verdict, Call.UNSURE)
     confident = False
+    sure = block_confidence is not None and (p_unsafe or 0.0) >= block_confidence
+    weak = call is Call.UNSAFE and top is not None and not sure and top < block_threshold
+    far = weak_unsafe_min_similarity is not None and (top or 0.0) < weak_unsafe_min_similarity
+    if weak and far:
+        call = Call.UNSURE
+        notes = (*notes, f"weak unsafe evidence, nearest unsafe insight far ({top:.2f})")
     if call is Call.UNSAFE and top is not None:
-        sure = block_confidence is not None and (p_unsafe or 0.0) >= block_confidence
         confident = sure or top >= block_threshold
         if top >= block_threshold and mode is not Mode.ADVISE:
             action, reason = Action.BLOCK, "near_duplicate_unsafe"

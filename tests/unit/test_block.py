@@ -89,6 +89,44 @@ def test_decide_marks_evidence_strong_enough_to_block_in_every_mode() -> None:
     assert not run(Mode.ADVISE, 0.95, call=Call.UNSURE).confident
 
 
+def test_weak_unsafe_evidence_far_from_every_unsafe_insight_is_read_as_unsure() -> None:
+    def run(p: float, unsafe_score: float, mode: Mode = Mode.ADVISE) -> Any:
+        found = [hit(Verdict.SAFE, 0.45, "s"), hit(Verdict.UNSAFE, unsafe_score, "u")]
+        return decide(
+            found,
+            mode=mode,
+            block_threshold=0.92,
+            block_confidence=0.9,
+            weak_unsafe_min_similarity=0.42,
+            call=Call.UNSAFE,
+            p_unsafe=p,
+        )
+
+    far = run(0.8, 0.41)
+    assert (far.action, far.reason, far.call) == (Action.ALLOW, "uncertain", Call.UNSURE)
+    assert not far.confident and any("far (0.41)" in n for n in far.notes)
+    assert far.top_unsafe_score == 0.41
+    near = run(0.8, 0.42)  # as similar as the threshold: the weak call counts
+    assert (near.action, near.reason, near.call) == (Action.CAUTION, "unsafe_evidence", Call.UNSAFE)
+    strong = run(0.9, 0.3)  # strong evidence counts however far
+    assert strong.reason == "unsafe_evidence" and strong.confident
+    assert run(0.9, 0.3, Mode.ENFORCE).action is Action.BLOCK
+    # the block of a demoted call shows both sides and states no verdict
+    block = render_block(POLICY, [hit(Verdict.UNSAFE, 0.41, "u"), hit(Verdict.SAFE)], far.call)
+    assert block is not None and "Legitimate: safe scenario" in block
+    assert "cannot help" not in block and POLICY.block_message not in block
+    off = decide(
+        [hit(Verdict.UNSAFE, 0.3, "u")],
+        mode=Mode.ADVISE,
+        block_threshold=0.92,
+        block_confidence=0.9,
+        call=Call.UNSAFE,
+        p_unsafe=0.8,
+    )
+    assert off.reason == "unsafe_evidence"  # None (the parameter's default): every call counts
+    assert POLICY.weak_unsafe_min_similarity == 0.42  # the shipped value (docs/discrimination.md)
+
+
 def test_unsure_shows_both_sides_without_a_verdict() -> None:
     hits = [hit(Verdict.UNSAFE, 0.8, "u"), hit(Verdict.SAFE, 0.7, "s")]
     block = render_block(POLICY, hits, Call.UNSURE)
