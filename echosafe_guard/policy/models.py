@@ -421,7 +421,9 @@ class Policy(_Strict):
     is at least this similar; a weak call from a far insight is read as unsure (the block shows
     both sides and states no verdict). None: every unsafe call counts. Default: on
     leave-one-category-out of the bundled set, the lowest value at which the weak unsafe calls
-    kept were right ≥ 0.85 of the time (0.71 for all weak calls; docs/discrimination.md)."""
+    kept were right ≥ 0.85 of the time (0.71 for all weak calls; docs/discrimination.md). A
+    cosine of the default all-mpnet-base-v2 key: another text model needs its own value, chosen
+    again by ``benchmarks/discrimination.py``, like ``retrieval.min_similarity``."""
     on_store_error: StoreErrorPolicy = StoreErrorPolicy.FAIL_OPEN
     block_message: Annotated[str, Field(min_length=1)] = (
         "I can't help with that request. If I misread it, please rephrase what you need."
