@@ -70,7 +70,7 @@ from echosafe_guard.key.sentence_transformer_embedder import (  # noqa: E402
 )
 from echosafe_guard.paired import PairedItem, read_paired_jsonl  # noqa: E402
 from echosafe_guard.policy.loader import load_policy  # noqa: E402
-from echosafe_guard.policy.models import VerdictPolicy  # noqa: E402
+from echosafe_guard.policy.models import Policy, VerdictPolicy  # noqa: E402
 
 ENCODERS = ("minilm", "mpnet")
 INT8 = ("minilm_int8", "mpnet_int8")
@@ -290,9 +290,8 @@ def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictPolicy, dict[str, Any]]:
     }
 
 
-def tune_weak(shipped: Method, mem: Bank) -> dict[str, Any]:
+def tune_weak(shipped: Method, mem: Bank, policy: Policy) -> dict[str, Any]:
     """``weak_unsafe_min_similarity`` chosen on LOCO rows of the shipped verdict model."""
-    policy = load_policy()
     at, info = choose_weak(run(shipped, mem, mem, folds_loco(mem)), policy.block_confidence or 1.0)
     return {
         "weak_unsafe_loco": info,
@@ -301,12 +300,11 @@ def tune_weak(shipped: Method, mem: Bank) -> dict[str, Any]:
     }
 
 
-def measure(name: str, rows: list[dict[str, Any]], band: float) -> dict[str, Any]:
+def measure(name: str, rows: list[dict[str, Any]], band: float, policy: Policy) -> dict[str, Any]:
     """The metrics of one method on one protocol; the shipped row also says what the decision
     rule for weak unsafe evidence does there."""
     out = metrics(rows, band)
     if name == "shipped":
-        policy = load_policy()
         out["weak_unsafe_rule"] = report_weak(
             rows, policy.weak_unsafe_min_similarity, policy.block_confidence or 1.0
         )
@@ -331,9 +329,10 @@ def main() -> None:
     enc.save()
     log(f"embedded {len(items)} bundled items and {len(held)} held-out sets")
     cfg, tuning = tune(mem, not args.no_mpnet)
-    shipped = load_policy().retrieval.verdict
+    policy = load_policy()
+    shipped = policy.retrieval.verdict
     tuning["shipped_equals_tuned"] = shipped == cfg
-    tuning["shipped_min_similarity"] = load_policy().retrieval.min_similarity
+    tuning["shipped_min_similarity"] = policy.retrieval.min_similarity
     bands = {"shipped": shipped.band}  # every other row reads p_unsafe in the tuned band
     log(f"tuned on LOCO: {tuning}")
     table = methods(not args.no_mpnet, cfg, shipped)
@@ -355,14 +354,14 @@ def main() -> None:
     protocols += [
         (f"heldout:{name}", qb, [(everything, np.arange(len(qb.items)))]) for name, qb in held
     ]
-    tuning |= tune_weak(table["shipped"][0], mem)
+    tuning |= tune_weak(table["shipped"][0], mem, policy)
     results: dict[str, dict[str, Any]] = defaultdict(dict)
     for name, (meth, encs_used) in table.items():
         for proto, qb, folds in protocols:
             if proto == "lopo" and name not in LOPO_METHODS:
                 continue
             results[name][proto] = measure(
-                name, run(meth, mem, qb, folds), bands.get(name, cfg.band)
+                name, run(meth, mem, qb, folds), bands.get(name, cfg.band), policy
             )
             r = results[name][proto]
             log(
