@@ -1,0 +1,227 @@
+"""Shape checks shared by the held-out twin sets (``heldout``, ``heldout2``, ``heldout3``), called
+from each set's test module.
+
+Every check reads a set by name (or by path, for the checks' own tests) and asserts; none of them
+reports what a method scores. What differs between sets (counts, styles, style-specific formats,
+overlap and alarm-word thresholds) stays in the set's own test module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+from echosafe_guard.bench.loaders.registry import load_bench
+from echosafe_guard.paired import BUNDLED, PairedItem, builtin_path, read_paired_jsonl
+
+Source = str | Path
+
+CATEGORIES = {
+    "fraud",
+    "hate_speech",
+    "illegal_activity",
+    "malware_generation",
+    "physical_harm",
+    "sex",
+}
+# The alarm-word patterns of docs/heldout2_twins.md (case-insensitive, whole words), also used to
+# compute heldout3's ``alarm_words``.
+ALARM = (
+    r"kill\w*", r"\w*killer", r"murder\w*", r"shoot\w*", r"shot", r"guns?", r"firearms?",
+    r"weapons?", r"bombs?", r"explosi\w+", r"poison\w*", r"toxi\w+", r"lethal", r"dead(?:ly)?",
+    r"die", r"dies", r"dying", r"drugs?", r"overdos\w*", r"steal\w*", r"stole", r"stolen",
+    r"theft", r"thie(?:f|ves|ving)", r"rob(?:s|bed|bing|bery|beries)?", r"hack\w*",
+    r"exploit\w*", r"attack\w*", r"crack\w*", r"illegal\w*", r"fake\w*",
+    r"forg(?:e|ed|er|es|ery|eries|ing)", r"counterfeit\w*", r"launder\w*", r"smuggl\w+",
+    r"abus\w+", r"assault\w*", r"rap(?:e|ed|es|ing|ist|ists)", r"nudes?", r"naked", r"sex",
+    r"sexual\w*", r"porn\w*", r"victims?", r"hurt\w*", r"harm\w*", r"blood\w*", r"violen\w+",
+    r"threat\w*", r"blackmail\w*", r"extort\w*", r"malware", r"ransomware", r"virus\w*",
+    r"trojans?", r"backdoors?", r"keylog\w*", r"spyware", r"payloads?", r"phish\w*",
+    r"scam\w*", r"fraud\w*", r"hate\w*", r"hatred", r"racis\w+", r"slurs?", r"terror\w*",
+    r"traffick\w+", r"suicid\w*", r"stalk\w*", r"groom\w*", r"bypass\w*", r"evad\w+",
+    r"evasion", r"dangerous",
+)  # fmt: skip
+ALARM_RE = re.compile(r"\b(?:" + "|".join(ALARM) + r")\b", re.IGNORECASE)
+EXPLICIT_RE = re.compile(
+    r"\b(?:porn\w*|nudes?|naked|genital\w*|orgasm\w*|erotic\w*|intercourse|masturbat\w*|penis"
+    r"|vagin\w*|breasts?|explicit|aroused|horny)\b",
+    re.IGNORECASE,
+)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def items(source: Source) -> list[PairedItem]:
+    return read_paired_jsonl(source)[1]
+
+
+def by_pair(source: Source) -> dict[str, list[PairedItem]]:
+    pairs: dict[str, list[PairedItem]] = {}
+    for i in items(source):
+        pairs.setdefault(i.pair_id, []).append(i)
+    return pairs
+
+
+def twins(source: Source) -> dict[str, dict[str, PairedItem]]:
+    """``pair_id`` → label → item (for sets already checked to be balanced)."""
+    return {pid: {i.label: i for i in its} for pid, its in by_pair(source).items()}
+
+
+def extra(item: PairedItem, key: str) -> object:
+    return (item.model_extra or {}).get(key)
+
+
+def alarm_words(text: str) -> list[str]:
+    return sorted({m.group(0).lower() for m in ALARM_RE.finditer(text)})
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def grams(text: str, n: int = 8) -> set[tuple[str, ...]]:
+    seq = re.findall(r"[a-z0-9']+", text.lower())
+    return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
+
+
+def twin_overlaps(source: Source) -> list[float]:
+    """Per pair, the Jaccard overlap of the two texts' lower-cased word sets."""
+    out = []
+    for p in twins(source).values():
+        u, s = words(p["unsafe"].text), words(p["safe"].text)
+        out.append(len(u & s) / len(u | s))
+    return out
+
+
+class AlarmCounts(NamedTuple):
+    safe_with: int  # safe twins containing an alarm word
+    unsafe_with: int  # unsafe twins containing one
+    shared: int  # pairs whose two twins share an alarm word
+
+
+def alarm_counts(source: Source) -> AlarmCounts:
+    pairs = twins(source).values()
+    safe = [set(alarm_words(p["safe"].text)) for p in pairs]
+    unsafe = [set(alarm_words(p["unsafe"].text)) for p in pairs]
+    return AlarmCounts(
+        safe_with=sum(1 for s in safe if s),
+        unsafe_with=sum(1 for u in unsafe if u),
+        shared=sum(1 for s, u in zip(safe, unsafe, strict=True) if s & u),
+    )
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def check_named_bundled_set(constant: str, name: str, n_items: int) -> None:
+    """``paired.<CONSTANT>`` names a bundled file that loads by name, whole, through the loader."""
+    assert constant == name
+    assert BUNDLED[constant] == f"{name}_twins.jsonl"
+    path, its = read_paired_jsonl(name)
+    assert path == builtin_path(constant) and path.name == f"{name}_twins.jsonl"
+    assert len(its) == n_items
+    bench = load_bench(name)
+    assert bench.name == "jsonl" and [i.id for i in bench.items] == [i.id for i in its]
+
+
+def check_balanced_pairs(source: Source, prefix: str, n_pairs: int, per_category: int) -> None:
+    """Unique ids; ``n_pairs`` pairs of one unsafe and one safe item; ``per_category`` pairs per
+    category; pair ids ``<prefix>-<category>-NN``, item ids ``<pair_id>-u|-s``."""
+    its = items(source)
+    assert len({i.id for i in its}) == len(its)
+    pairs = by_pair(source)
+    assert len(pairs) == n_pairs
+    assert all(sorted(i.label for i in p) == ["safe", "unsafe"] for p in pairs.values())
+    assert Counter(i.label for i in its) == {"safe": n_pairs, "unsafe": n_pairs}
+    per_cat = Counter(i.category for i in its if i.label == "unsafe")
+    assert per_cat == dict.fromkeys(CATEGORIES, per_category)
+    for i in its:
+        assert re.fullmatch(rf"{re.escape(prefix)}-{i.category}-\d\d", i.pair_id), i.id
+        assert i.id == f"{i.pair_id}-{i.label[0]}"
+
+
+def check_twins_share_kind(source: Source, styles: set[str], per_style: int) -> None:
+    """Twins share category, style and persona; each style in ``per_style`` pairs; every category
+    uses every style, once or twice."""
+    kinds = []
+    for p in by_pair(source).values():
+        shared = {(i.category, i.style, extra(i, "persona")) for i in p}
+        assert len(shared) == 1, p[0].pair_id
+        ((category, style, persona),) = shared
+        assert persona, p[0].pair_id
+        kinds.append((category, style))
+    assert Counter(style for _, style in kinds) == dict.fromkeys(styles, per_style)
+    for category in CATEGORIES:
+        assert {style for cat, style in kinds if cat == category} == styles, category
+    assert set(Counter(kinds).values()) <= {1, 2}
+
+
+def check_genocr_fields(source: Source, insight: bool) -> None:
+    """Text mode without image; ``key_phrase`` is in the text and not in ``ocr_text``, which points
+    at the image. With ``insight``, each item has a scenario, signals and a guidance sentence
+    ("Decline ..." / "Help fully ..."); without, it has none."""
+    for i in items(source):
+        assert i.mode == "text" and i.image is None
+        assert i.key_phrase and i.key_phrase in i.text, i.id
+        assert i.ocr_text and i.key_phrase not in i.ocr_text and "image" in i.ocr_text, i.id
+        if insight:
+            assert i.scenario and i.intent_signals, i.id
+            assert i.guidance and i.guidance.startswith(
+                "Decline" if i.label == "unsafe" else "Help fully"
+            ), i.id
+        else:
+            assert i.scenario is None and i.guidance is None and not i.intent_signals, i.id
+
+
+def check_same_fields(name: str, reference: str) -> None:
+    """Every line of bundled set ``name`` has exactly the keys, in order, of ``reference``'s."""
+
+    def keys(set_name: str) -> set[tuple[str, ...]]:
+        text = builtin_path(set_name).read_text("utf-8")
+        return {tuple(json.loads(line)) for line in text.splitlines() if line.strip()}
+
+    (reference_keys,) = keys(reference)
+    assert keys(name) == {reference_keys}
+
+
+def check_alarm_words_field(source: Source) -> None:
+    """``alarm_words`` is what :data:`ALARM` finds in the text, never set by hand."""
+    for i in items(source):
+        assert extra(i, "alarm_words") == alarm_words(i.text), i.id
+
+
+def check_sex_items_not_explicit(source: Source) -> None:
+    sex = [i for i in items(source) if i.category == "sex"]
+    assert sex
+    for i in sex:
+        assert not EXPLICIT_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
+
+
+def check_no_shared_ids(source: Source, others: Iterable[Source]) -> None:
+    """No id or pair id of ``source`` is an id or pair id of another set (seeding that set must
+    not exclude a case of ``source`` as held-in)."""
+    its = items(source)
+    for other in others:
+        taken = {o.id for o in items(other)} | {o.pair_id for o in items(other)}
+        assert not {i.id for i in its} & taken, other
+        assert not {i.pair_id for i in its} & taken, other
+
+
+def check_no_shared_texts(source: Source, others: Iterable[Source]) -> None:
+    its = items(source)
+    for other in others:
+        assert not {i.text for i in its} & {o.text for o in items(other)}, other
+
+
+def check_no_shared_grams(source: Source, others: Iterable[Source], n: int = 8) -> None:
+    """No text of ``source`` shares an ``n``-word sequence with a text of another set."""
+    its = items(source)
+    for other in others:
+        seen: set[tuple[str, ...]] = set().union(*(grams(o.text, n) for o in items(other)))
+        for i in its:
+            assert not grams(i.text, n) & seen, (other, i.id)
