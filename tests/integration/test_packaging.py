@@ -32,6 +32,7 @@ print(json.dumps({
     "heldout_items": len(read_paired_jsonl("heldout")[1]),
     "heldout2_items": len(read_paired_jsonl("heldout2")[1]),
     "heldout3_items": len(read_paired_jsonl("heldout3")[1]),
+    "heldout4_items": len(read_paired_jsonl("heldout4")[1]),
 }))
 """
 
@@ -79,6 +80,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert got["heldout_items"] == 144
     assert got["heldout2_items"] == 120
     assert got["heldout3_items"] == 120
+    assert got["heldout4_items"] == 120
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -115,6 +117,7 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
         "echosafe_guard/data/heldout_twins.jsonl",
         "echosafe_guard/data/heldout2_twins.jsonl",
         "echosafe_guard/data/heldout3_twins.jsonl",
+        "echosafe_guard/data/heldout4_twins.jsonl",
         "echosafe_guard/py.typed",
     ):
         assert required in names
@@ -162,3 +165,4 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
     assert got["top_level_integrations"] is False
     assert got["default_policy"] == "default"
     assert got["heldout3_items"] == 120
+    assert got["heldout4_items"] == 120
