@@ -111,10 +111,10 @@ def test_weak_unsafe_evidence_far_from_every_unsafe_insight_is_read_as_unsure() 
     strong = run(0.9, 0.3)  # strong evidence counts however far
     assert strong.reason == "unsafe_evidence" and strong.confident
     assert run(0.9, 0.3, Mode.ENFORCE).action is Action.BLOCK
-    # the block of a demoted call shows both sides and states no verdict
+    # the block of a demoted call is the unsure one: it states no verdict on this request
     block = render_block(POLICY, [hit(Verdict.UNSAFE, 0.41, "u"), hit(Verdict.SAFE)], far.call)
-    assert block is not None and "Legitimate: safe scenario" in block
-    assert "cannot help" not in block and POLICY.block_message not in block
+    assert block is not None and "were legitimate: safe scenario" in block
+    assert "known harmful pattern" not in block and POLICY.block_message not in block
     off = decide(
         [hit(Verdict.UNSAFE, 0.3, "u")],
         mode=Mode.ADVISE,
@@ -127,13 +127,21 @@ def test_weak_unsafe_evidence_far_from_every_unsafe_insight_is_read_as_unsure() 
     assert POLICY.weak_unsafe_min_similarity == 0.42  # the shipped value (docs/discrimination.md)
 
 
-def test_unsure_shows_both_sides_without_a_verdict() -> None:
-    hits = [hit(Verdict.UNSAFE, 0.8, "u"), hit(Verdict.SAFE, 0.7, "s")]
-    block = render_block(POLICY, hits, Call.UNSURE)
+def test_unsure_shows_the_legitimate_side_and_the_signs_of_harm_but_no_harmful_scenario() -> None:
+    unsafe = hit(Verdict.UNSAFE, 0.8, "u")
+    unsafe = ScoredInsight(
+        insight=unsafe.insight.model_copy(update={"intent_signals": ("no consent", "evasion")}),
+        score=0.8,
+    )
+    block = render_block(POLICY, [unsafe, hit(Verdict.SAFE, 0.7, "s")], Call.UNSURE)
     assert block is not None
-    assert "Legitimate: safe scenario" in block and "Harmful: unsafe scenario" in block
-    only_unsafe = render_block(POLICY, [hit(Verdict.UNSAFE)], Call.UNSURE)
-    assert only_unsafe is not None and "Only if this request shows those signs" in only_unsafe
+    assert "were legitimate: safe scenario Help fully" in block
+    assert "clearly shows no consent; evasion;" in block and "one sentence" in block
+    # a harmful scenario in the prompt primed the local model (docs/discrimination.md)
+    assert "unsafe scenario" not in block
+    only_unsafe = render_block(POLICY, [unsafe], Call.UNSURE)
+    assert only_unsafe is not None and "unless this request clearly shows no consent" in only_unsafe
+    assert "scenario" not in only_unsafe
 
 
 def test_safe_call_writes_nothing_by_default_or_the_safe_template() -> None:
