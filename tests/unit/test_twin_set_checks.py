@@ -15,15 +15,8 @@ import pytest
 
 from echosafe_guard.paired import builtin_path, read_paired_jsonl
 from tests import twin_set_checks as checks
+from tests.unit.test_heldout4_twins import STYLES
 
-STYLES = {
-    "comparison_choice",
-    "negative_constraints",
-    "run_on_sentence",
-    "self_correction",
-    "urgent_now",
-    "verify_claim",
-}
 Row = dict[str, Any]
 
 
