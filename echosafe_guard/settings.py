@@ -87,8 +87,8 @@ class GuardSettings(BaseModel):
     """``torch.set_num_threads`` when a model loads (process-wide); None leaves torch alone."""
     text_backend: TextBackend = "auto"
     """``auto``: ONNX Runtime fp32 when ``onnxruntime`` is installed (same keys as torch within
-    1e-4, same layout; ~2-3x faster), else torch. The int8 variant is not offered: it loses
-    twin discrimination (benchmarks/discrimination.py --int8)."""
+    1e-4, same layout; ~2x faster), else torch. The int8 variant (~4x faster) is not offered:
+    it loses twin discrimination on held-out twins (benchmarks/discrimination.py --int8)."""
     onnx_threads: Annotated[int, Field(ge=1, le=1024)] = 1
     embed_max_batch: Annotated[int, Field(ge=1, le=4096)] = 16
     """Concurrent requests' texts embedded in one forward (key/micro_batcher.py); 1: off."""

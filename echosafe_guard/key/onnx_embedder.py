@@ -3,10 +3,14 @@
 The fp32 graph (exported once by :mod:`echosafe_guard.key.onnx_export`) gives the torch
 embedder's vectors within 1e-4 (measured ~3e-7), so it keeps the torch key's ``model_id`` and
 therefore its layout id: stores built with either backend are interchangeable. The ``int8``
-variant (dynamic quantisation) has its own ``model_id`` (``<model>+onnx-int8``) and layout; it
-is for benchmarks only, not a setting: on the bundled twins (``discrimination.py --int8``,
-LOCO) the shipped verdict model fell from verdict@1 0.83 to 0.52 on the mpnet key, and MiniLM's
-cosine twin split from 0.29 to 0.27.
+variant (smoothed, then dynamically quantised: :mod:`echosafe_guard.key.onnx_smooth`) has its
+own ``model_id`` (``<model>+onnx-int8-sq``) and layout; it is for benchmarks only, not a setting.
+On mpnet it runs at ~0.27x torch's single-text time (fp32: ~0.56x) and matches fp32 on the
+bundled twins (LOCO verdict@1 0.830 vs 0.827), but loses on held-out twins
+(``discrimination.py --int8``: unsafe twins shown no unsafe insight on ``heldout4`` 0.117 ->
+0.217, verdict@1 on ``heldout2``/``heldout3`` 0.758/0.683 -> 0.742/0.642). Its keys also
+depend on their batch-mates (one activation scale per batch). The plain dynamic quantisation it
+replaces gave mpnet keys unrelated to torch's (median cosine ~0).
 
 Inference needs ``onnxruntime`` and ``tokenizers`` only; torch is imported once, to export. If
 the fp32 export cannot be had (no ONNX-able folder, exporter error), the embedder falls back to
@@ -36,7 +40,8 @@ from echosafe_guard.key.sentence_transformer_embedder import (
 
 __all__ = ["INT8_SUFFIX", "OnnxEmbedder"]
 
-INT8_SUFFIX = "+onnx-int8"
+INT8_SUFFIX = "+onnx-int8-sq"
+"""Model id suffix of the int8 keys (``-sq``: smoothed; the plain int8 keys were another layout)."""
 
 
 class _Session:

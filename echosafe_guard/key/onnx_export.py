@@ -7,8 +7,8 @@ The graph takes ``input_ids`` and ``attention_mask`` and returns the mean-pooled
 
 * ``fp32``: traced with torch's TorchScript ONNX exporter from the shipped weights; equal to the
   torch forward within float rounding (~1e-7), so it shares the torch key's layout id;
-* ``int8``: ONNX Runtime dynamic quantisation of the fp32 graph (MatMul weights, per channel);
-  its keys differ, so it has its own layout id.
+* ``int8``: the fp32 graph smoothed and quantised (:mod:`echosafe_guard.key.onnx_smooth`,
+  calibrated on the bundled builtin set's texts); its keys differ, so it has its own layout id.
 
 Like :mod:`echosafe_guard.key.mpnet_weights` the export is done once per cache and is
 offline, atomic (written to a temporary folder and renamed into place), serialised across threads
@@ -36,11 +36,14 @@ from typing import Any, Literal
 from echosafe_guard.exceptions import EmbedderUnavailableError
 from echosafe_guard.key.mpnet_weights import model_cache_root
 
-__all__ = ["EXPORT_VERSION", "OnnxVariant", "check_pipeline", "onnx_model_file"]
+__all__ = ["EXPORT_VERSIONS", "OnnxVariant", "check_pipeline", "onnx_model_file"]
 
 OnnxVariant = Literal["fp32", "int8"]
-EXPORT_VERSION = 1
-"""Bumped when the exported graph changes; part of the cache folder name."""
+EXPORT_VERSIONS: dict[str, int] = {"fp32": 1, "int8": 2}
+"""Bumped when a variant's exported graph changes; part of its cache folder name (int8 2: the
+smoothed graph; 1 was plain dynamic quantisation, whose mpnet keys were unrelated to torch's)."""
+_CALIBRATION_STEP = 4
+"""Every 4th text of the bundled builtin set calibrates the int8 graph (78 texts)."""
 _MARKER = ".echosafe-complete"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _OPSET = 17
@@ -70,9 +73,9 @@ def check_pipeline(model_dir: Path) -> int:
         ) from exc
 
 
-def _fingerprint(model_dir: Path) -> str:
+def _fingerprint(model_dir: Path, variant: OnnxVariant) -> str:
     """Identifies the source weights without hashing them: path, size and mtime of each file."""
-    digest = hashlib.sha256(f"v{EXPORT_VERSION}|{model_dir.resolve()}".encode())
+    digest = hashlib.sha256(f"v{EXPORT_VERSIONS[variant]}|{model_dir.resolve()}".encode())
     for name in ("config.json", "tokenizer.json", *_WEIGHT_FILES):
         path = model_dir / name
         if path.is_file():
@@ -130,14 +133,18 @@ def _export_fp32(model_dir: Path, dest: Path) -> None:
         )
 
 
-def _export_int8(fp32: Path, dest: Path) -> None:
+def _export_int8(fp32: Path, dest: Path, model_dir: Path) -> None:
     try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        import onnxruntime.quantization  # noqa: F401
+
+        from echosafe_guard.key.onnx_smooth import quantize_smoothed
     except ImportError as exc:
         raise EmbedderUnavailableError("int8 export needs onnxruntime and onnx") from exc
-    quantize_dynamic(
-        fp32, dest, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
-    )
+    from echosafe_guard.paired import read_paired_jsonl
+
+    _, items = read_paired_jsonl("builtin")
+    texts = [item.text for item in items[::_CALIBRATION_STEP] if item.text.strip()]
+    quantize_smoothed(fp32, dest, model_dir / "tokenizer.json", texts)
 
 
 def _verify(folder: Path) -> bool:
@@ -164,7 +171,7 @@ def onnx_model_file(
     check_pipeline(model_dir)
     root = (cache_root or model_cache_root()) / "onnx"
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    folder = root / f"{safe}-{variant}-{_fingerprint(model_dir)}"
+    folder = root / f"{safe}-{variant}-{_fingerprint(model_dir, variant)}"
     if _verify(folder):
         return folder / "model.onnx"
     source = onnx_model_file(model_dir, name, "fp32", cache_root) if variant == "int8" else None
@@ -181,13 +188,13 @@ def onnx_model_file(
                     if source is None:
                         _export_fp32(model_dir, graph)
                     else:
-                        _export_int8(source, graph)
+                        _export_int8(source, graph, model_dir)
                     meta = {
                         "sha256": _sha256(graph),
                         "source": str(model_dir),
                         "name": name,
                         "variant": variant,
-                        "export_version": EXPORT_VERSION,
+                        "export_version": EXPORT_VERSIONS[variant],
                     }
                     (work / _MARKER).write_text(json.dumps(meta, indent=1) + "\n")
                     if folder.exists():  # a stale or corrupt earlier export
