@@ -20,7 +20,8 @@ subprocess with ``--json`` (and ``--quick``), one after the other, and gathers e
 that has a limit (``harness.check``) into ``figures``: ``{"figure", "value", "limit",
 "ratio_to_limit", "pass"}``. A script that fails or times out is reported, never fatal.
 ``--quick`` is the few-minute smoke run (small sizes, MiniLM for the forward).
-The local-model benchmark (a real llama.cpp model) runs only with ``--only local_model``.
+The local-model benchmarks (a real llama.cpp model) run only when named: ``--only local_model``
+(in process) and ``--only local_serve`` (through ``echosafe-guard serve``, streamed).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ SCRIPTS = (
     "eval_walltime",
     "judge_calibration",
 )
-OPT_IN = ("local_model",)
+OPT_IN = ("local_model", "local_serve")
 BASELINES = ("embedder", "store_query", "unguarded_call", "concurrency")
 
 

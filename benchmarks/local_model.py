@@ -129,11 +129,11 @@ def main() -> None:
     from echosafe_guard.integrations.litellm import register_local_provider
     from echosafe_guard.integrations.litellm.local_gguf import LocalGGUF
     from echosafe_guard.integrations.litellm.local_provider import local_runtime
-    from echosafe_guard.memory.local_store import LocalStore
 
     from echosafe_guard.bench.loaders.registry import load_bench
     from echosafe_guard.guard import Guard
     from echosafe_guard.llm_client import import_litellm
+    from echosafe_guard.memory.local.local_store import LocalStore
     from echosafe_guard.seeding import seed_memory
     from echosafe_guard.settings import GuardSettings
 
