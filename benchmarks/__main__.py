@@ -106,7 +106,7 @@ def run_baselines(args: Any, only: set[str]) -> dict[str, Any]:
     model = MODELS["minilm" if args.quick else "mpnet"]
     out: dict[str, Any] = {}
     steps = {
-        "embedder": lambda: bench_forward(model, 8 if args.quick else 30, int8=False),
+        "embedder": lambda: bench_forward(model, 8 if args.quick else 30),
         "store_query": lambda: baseline_store(args.quick),
         "unguarded_call": lambda: baseline_unguarded(args.quick),
         "concurrency": lambda: bench_concurrency(model, 16, 2 if args.quick else 6),

@@ -10,10 +10,12 @@ import sys
 import threading
 import time
 import types
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from echosafe_guard.integrations.litellm import local_gguf, local_provider
 from echosafe_guard.integrations.litellm.local_gguf import BuiltinModel, LocalGGUF
@@ -324,3 +326,67 @@ def test_handler_is_named_in_a_proxy_config() -> None:
     assert local_provider.handler is local_provider.local_handler()
     litellm = import_litellm()
     assert any(p["provider"] == "local" for p in litellm.custom_provider_map)
+
+
+class FakeState:
+    def __init__(self, kv: int, logits: int) -> None:
+        self.llama_state_size = kv
+        self.scores = np.zeros(logits, dtype=np.uint8)
+        self.input_ids = np.zeros(0, dtype=np.intc)
+
+
+class FakeRAMCache:
+    """llama-cpp-python's LlamaRAMCache as far as the runtime relies on it."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self.capacity_bytes = capacity_bytes
+        self.cache_state: OrderedDict[tuple[int, ...], FakeState] = OrderedDict()
+
+    @property
+    def cache_size(self) -> int:  # counts the KV bytes only, as the real one does
+        return sum(s.llama_state_size for s in self.cache_state.values())
+
+    def __setitem__(self, key: tuple[int, ...], value: FakeState) -> None:
+        self.cache_state[key] = value
+        while self.cache_size > self.capacity_bytes and self.cache_state:
+            self.cache_state.popitem(last=False)
+
+
+class CachingLlama(FakeLlama):
+    def set_cache(self, cache: FakeRAMCache) -> None:
+        self.cache = cache
+
+
+@pytest.mark.parametrize(
+    ("setting", "capacity"), [(None, 512 << 20), ("64", 64 << 20), ("0", None)]
+)
+def test_prefix_cache_is_bounded_by_what_states_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str | None, capacity: int | None
+) -> None:
+    module = types.ModuleType("llama_cpp")
+    module.Llama = CachingLlama  # type: ignore[attr-defined]
+    module.LlamaRAMCache = FakeRAMCache  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "llama_cpp", module)
+    if setting is None:
+        monkeypatch.delenv("ECHOSAFE_LOCAL_PREFIX_CACHE_MB", raising=False)
+    else:
+        monkeypatch.setenv("ECHOSAFE_LOCAL_PREFIX_CACHE_MB", setting)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    runtime = LocalRuntime(lambda: gguf)
+    runtime.load()
+    cache = getattr(runtime._llm, "cache", None)
+    if capacity is None:
+        assert cache is None
+        return
+    assert isinstance(cache, FakeRAMCache) and cache.capacity_bytes == capacity
+    for i in range(40):  # 40 states of 1 MB KV + 20 MB logits: the logits count too
+        cache[(i,)] = FakeState(1 << 20, 20 << 20)
+    assert 0 < cache.cache_size <= capacity
+    assert len(cache.cache_state) == capacity // (21 << 20)
+    # reuse is measured against every cached head, not only the tokens of the last call
+    runtime.complete([{"role": "user", "content": "zzzzzzz"}], {"max_tokens": 1})
+    cache[(4, 99)] = FakeState(1, 1)
+    messages = [{"role": "system", "content": "xxxx"}, {"role": "user", "content": "a bb ccc"}]
+    out = runtime.complete(messages, {"max_tokens": 2})
+    assert out.prompt_tokens == 2 and out.prompt_tokens_cached == 1
