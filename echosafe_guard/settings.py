@@ -17,6 +17,9 @@ environment variable            meaning (default)
 ``ECHOSAFE_ONNX_THREADS``       ONNX Runtime intra-op threads of the text session (1)
 ``ECHOSAFE_EMBED_MAX_BATCH``    concurrent text embeddings coalesced per forward; 1: off (16)
 ``ECHOSAFE_EMBED_MAX_WAIT_MS``  how long a batch under load waits to fill (2)
+``ECHOSAFE_KEY_TOKENS``         tokens a text key is computed from at most: the first quarter
+                                and the last three quarters of a longer text; 0: the model's
+                                own limit, from the beginning (64)
 ==============================  =======================================================
 """
 
@@ -29,12 +32,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from echosafe_guard.exceptions import ConfigError
 from echosafe_guard.key.base import Embedder
 from echosafe_guard.key.image_cache import ImageCache
 from echosafe_guard.key.key_builder import KeyBuilder
+from echosafe_guard.key.key_window import DEFAULT_KEY_TOKENS
 from echosafe_guard.key.micro_batcher import MicroBatcher
 from echosafe_guard.key.onnx_embedder import OnnxEmbedder
 from echosafe_guard.key.open_clip_embedder import (
@@ -93,6 +97,19 @@ class GuardSettings(BaseModel):
     embed_max_batch: Annotated[int, Field(ge=1, le=4096)] = 16
     """Concurrent requests' texts embedded in one forward (key/micro_batcher.py); 1: off."""
     embed_max_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 2.0
+    key_tokens: Annotated[int, Field(ge=0, le=100_000)] = DEFAULT_KEY_TOKENS
+    """The text key's window (key/key_window.py): a longer text is keyed on its first quarter
+    and last three quarters of this many tokens, so one key costs at most one forward of this
+    length (mpnet, one thread: ~150 ms at 64 tokens, ~690 ms at the model's 384). 0: no window
+    (the model keeps the text's first 384 tokens). Part of what a key means: a store's keys
+    of longer texts were computed with the window of the process that wrote them."""
+
+    @field_validator("key_tokens")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("key_tokens must be 0 (no window) or at least 2")
+        return value
 
     @classmethod
     def from_env(
@@ -111,6 +128,7 @@ class GuardSettings(BaseModel):
             ("onnx_threads", "ECHOSAFE_ONNX_THREADS"),
             ("embed_max_batch", "ECHOSAFE_EMBED_MAX_BATCH"),
             ("embed_max_wait_ms", "ECHOSAFE_EMBED_MAX_WAIT_MS"),
+            ("key_tokens", "ECHOSAFE_KEY_TOKENS"),
         ):
             if e.get(var):
                 data[key] = e[var]
@@ -134,12 +152,16 @@ class GuardSettings(BaseModel):
         backend = self.text_backend
         if backend == "auto":
             backend = "onnx" if importlib.util.find_spec("onnxruntime") else "torch"
+        window = self.key_tokens or None
         if backend == "torch":
-            return SentenceTransformerEmbedder(self.text_model, torch_threads=self.torch_threads)
+            return SentenceTransformerEmbedder(
+                self.text_model, torch_threads=self.torch_threads, window=window
+            )
         return OnnxEmbedder(
             self.text_model,
             threads=self.onnx_threads,
             torch_threads=self.torch_threads,
+            window=window,
         )
 
     def key_builder(self, *, wait_for_image_model: bool = False) -> KeyBuilder:

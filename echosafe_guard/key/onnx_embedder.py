@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from echosafe_guard.exceptions import ConfigError, EmbedderError, EmbedderUnavailableError
 from echosafe_guard.key.base import EmbedderState, l2_normalize
+from echosafe_guard.key.key_window import DEFAULT_KEY_TOKENS, KeyWindow
 from echosafe_guard.key.lazy_embedder import LazyEmbedder
 from echosafe_guard.key.onnx_export import OnnxVariant, check_pipeline, onnx_model_file
 from echosafe_guard.key.sentence_transformer_embedder import (
@@ -45,16 +46,19 @@ INT8_SUFFIX = "+onnx-int8-sq"
 
 
 class _Session:
-    """A loaded tokenizer and ONNX Runtime session (both safe to share between threads)."""
+    """A loaded tokenizer, key window and ONNX Runtime session (safe to share between threads)."""
 
-    def __init__(self, tokenizer: Any, session: Any, dim: int) -> None:
+    def __init__(self, tokenizer: Any, session: Any, dim: int, window: KeyWindow | None) -> None:
         self.tokenizer = tokenizer
         self.session = session
         self.dim = dim
+        self.window = window
 
 
 class OnnxEmbedder(LazyEmbedder[_Session | SentenceTransformerEmbedder]):
-    """Embeds texts with ONNX Runtime; ``threads`` is the session's intra-op thread count."""
+    """Embeds texts with ONNX Runtime; ``threads`` is the session's intra-op thread count;
+    ``window``: tokens a key is computed from at most (:mod:`~echosafe_guard.key.key_window`;
+    ``None``: up to the model's ``max_seq_length``, the text's beginning)."""
 
     def __init__(
         self,
@@ -67,11 +71,15 @@ class OnnxEmbedder(LazyEmbedder[_Session | SentenceTransformerEmbedder]):
         fallback: bool = True,
         torch_threads: int | None = None,
         cache_root: Path | None = None,
+        window: int | None = DEFAULT_KEY_TOKENS,
     ) -> None:
         if variant not in ("fp32", "int8"):
             raise ConfigError(f"ONNX variant must be 'fp32' or 'int8', got {variant!r}")
         if not 1 <= threads <= 1024 or not 1 <= batch_size <= 4096:
             raise ConfigError("threads must be 1..1024 and batch_size 1..4096")
+        if window is not None and window < 2:
+            raise ConfigError(f"window must be at least 2 tokens or None, got {window}")
+        self._window = window
         self._model_name = model
         self._variant: OnnxVariant = variant
         self._threads = threads
@@ -127,7 +135,12 @@ class OnnxEmbedder(LazyEmbedder[_Session | SentenceTransformerEmbedder]):
         out = session.get_outputs()[0].shape[-1]
         if not isinstance(out, int):
             raise EmbedderUnavailableError(f"{graph}: output dimension {out!r} is not fixed")
-        return _Session(tokenizer, session, out)
+        window = (
+            KeyWindow.of_size(tokenizer, self._window, max_chars=self._max_chars)
+            if self._window is not None
+            else None
+        )
+        return _Session(tokenizer, session, out, window)
 
     def _create(self) -> _Session | SentenceTransformerEmbedder:
         try:
@@ -137,7 +150,7 @@ class OnnxEmbedder(LazyEmbedder[_Session | SentenceTransformerEmbedder]):
             if not self._fallback:
                 raise
             torch_emb = SentenceTransformerEmbedder(
-                self._model_name, torch_threads=self._torch_threads
+                self._model_name, torch_threads=self._torch_threads, window=self._window
             )
             torch_emb.load()
             self._backend, self._fallback_reason = "torch", str(exc)
@@ -162,7 +175,8 @@ class OnnxEmbedder(LazyEmbedder[_Session | SentenceTransformerEmbedder]):
         loaded = self._lazy.get()
         if isinstance(loaded, SentenceTransformerEmbedder):
             return loaded.embed(items)
-        texts = [t[: self._max_chars] for t in items]
+        win = loaded.window
+        texts = [win.apply(t) if win is not None else t[: self._max_chars] for t in items]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
         out = np.empty((len(texts), loaded.dim), dtype=np.float32)
         try:

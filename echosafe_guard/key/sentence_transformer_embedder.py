@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from echosafe_guard.exceptions import EmbedderError, EmbedderUnavailableError
+from echosafe_guard.exceptions import ConfigError, EmbedderError, EmbedderUnavailableError
 from echosafe_guard.key.base import l2_normalize
+from echosafe_guard.key.key_window import DEFAULT_KEY_TOKENS, KeyWindow
 from echosafe_guard.key.lazy_embedder import LazyEmbedder
 from echosafe_guard.key.mpnet_weights import MPNET_DIM, MPNET_MODEL, mpnet_model_dir
 from echosafe_guard.key.torch_threads import apply_torch_threads
@@ -57,7 +58,10 @@ def known_text_dim(model: str) -> int | None:
 
 
 class SentenceTransformerEmbedder(LazyEmbedder[Any]):
-    """Embeds texts with a sentence-transformers model; any model id or local directory works."""
+    """Embeds texts with a sentence-transformers model; any model id or local directory works.
+
+    ``window``: tokens a key is computed from at most, cut with the model's fast tokenizer
+    (:mod:`~echosafe_guard.key.key_window`; ``None``: the model's own truncation)."""
 
     def __init__(
         self,
@@ -67,7 +71,12 @@ class SentenceTransformerEmbedder(LazyEmbedder[Any]):
         dim: int | None = None,
         max_chars: int = 8000,
         torch_threads: int | None = None,
+        window: int | None = DEFAULT_KEY_TOKENS,
     ) -> None:
+        if window is not None and window < 2:
+            raise ConfigError(f"window must be at least 2 tokens or None, got {window}")
+        self._window = window
+        self._key_window: KeyWindow | None = None
         self._model_name = model
         self._torch_threads = torch_threads
         self._device = device
@@ -107,13 +116,22 @@ class SentenceTransformerEmbedder(LazyEmbedder[Any]):
                 f"text model {self._model_name!r} has dimension {got}, expected {self._dim}"
             )
         self._dim = got
+        if self._window is not None:
+            backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+            if backend is None:
+                raise EmbedderUnavailableError(
+                    f"text model {self._model_name!r} has no fast tokenizer for its key window "
+                    "(pass window=None to key texts from their beginning)"
+                )
+            self._key_window = KeyWindow.of_size(backend, self._window, max_chars=self._max_chars)
         return model
 
     def embed(self, items: Sequence[str]) -> npt.NDArray[np.float32]:
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._lazy.get()
-        texts = [t[: self._max_chars] for t in items]
+        win = self._key_window
+        texts = [win.apply(t) if win is not None else t[: self._max_chars] for t in items]
         try:
             out = model.encode(
                 texts,
