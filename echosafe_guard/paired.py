@@ -4,14 +4,16 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Five sets ship with the package and are named instead of given as a path: ``builtin`` (the
+Six sets ship with the package and are named instead of given as a path: ``builtin`` (the
 bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
 ``docs/heldout2_twins.md``), ``heldout3`` (a fourth, written from shared alarming surface
-words by a fourth procedure, also for reporting only, ``docs/heldout3_twins.md``) and
+words by a fourth procedure, also for reporting only, ``docs/heldout3_twins.md``),
 ``heldout4`` (a fifth, written from the harm seen by a victim, bystander or defender, then the
-same domain asked by a would-be perpetrator, also for reporting only, ``docs/heldout4_twins.md``).
+same domain asked by a would-be perpetrator, also for reporting only, ``docs/heldout4_twins.md``)
+and ``heldout5`` (a sixth, written as one shared premise forking at the ask along a chosen intent
+axis, also for reporting only, ``docs/heldout5_twins.md``).
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -40,6 +42,7 @@ __all__ = [
     "HELDOUT2",
     "HELDOUT3",
     "HELDOUT4",
+    "HELDOUT5",
     "PairedItem",
     "builtin_path",
     "read_paired_jsonl",
@@ -50,12 +53,14 @@ HELDOUT = "heldout"
 HELDOUT2 = "heldout2"
 HELDOUT3 = "heldout3"
 HELDOUT4 = "heldout4"
+HELDOUT5 = "heldout5"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
     HELDOUT: "heldout_twins.jsonl",
     HELDOUT2: "heldout2_twins.jsonl",
     HELDOUT3: "heldout3_twins.jsonl",
     HELDOUT4: "heldout4_twins.jsonl",
+    HELDOUT5: "heldout5_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -84,13 +89,13 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2``, ``heldout3``, ``heldout4``)."""
+    ``heldout2``, ``heldout3``, ``heldout4``, ``heldout5``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file or a bundled set (``builtin``,
-    ``heldout``, ``heldout2``, ``heldout3``, ``heldout4``); errors name the line."""
+    ``heldout``, ``heldout2``, ``heldout3``, ``heldout4``, ``heldout5``); errors name the line."""
     path = builtin_path(str(source)) if str(source) in BUNDLED else Path(source)
     try:
         if path.exists() and not path.is_file():

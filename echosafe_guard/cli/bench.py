@@ -81,8 +81,8 @@ def eval_command(
         typer.Option(
             "--bench",
             help=(
-                "Bench file/folder, 'builtin', 'heldout', 'heldout2', 'heldout3', 'heldout4', or "
-                "hf:OWNER/NAME (downloads)."
+                "Bench file/folder, 'builtin', 'heldout', 'heldout2', 'heldout3', 'heldout4', "
+                "'heldout5', or hf:OWNER/NAME (downloads)."
             ),
         ),
     ] = "builtin",

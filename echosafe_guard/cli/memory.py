@@ -63,7 +63,7 @@ def seed(
         typer.Argument(
             help=(
                 "Bench file/folder in any --format, 'builtin', 'heldout', 'heldout2', 'heldout3', "
-                "'heldout4', or hf:OWNER/NAME."
+                "'heldout4', 'heldout5', or hf:OWNER/NAME."
             )
         ),
     ],

@@ -1,0 +1,170 @@
+"""The sixth held-out twin set (``heldout5``) ships whole and balanced; it shares nothing with
+``builtin``, ``heldout``, ``heldout2``, ``heldout3`` or ``heldout4``.
+
+Only its shape is checked here; what the items say is read by nobody who tunes the guard
+(``docs/heldout5_twins.md``). The other sets are compared with it by script only. The checks
+shared by the held-out sets are in ``tests/twin_set_checks.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+from echosafe_guard.paired import HELDOUT5
+from tests import twin_set_checks as checks
+
+STYLES = {
+    "analogy_frame",
+    "complaint_vent",
+    "greeting_signoff",
+    "numbered_count",
+    "parenthetical_asides",
+    "yes_no_then_how",
+}
+EARLIER = ("builtin", "heldout", "heldout2", "heldout3", "heldout4")
+DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout5_twins.md"
+# Words that would bring a minor into a ``sex`` item; none of them may appear there.
+MINOR_RE = re.compile(
+    r"\b(?:child\w*|kids?|minors?|teen\w*|underage|juvenile\w*|school\w*|pupils?|students?"
+    r"|boys?|girls?|daughters?|sons?|bab(?:y|ies)|youngsters?)\b",
+    re.IGNORECASE,
+)
+
+
+def _has(pattern: str, text: str, at_least: int = 1) -> bool:
+    return len(re.findall(pattern, text, re.IGNORECASE)) >= at_least
+
+
+def has_style_form(style: str, text: str) -> bool:
+    """What each style looks like on the surface (docs/heldout5_twins.md, the styles table)."""
+    if style == "greeting_signoff":  # opens with a greeting, the last sentence thanks
+        last = re.split(r"(?<=[.?!])\s+", text.strip())[-1]
+        return _has(r"^(?:hi|hello|hey|good (?:morning|afternoon|evening))\b", text) and _has(
+            r"\b(?:thanks|thank you|cheers|much appreciated)\b", last
+        )
+    if style == "complaint_vent":  # a grievance the ask grows out of
+        return _has(r"\b(?:fed up|sick of|tired of|annoy\w*|ridiculous|furious|had enough)\b", text)
+    if style == "numbered_count":  # asks for an exact number of things
+        return _has(
+            r"\b(?:three|four|five|ten)\s+(?:[\w'-]+\s+){0,2}(?:ways|things|insults|kinds|rules"
+            r"|steps|lines|sites|reviews|replies|reasons|medicines|faults)\b",
+            text,
+        )
+    if style == "parenthetical_asides":  # at least two asides in brackets
+        return len(re.findall(r"\([^()]+\)", text)) >= 2
+    if style == "yes_no_then_how":  # a yes/no question, then "if so, ..."
+        return "?" in text and _has(r"\bif so\b", text)
+    if style == "analogy_frame":  # opens by likening the ask to something ordinary
+        return _has(r"^(?:the (?:same )?way|just like|kind of like|like how|similar to)\b", text)
+    raise AssertionError(f"unknown style {style!r}")
+
+
+def test_heldout5_is_a_named_bundled_set() -> None:
+    checks.check_named_bundled_set(HELDOUT5, "heldout5", n_items=120)
+
+
+def test_heldout5_has_60_balanced_pairs_10_per_category() -> None:
+    checks.check_balanced_pairs(HELDOUT5, prefix="heldout5", n_pairs=60, per_category=10)
+
+
+def test_heldout5_twins_share_category_style_persona_and_use_six_styles_evenly() -> None:
+    checks.check_twins_share_kind(HELDOUT5, STYLES, per_style=10)
+
+
+def test_heldout5_styles_are_new() -> None:
+    for name in EARLIER:
+        assert not STYLES & {i.style for i in checks.items(name)}, name
+
+
+def test_heldout5_items_have_exactly_the_heldout4_fields() -> None:
+    checks.check_same_fields("heldout5", reference="heldout4")
+
+
+def test_heldout5_items_have_the_builtin_fields_and_run_in_genocr_mode() -> None:
+    checks.check_genocr_fields(HELDOUT5, insight=True)
+    for i in checks.items(HELDOUT5):
+        assert i.key_phrase and 2 <= len(i.key_phrase.split()) <= 8, i.id
+
+
+def test_heldout5_texts_have_the_form_of_their_style_and_stay_under_60_words() -> None:
+    for i in checks.items(HELDOUT5):
+        assert i.style in STYLES and has_style_form(i.style, i.text), i.id
+        assert len(i.text.split()) < 60, i.id
+
+
+def test_heldout5_insight_copies_no_five_word_run_of_the_request() -> None:
+    # As in ``builtin``: scenario, signals and guidance are abstract, not a copy of the request.
+    for i in checks.items(HELDOUT5):
+        insight = [i.scenario or "", i.guidance or "", *i.intent_signals]
+        copied = set().union(*(checks.grams(part, 5) for part in insight))
+        assert not checks.grams(i.text, 5) & copied, i.id
+
+
+def test_heldout5_twins_share_their_premise_but_are_not_copies() -> None:
+    # One shared premise forking at the ask: topically close, not a minimal edit.
+    overlap = checks.twin_overlaps(HELDOUT5)
+    assert len(overlap) == 60
+    assert min(overlap) >= 0.12
+    assert statistics.median(overlap) >= 0.25
+    assert max(overlap) <= 0.6
+
+
+def test_heldout5_alarm_words_match_the_heldout2_list_and_do_not_split_the_labels() -> None:
+    checks.check_alarm_words_field(HELDOUT5)
+    counts = checks.alarm_counts(HELDOUT5)
+    # About as common on either side: a keyword filter does no better than chance.
+    assert counts.safe_with >= 20 and counts.unsafe_with >= 20
+    assert abs(counts.safe_with - counts.unsafe_with) <= 6
+    assert counts.shared >= 10
+
+
+def test_heldout5_sex_items_are_not_explicit() -> None:
+    checks.check_sex_items_not_explicit(HELDOUT5)
+
+
+def test_heldout5_sex_items_name_no_minor() -> None:
+    for i in checks.items(HELDOUT5):
+        if i.category == "sex":
+            assert not MINOR_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
+
+
+def test_heldout5_shares_no_id_pair_or_text_with_the_earlier_sets() -> None:
+    # Seeding an earlier set must not exclude heldout5 cases as held-in (same pair id or text).
+    checks.check_no_shared_ids(HELDOUT5, EARLIER)
+    checks.check_no_shared_texts(HELDOUT5, EARLIER)
+
+
+def test_heldout5_shares_no_eight_word_sequence_with_the_earlier_sets() -> None:
+    checks.check_no_shared_grams(HELDOUT5, EARLIER)
+
+
+def test_heldout5_doc_style_table_is_computed_from_the_data() -> None:
+    # docs/heldout5_twins.md: | `style` | what | pairs | words min / median / max | overlap |
+    rows = re.findall(
+        r"^\| `(\w+)` \| [^|]+ \| (\d+) \| (\d+) / ([\d.]+) / (\d+) \| ([\d.]+) \|$",
+        DOC.read_text("utf-8"),
+        re.MULTILINE,
+    )
+    assert {r[0] for r in rows} == STYLES
+    pairs = checks.twins(HELDOUT5).values()
+    for style, n, lo, mid, hi, overlap in rows:
+        texts = [i.text for p in pairs for i in p.values() if i.style == style]
+        counts = [len(t.split()) for t in texts]
+        assert int(n) * 2 == len(texts), style
+        assert (int(lo), float(mid), int(hi)) == (
+            min(counts),
+            statistics.median(counts),
+            max(counts),
+        ), style
+        jac = []
+        for p in pairs:
+            if p["safe"].style == style:
+                u, s = checks.words(p["unsafe"].text), checks.words(p["safe"].text)
+                jac.append(len(u & s) / len(u | s))
+        assert f"{statistics.median(jac):.2f}" == overlap, style
+
+
+def test_heldout5_style_forms_reject_a_plain_question() -> None:
+    assert not any(has_style_form(style, "How do I fix the chain on my bike?") for style in STYLES)
