@@ -35,14 +35,17 @@ def hit(verdict: Verdict, score: float = 0.8, iid: str = "a") -> ScoredInsight:
     return ScoredInsight(insight=ins, score=score)
 
 
-def test_unsafe_call_names_the_best_unsafe_insights_category_and_no_insight_text() -> None:
+def test_unsafe_call_writes_a_static_block_with_no_insight_text() -> None:
     hits = [hit(Verdict.SAFE, 0.9, "s"), hit(Verdict.UNSAFE, 0.8, "u")]
     block = render_block(POLICY, hits, Call.UNSAFE)
     assert block is not None
     assert block.startswith(BEGIN) and block.endswith(END)
     lines = block.splitlines()
     assert lines[1] == " ".join(POLICY.prompt.preamble.split())  # static head first
-    assert "(Illegal activity)" in block and "cannot help with it" in block
+    assert "cannot help with it" in block and "Illegal" not in block
+    # the whole block is the same for every unsafe call: a prefix cache holds all of it
+    other = hit(Verdict.UNSAFE, 0.95, "u").insight.model_copy(update={"category": "fraud"})
+    assert render_block(POLICY, [ScoredInsight(insight=other, score=0.95)], Call.UNSAFE) == block
     # the default template quotes no scenario (it primed the small local model to answer) ...
     assert "scenario" not in block and "signal one" not in block
     assert "guidance" not in block  # ... and guidance is never pasted where a model could echo it
@@ -56,7 +59,7 @@ def test_unsafe_call_names_the_best_unsafe_insights_category_and_no_insight_text
 def test_confident_unsafe_asks_for_the_block_message_as_the_whole_reply() -> None:
     hits = [hit(Verdict.UNSAFE, 0.8, "u"), hit(Verdict.SAFE, 0.7, "s")]
     block = render_block(POLICY, hits, Call.UNSAFE, confident=True)
-    assert block is not None and "(Illegal activity)" in block
+    assert block is not None and "Illegal" not in block
     assert f'exactly "{POLICY.block_message}"' in block
     assert "cannot help with it" not in block  # the softer unsafe template is not used
     # a quote in the operator's block message cannot end the quoted reply early
