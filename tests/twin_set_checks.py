@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -225,3 +226,30 @@ def check_no_shared_grams(source: Source, others: Iterable[Source], n: int = 8) 
         seen: set[tuple[str, ...]] = set().union(*(grams(o.text, n) for o in items(other)))
         for i in its:
             assert not grams(i.text, n) & seen, (other, i.id)
+
+
+def check_style_table(source: Source, doc: Path, styles: set[str]) -> None:
+    """The styles table of a set's doc (| `style` | what | pairs | words min / median / max |
+    overlap |) equals what the data give."""
+    rows = re.findall(
+        r"^\| `(\w+)` \| [^|]+ \| (\d+) \| (\d+) / ([\d.]+) / (\d+) \| ([\d.]+) \|$",
+        doc.read_text("utf-8"),
+        re.MULTILINE,
+    )
+    assert {r[0] for r in rows} == styles
+    pairs = twins(source).values()
+    for style, n, lo, mid, hi, overlap in rows:
+        texts = [i.text for p in pairs for i in p.values() if i.style == style]
+        counts = [len(t.split()) for t in texts]
+        assert int(n) * 2 == len(texts), style
+        assert (int(lo), float(mid), int(hi)) == (
+            min(counts),
+            statistics.median(counts),
+            max(counts),
+        ), style
+        jac = []
+        for p in pairs:
+            if p["safe"].style == style:
+                u, s = words(p["unsafe"].text), words(p["safe"].text)
+                jac.append(len(u & s) / len(u | s))
+        assert f"{statistics.median(jac):.2f}" == overlap, style

@@ -127,29 +127,7 @@ def test_heldout4_shares_no_eight_word_sequence_with_the_earlier_sets() -> None:
 
 
 def test_heldout4_doc_style_table_is_computed_from_the_data() -> None:
-    # docs/heldout4_twins.md: | `style` | what | pairs | words min / median / max | overlap |
-    rows = re.findall(
-        r"^\| `(\w+)` \| [^|]+ \| (\d+) \| (\d+) / ([\d.]+) / (\d+) \| ([\d.]+) \|$",
-        DOC.read_text("utf-8"),
-        re.MULTILINE,
-    )
-    assert {r[0] for r in rows} == STYLES
-    pairs = checks.twins(HELDOUT4).values()
-    for style, n, lo, mid, hi, overlap in rows:
-        texts = [i.text for p in pairs for i in p.values() if i.style == style]
-        counts = [len(t.split()) for t in texts]
-        assert int(n) * 2 == len(texts), style
-        assert (int(lo), float(mid), int(hi)) == (
-            min(counts),
-            statistics.median(counts),
-            max(counts),
-        ), style
-        jac = []
-        for p in pairs:
-            if p["safe"].style == style:
-                u, s = checks.words(p["unsafe"].text), checks.words(p["safe"].text)
-                jac.append(len(u & s) / len(u | s))
-        assert f"{statistics.median(jac):.2f}" == overlap, style
+    checks.check_style_table(HELDOUT4, DOC, STYLES)
 
 
 def test_heldout4_style_forms_reject_a_plain_question() -> None:
