@@ -1,16 +1,22 @@
 """Benchmark how well retrieval tells twin requests apart (verdict of the insights shown).
 
     HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 python benchmarks/discrimination.py
-        [--quick] [--json] [--no-mpnet] [--int8] [--heldout PATH ...] [--out FILE] [--cache FILE]
+        [--quick] [--json] [--no-mpnet] [--int8] [--memory default|builtin]
+        [--heldout PATH ...] [--out FILE] [--cache FILE]
 
 Prints one JSON object (progress on stderr, silenced by ``--json``); the methods, protocols and
-metrics live in ``discrimination_methods.py``. The memory is always built from the bundled set
-(``memory seed builtin``: one insight per item, its hand-written scenario / intent signals /
-guidance, keyed by the item's request). Protocols:
+metrics live in ``discrimination_methods.py``. The memory is built from a bundled name
+(``--memory``: ``default``, the default seed memory, builtin + heldout2 + heldout3 + heldout4;
+or ``builtin``, the 156 bundled pairs alone) as ``memory seed`` builds it: one insight per
+item, its hand-written scenario / intent signals / guidance, keyed by the item's request.
+Protocols:
 
-* ``lopo`` (leave one pair out): per bundled pair, memory = every other bundled item;
+* ``lopo`` (leave one pair out): per memory pair, memory = every other item;
 * ``loco`` (leave one category out): per category, memory = the other five categories;
-* ``heldout:<name>`` (``--heldout PATH``, repeatable): memory = every bundled item, queries = a
+* ``loso:<set>`` (``--memory default`` only; leave one set out): per retired twin set in the
+  memory, memory = the other sets, queries = that set's items (new styles and procedures: the
+  protocol the default memory was chosen on);
+* ``heldout:<name>`` (``--heldout PATH``, repeatable): memory = every memory item, queries = a
   paired JSONL file or XSTest's ``xstest_prompts.csv`` (or its folder). NEVER tune on these.
 
 Every method sees, per query, only the memory of its fold (vectors, verdicts, categories and
@@ -68,7 +74,13 @@ from echosafe_guard.key.sentence_transformer_embedder import (  # noqa: E402
     MINILM_MODEL,
     SentenceTransformerEmbedder,
 )
-from echosafe_guard.paired import PairedItem, read_paired_jsonl  # noqa: E402
+from echosafe_guard.paired import (  # noqa: E402
+    BUILTIN,
+    DEFAULT_MEMORY,
+    DEFAULT_MEMORY_SETS,
+    PairedItem,
+    read_paired_jsonl,
+)
 from echosafe_guard.policy.loader import load_policy  # noqa: E402
 from echosafe_guard.policy.models import Policy, VerdictPolicy  # noqa: E402
 
@@ -82,7 +94,9 @@ MODELS = {
 }
 DIMS = {"minilm": 384, "mpnet": MPNET_DIM, "minilm_int8": 384, "mpnet_int8": MPNET_DIM}
 TUNING = {
-    "tuned_on": "bundled set only (builtin_pairs.jsonl): LOPO and LOCO",
+    "tuned_on": "the memory's items only (--memory): LOPO and LOCO",
+    "default_memory": "builtin + heldout2 + heldout3 + heldout4, chosen over builtin alone on "
+    "leave-one-set-out of the seen sets (loso rows) before heldout5 was run",
     "probe_l2": "chosen from {0.1, 0.3, 1, 3} by LOCO verdict_at_1 of probe_mpnet_key (also "
     "used for the MiniLM probes)",
     "calibration": "Platt scale fitted inside each fold's memory on logits of categories held "
@@ -240,6 +254,24 @@ def min_similarity_coverage(mem: Bank, enc: str) -> tuple[float, dict[str, float
     return (max(ok) if ok else min(grid)), {str(t): round(c, 3) for t, c in grid.items()}
 
 
+def memory_items(name: str) -> tuple[list[PairedItem], dict[str, Arr]]:
+    """The memory's items, and per retired twin set in it (not ``builtin``) its positions."""
+    if name != DEFAULT_MEMORY:
+        return read_paired_jsonl(name)[1], {}
+    items: list[PairedItem] = []
+    sets: dict[str, Arr] = {}
+    for s in DEFAULT_MEMORY_SETS:
+        part = read_paired_jsonl(s)[1]
+        if s != BUILTIN:
+            sets[s] = np.arange(len(items), len(items) + len(part))
+        items += part
+    return items, sets
+
+
+def folds_loso(n: int, sets: dict[str, Arr]) -> list[tuple[str, list[tuple[Arr, Arr]]]]:
+    return [(f"loso:{s}", [(np.setdiff1d(np.arange(n), idx), idx)]) for s, idx in sets.items()]
+
+
 def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictPolicy, dict[str, Any]]:
     """probe_l2, band, unsafe_first_at and min_similarity chosen on LOCO of the bundled set only."""
     encs = ("mpnet",) if with_mpnet else ("minilm",)
@@ -317,17 +349,20 @@ def main() -> None:
     ap.add_argument("--no-mpnet", action="store_true", help="skip all-mpnet-base-v2 methods")
     ap.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz)")
     ap.add_argument("--int8", action="store_true", help="add the ONNX int8 keys' rows")
+    ap.add_argument(
+        "--memory", choices=(DEFAULT_MEMORY, BUILTIN), default=DEFAULT_MEMORY, help="memory sets"
+    )
     args = parse(ap)
     start, load0 = time.perf_counter(), loadavg()
     encs: tuple[str, ...] = ("minilm",) if args.no_mpnet else ENCODERS
     if args.int8:
         encs += ("minilm_int8",) if args.no_mpnet else INT8
     enc = Encoders(encs, args.cache)
-    _, items = read_paired_jsonl("builtin")
+    items, sets = memory_items(args.memory)
     mem = bank(enc, items, memory=True)
     held = [(name, bank(enc, its, memory=False)) for name, its in map(load_heldout, args.heldout)]
     enc.save()
-    log(f"embedded {len(items)} bundled items and {len(held)} held-out sets")
+    log(f"embedded {len(items)} memory items and {len(held)} held-out sets")
     cfg, tuning = tune(mem, not args.no_mpnet)
     policy = load_policy()
     shipped = policy.retrieval.verdict
@@ -351,6 +386,7 @@ def main() -> None:
     if not args.quick:
         protocols.insert(0, ("lopo", mem, folds_lopo(mem)))
     everything = np.arange(len(items))
+    protocols += [(proto, mem, folds) for proto, folds in folds_loso(len(items), sets)]
     protocols += [
         (f"heldout:{name}", qb, [(everything, np.arange(len(qb.items)))]) for name, qb in held
     ]
@@ -373,7 +409,7 @@ def main() -> None:
     lat = latency(enc, table, mem, 8 if args.quick else 40)
     result = {
         "benchmark": "echosafe_guard twin discrimination (retrieval verdict)",
-        "memory": "memory seed builtin: one insight per bundled item (156 pairs x 2)",
+        "memory": f"memory seed {args.memory}: one insight per item ({len(items)} items)",
         "k_shown": K_SHOWN,
         "candidates": CANDIDATES,
         "tuning": {**TUNING, **tuning},

@@ -15,6 +15,11 @@ same domain asked by a would-be perpetrator, also for reporting only, ``docs/hel
 and ``heldout5`` (a sixth, written as one shared premise forking at the ask along a chosen intent
 axis, also for reporting only, ``docs/heldout5_twins.md``).
 
+``default`` names the default seed memory: every shipped set with hand-written insights that has
+already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``heldout3`` and
+``heldout4``; 336 pairs). A twin set is retired into it once it has been reported; ``heldout``
+(no hand-written insights) and ``heldout5`` (still held out) are not in it.
+
 Optional fields used by the bundled set (``builtin``):
 
 - ``key_phrase``: the intent-bearing phrase; the GenOCR generator renders it as typography;
@@ -38,6 +43,8 @@ from echosafe_guard.exceptions import DataFormatError
 __all__ = [
     "BUILTIN",
     "BUNDLED",
+    "DEFAULT_MEMORY",
+    "DEFAULT_MEMORY_SETS",
     "HELDOUT",
     "HELDOUT2",
     "HELDOUT3",
@@ -45,6 +52,8 @@ __all__ = [
     "HELDOUT5",
     "PairedItem",
     "builtin_path",
+    "bundled_paths",
+    "is_bundled",
     "read_paired_jsonl",
 ]
 
@@ -63,6 +72,9 @@ BUNDLED = {
     HELDOUT5: "heldout5_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
+DEFAULT_MEMORY = "default"
+DEFAULT_MEMORY_SETS = (BUILTIN, HELDOUT2, HELDOUT3, HELDOUT4)
+"""The sets ``default`` joins (in this order): the seen sets with hand-written insights."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
@@ -93,9 +105,25 @@ def builtin_path(name: str = BUILTIN) -> Path:
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
+def is_bundled(name: str) -> bool:
+    """Whether ``name`` names shipped data (a set or ``default``) rather than a path."""
+    return name in BUNDLED or name == DEFAULT_MEMORY
+
+
+def bundled_paths(name: str) -> tuple[Path, ...]:
+    """The files behind a bundled name: one for a set, the sets in order for ``default``."""
+    if name == DEFAULT_MEMORY:
+        return tuple(builtin_path(n) for n in DEFAULT_MEMORY_SETS)
+    return (builtin_path(name),)
+
+
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
-    """``(file, items)`` for a paired-bench JSONL file or a bundled set (``builtin``,
-    ``heldout``, ``heldout2``, ``heldout3``, ``heldout4``, ``heldout5``); errors name the line."""
+    """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
+    ``heldout2``, ``heldout3``, ``heldout4``, ``heldout5``) or ``default`` (its sets' items in
+    order; the file is the first set's, whose folder holds them all); errors name the line."""
+    if str(source) == DEFAULT_MEMORY:
+        paths = bundled_paths(DEFAULT_MEMORY)
+        return paths[0], [it for p in paths for it in read_paired_jsonl(p)[1]]
     path = builtin_path(str(source)) if str(source) in BUNDLED else Path(source)
     try:
         if path.exists() and not path.is_file():

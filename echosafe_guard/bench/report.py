@@ -16,7 +16,7 @@ from echosafe_guard.bench.metrics import MetricSet, Scored, compute_metrics, gro
 from echosafe_guard.bench.plots import plot_ccr_radar, plot_memory_curve, plot_rr_ar_bars
 from echosafe_guard.bench.runner import EvalConfig, EvalOutcome, ResultRow
 from echosafe_guard.exceptions import ConfigError
-from echosafe_guard.paired import BUNDLED
+from echosafe_guard.paired import is_bundled
 
 __all__ = ["bench_info", "build_summary", "memory_curve", "write_outputs"]
 
@@ -27,7 +27,7 @@ SHOW_SKIPPED = 50
 def bench_info(loaded: LoadedBench, source: str, cases: Sequence[EvalCase]) -> dict[str, Any]:
     """The ``bench`` block of ``summary.json``: what was loaded, noted, skipped, and its target."""
     return {
-        "name": source if source in BUNDLED else loaded.name,
+        "name": source if is_bundled(source) else loaded.name,
         "source": source,
         "cases": len(cases),
         "modes": sorted({c.mode for c in cases}),
@@ -200,8 +200,7 @@ def _report_md(summary: Mapping[str, Any], plots: Sequence[str]) -> str:
         f"- judge: `{summary['judge']}` · memory: `{summary['memory']}` · "
         f"concurrency {summary['concurrency']}",
         f"- held-in/held-out: {summary['held_out']}",
-        f"- model calls {summary['model_calls']}, cached responses reused "
-        f"{summary['cache_hits']}",
+        f"- model calls {summary['model_calls']}, cached responses reused {summary['cache_hits']}",
         "",
         "RR = unsafe items refused; AR = safe twins answered; CCR = harmonic mean of RR and AR "
         "(high only when the model refuses the unsafe twin *and* helps with the safe one); pair "

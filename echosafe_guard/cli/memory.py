@@ -62,7 +62,8 @@ def seed(
         str,
         typer.Argument(
             help=(
-                "Bench file/folder in any --format, 'builtin', 'heldout', 'heldout2', 'heldout3', "
+                "Bench file/folder in any --format, 'default' (the default memory: builtin, "
+                "heldout2, heldout3 and heldout4), 'builtin', 'heldout', 'heldout2', 'heldout3', "
                 "'heldout4', 'heldout5', or hf:OWNER/NAME."
             )
         ),

@@ -1,5 +1,6 @@
 """The project's own paired-bench JSONL (``echosafe_guard.paired``), ``builtin``, ``heldout``,
-``heldout2``, ``heldout3``, ``heldout4`` or ``heldout5``.
+``heldout2``, ``heldout3``, ``heldout4``, ``heldout5`` or ``default`` (the default seed memory:
+its sets' records in order).
 
 Items are used as written: ids are not re-prefixed (``memory seed`` and earlier reports know them),
 image paths stay relative to the file's folder. ``mapping`` is refused: the format is the project's
@@ -14,14 +15,14 @@ from pathlib import Path
 from echosafe_guard.bench.loaders._common import BadRows, finish, item_from, read_jsonl
 from echosafe_guard.bench.loaders.base import LoadedBench, MissingImages, OnBadRow
 from echosafe_guard.exceptions import DataFormatError
-from echosafe_guard.paired import BUNDLED, PairedItem, builtin_path
+from echosafe_guard.paired import PairedItem, bundled_paths, is_bundled
 
 __all__ = ["JsonlLoader"]
 
 
 class JsonlLoader:
     """Reads a paired-bench JSONL file, or ``builtin`` / ``heldout`` / ``heldout2`` /
-    ``heldout3`` / ``heldout4`` / ``heldout5`` (bundled)."""
+    ``heldout3`` / ``heldout4`` / ``heldout5`` / ``default`` (bundled)."""
 
     name = "jsonl"
 
@@ -39,10 +40,11 @@ class JsonlLoader:
                 f"{self.name}: the paired-bench JSONL takes no mapping "
                 f"(got {', '.join(sorted(mapping))}); its fields are fixed"
             )
-        path = builtin_path(str(source)) if str(source) in BUNDLED else source
+        paths = bundled_paths(str(source)) if is_bundled(str(source)) else (source,)
+        path = paths[0]
         rows = BadRows(on_bad_row)
         items: list[PairedItem] = []
-        for where, record in read_jsonl(path):
+        for where, record in (r for p in paths for r in read_jsonl(p)):
             with rows.row(where):
                 items.append(item_from(where, record))
         return finish(

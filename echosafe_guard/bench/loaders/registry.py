@@ -1,7 +1,7 @@
 """The loader registry: format name → loader, and :func:`load_bench`, the one entry point.
 
 Format names: ``jsonl`` (the project's paired JSONL, also ``builtin``, ``heldout``, ``heldout2``,
-``heldout3``, ``heldout4`` and ``heldout5``), ``mmsafetybench``, ``mmsafetybench_pp``,
+``heldout3``, ``heldout4``, ``heldout5`` and ``default``), ``mmsafetybench``, ``mmsafetybench_pp``,
 ``mossbench``, ``mssbench``, ``siuo``, ``vlsbench``, ``xstest``. Names are matched
 case-insensitively, with ``-`` read as ``_`` (``mmsafetybench++`` is accepted too).
 
@@ -27,7 +27,7 @@ from echosafe_guard.bench.loaders.siuo_loader import SIUOLoader
 from echosafe_guard.bench.loaders.vlsbench_loader import VLSBenchLoader
 from echosafe_guard.bench.loaders.xstest_loader import XSTestLoader
 from echosafe_guard.exceptions import DataFormatError
-from echosafe_guard.paired import BUNDLED
+from echosafe_guard.paired import is_bundled
 
 __all__ = ["CATEGORY_PREFIX", "LOADERS", "get_loader", "load_bench", "split_category_map"]
 
@@ -108,8 +108,8 @@ def load_bench(
     """Load ``source`` in format ``fmt``.
 
     Without ``fmt``, ``builtin``, ``heldout``, ``heldout2``, ``heldout3``, ``heldout4``,
-    ``heldout5`` and ``*.jsonl`` files are read as the project's paired JSONL (and a known hub
-    dataset in its own format); any other source needs ``fmt`` (CLI ``--format``).
+    ``heldout5``, ``default`` and ``*.jsonl`` files are read as the project's paired JSONL (and a
+    known hub dataset in its own format); any other source needs ``fmt`` (CLI ``--format``).
     ``hf:owner/name`` is downloaded from the Hugging Face hub first
     (:mod:`~echosafe_guard.bench.loaders.hub`). ``text_only``, ``mapping``, ``on_bad_row`` and
     ``missing_images`` go to the loader (see
@@ -129,15 +129,15 @@ def load_bench(
         text = str(snapshot(text))
     auto = fmt is None
     if fmt is None:
-        if text not in BUNDLED and Path(text).suffix.lower() != ".jsonl":
+        if not is_bundled(text) and Path(text).suffix.lower() != ".jsonl":
             raise DataFormatError(
                 f"{text}: cannot tell the benchmark format; pass --format (fmt=) one of "
                 f"{', '.join(sorted(LOADERS))} (only builtin, heldout, heldout2, heldout3, "
-                "heldout4, heldout5 and *.jsonl files are detected)"
+                "heldout4, heldout5, default and *.jsonl files are detected)"
             )
         fmt = "jsonl"
     loader = get_loader(fmt)
-    path = Path(text) if text in BUNDLED else Path(text).expanduser()
+    path = Path(text) if is_bundled(text) else Path(text).expanduser()
     try:
         bench = loader.load(
             path,
@@ -148,7 +148,7 @@ def load_bench(
         )
     except DataFormatError as exc:
         # Only a record the paired format rejects earns the hint (not a missing file or image).
-        if not auto or text in BUNDLED or not path.is_file() or not str(exc).startswith(str(path)):
+        if not auto or is_bundled(text) or not path.is_file() or not str(exc).startswith(str(path)):
             raise
         raise DataFormatError(
             f"{exc} (read as the paired-bench JSONL because of the .jsonl suffix; for another "

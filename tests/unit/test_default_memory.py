@@ -1,0 +1,73 @@
+"""``default``: the default seed memory joins the seen twin sets that carry hand-written insights,
+and never a set still reported as held out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from echosafe_guard.bench.loaders.registry import load_bench
+from echosafe_guard.cli.app import app
+from echosafe_guard.paired import (
+    BUILTIN,
+    DEFAULT_MEMORY,
+    DEFAULT_MEMORY_SETS,
+    HELDOUT,
+    HELDOUT5,
+    builtin_path,
+    bundled_paths,
+    is_bundled,
+    read_paired_jsonl,
+)
+
+
+def test_default_joins_the_seen_sets_in_order() -> None:
+    path, items = read_paired_jsonl(DEFAULT_MEMORY)
+    parts = [read_paired_jsonl(name)[1] for name in DEFAULT_MEMORY_SETS]
+    assert items == [it for part in parts for it in part]
+    assert len(items) == 312 + 3 * 120
+    assert path == builtin_path(BUILTIN)
+    assert bundled_paths(DEFAULT_MEMORY) == tuple(builtin_path(n) for n in DEFAULT_MEMORY_SETS)
+    assert len({it.id for it in items}) == len(items)
+    assert len({it.pair_id for it in items}) == len(items) // 2
+
+
+def test_default_items_all_carry_their_own_insight() -> None:
+    for it in read_paired_jsonl(DEFAULT_MEMORY)[1]:
+        assert it.scenario and it.intent_signals and it.guidance, it.id
+
+
+def test_default_holds_nothing_still_held_out() -> None:
+    assert HELDOUT5 not in DEFAULT_MEMORY_SETS and HELDOUT not in DEFAULT_MEMORY_SETS
+    texts = {it.text.casefold() for it in read_paired_jsonl(DEFAULT_MEMORY)[1]}
+    held = read_paired_jsonl(HELDOUT5)[1]
+    assert not any(it.text.casefold() in texts for it in held)
+
+
+@pytest.mark.parametrize(
+    ("name", "bundled"),
+    [("default", True), ("builtin", True), ("heldout5", True), ("default.jsonl", False)],
+)
+def test_is_bundled(name: str, bundled: bool) -> None:
+    assert is_bundled(name) is bundled
+
+
+def test_load_bench_reads_default_as_paired_jsonl() -> None:
+    loaded = load_bench(DEFAULT_MEMORY)
+    assert loaded.name == "jsonl"
+    assert [it.id for it in loaded.items] == [it.id for it in read_paired_jsonl(DEFAULT_MEMORY)[1]]
+    assert not loaded.skipped
+
+
+def test_cli_names_default(tmp_path: Path) -> None:
+    """The CLI takes the name; a near miss is a clear error, not a crash."""
+    env = {"HF_HUB_OFFLINE": "1", "ECHOSAFE_STORE": str(tmp_path / "store")}
+    out = CliRunner().invoke(app, ["eval", "--dry-run", "--bench", "default", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    counted = json.loads(out.stdout)
+    assert (counted["items"], counted["pairs"], counted["items_without_twin"]) == (672, 336, 0)
+    bad = CliRunner().invoke(app, ["memory", "seed", "defaults", "--json"], env=env)
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
