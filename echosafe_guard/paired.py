@@ -17,8 +17,9 @@ axis, also for reporting only, ``docs/heldout5_twins.md``).
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
 already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``heldout3`` and
-``heldout4``; 336 pairs). A twin set is retired into it once it has been reported; ``heldout``
-(no hand-written insights) and ``heldout5`` (still held out) are not in it.
+``heldout4``; 336 pairs). A reported twin set is retired into it once a newer held-out set
+exists to measure the bigger memory on; ``heldout`` (no hand-written insights) and ``heldout5``
+(the newest set) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
