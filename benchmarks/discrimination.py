@@ -59,6 +59,8 @@ from discrimination_methods import (  # noqa: E402
     cosine,
     folds_loco,
     folds_lopo,
+    folds_loso,
+    memory_items,
     methods,
     metrics,
     run,
@@ -77,7 +79,6 @@ from echosafe_guard.key.sentence_transformer_embedder import (  # noqa: E402
 from echosafe_guard.paired import (  # noqa: E402
     BUILTIN,
     DEFAULT_MEMORY,
-    DEFAULT_MEMORY_SETS,
     PairedItem,
     read_paired_jsonl,
 )
@@ -252,24 +253,6 @@ def min_similarity_coverage(mem: Bank, enc: str) -> tuple[float, dict[str, float
     grid = {t: float(np.mean(sim[mem.unsafe] >= t)) for t in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45)}
     ok = [t for t, c in grid.items() if c >= MIN_COVERAGE]
     return (max(ok) if ok else min(grid)), {str(t): round(c, 3) for t, c in grid.items()}
-
-
-def memory_items(name: str) -> tuple[list[PairedItem], dict[str, Arr]]:
-    """The memory's items, and per retired twin set in it (not ``builtin``) its positions."""
-    if name != DEFAULT_MEMORY:
-        return read_paired_jsonl(name)[1], {}
-    items: list[PairedItem] = []
-    sets: dict[str, Arr] = {}
-    for s in DEFAULT_MEMORY_SETS:
-        part = read_paired_jsonl(s)[1]
-        if s != BUILTIN:
-            sets[s] = np.arange(len(items), len(items) + len(part))
-        items += part
-    return items, sets
-
-
-def folds_loso(n: int, sets: dict[str, Arr]) -> list[tuple[str, list[tuple[Arr, Arr]]]]:
-    return [(f"loso:{s}", [(np.setdiff1d(np.arange(n), idx), idx)]) for s, idx in sets.items()]
 
 
 def tune(mem: Bank, with_mpnet: bool) -> tuple[VerdictPolicy, dict[str, Any]]:

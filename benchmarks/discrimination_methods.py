@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from echosafe_guard.paired import PairedItem
+from echosafe_guard.paired import (
+    BUILTIN,
+    DEFAULT_MEMORY,
+    DEFAULT_MEMORY_SETS,
+    PairedItem,
+    read_paired_jsonl,
+)
 from echosafe_guard.policy.models import VerdictPolicy
 from echosafe_guard.retrieval.intent_rerank import fit_intent_axis
 from echosafe_guard.retrieval.probe import fit_calibrated_probe, fit_probe
@@ -280,6 +286,24 @@ def folds_loco(mem: Bank) -> list[tuple[Arr, Arr]]:
     return [
         (np.flatnonzero(mem.cat != c), np.flatnonzero(mem.cat == c)) for c in sorted(set(mem.cat))
     ]
+
+
+def memory_items(name: str) -> tuple[list[PairedItem], dict[str, Arr]]:
+    """The memory's items, and per retired twin set in it (not ``builtin``) its positions."""
+    if name != DEFAULT_MEMORY:
+        return read_paired_jsonl(name)[1], {}
+    items: list[PairedItem] = []
+    sets: dict[str, Arr] = {}
+    for s in DEFAULT_MEMORY_SETS:
+        part = read_paired_jsonl(s)[1]
+        if s != BUILTIN:
+            sets[s] = np.arange(len(items), len(items) + len(part))
+        items += part
+    return items, sets
+
+
+def folds_loso(n: int, sets: dict[str, Arr]) -> list[tuple[str, list[tuple[Arr, Arr]]]]:
+    return [(f"loso:{s}", [(np.setdiff1d(np.arange(n), idx), idx)]) for s, idx in sets.items()]
 
 
 def run(
