@@ -17,6 +17,7 @@ from echosafe_guard.paired import (
     DEFAULT_MEMORY_SETS,
     HELDOUT,
     HELDOUT5,
+    HELDOUT6,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -41,15 +42,21 @@ def test_default_items_all_carry_their_own_insight() -> None:
 
 
 def test_default_holds_nothing_still_held_out() -> None:
-    assert HELDOUT5 not in DEFAULT_MEMORY_SETS and HELDOUT not in DEFAULT_MEMORY_SETS
+    assert not {HELDOUT, HELDOUT5, HELDOUT6} & set(DEFAULT_MEMORY_SETS)
     texts = {it.text.casefold() for it in read_paired_jsonl(DEFAULT_MEMORY)[1]}
-    held = read_paired_jsonl(HELDOUT5)[1]
+    held = read_paired_jsonl(HELDOUT5)[1] + read_paired_jsonl(HELDOUT6)[1]
     assert not any(it.text.casefold() in texts for it in held)
 
 
 @pytest.mark.parametrize(
     ("name", "bundled"),
-    [("default", True), ("builtin", True), ("heldout5", True), ("default.jsonl", False)],
+    [
+        ("default", True),
+        ("builtin", True),
+        ("heldout5", True),
+        ("heldout6", True),
+        ("default.jsonl", False),
+    ],
 )
 def test_is_bundled(name: str, bundled: bool) -> None:
     assert is_bundled(name) is bundled
