@@ -136,7 +136,12 @@ class Encoders:
         if cache is not None and cache.exists():
             with np.load(cache, allow_pickle=False) as z:
                 keys, v = json.loads(str(z["keys"])), z["v"]
-                self.cache = {k: v[i] for i, k in enumerate(keys)}
+            # rows are saved padded to the widest model: each is cut back to its own model's
+            # width, so that cached and newly embedded vectors stack together
+            width = {MODELS[n]: DIMS[n] for n in MODELS}
+            self.cache = {
+                k: v[i, : width.get(k.split("\0", 1)[0], v.shape[1])] for i, k in enumerate(keys)
+            }
 
     def embed(self, name: str, texts: Sequence[str]) -> Arr:
         model = MODELS[name]  # cache entries are keyed by the model, not the short name
