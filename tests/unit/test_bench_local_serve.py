@@ -3,28 +3,16 @@ proxies: it is run by hand or through ``python -m benchmarks all --only local_se
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.bench_modules import load_benchmark
 
 
 @pytest.fixture
-def local_serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.syspath_prepend(str(BENCH))  # its own imports: harness, proxy_procs
-    spec = importlib.util.spec_from_file_location(
-        "bench_local_serve_under_test", BENCH / "local_serve.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop("bench_local_serve_under_test", None)
+def local_serve(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    return load_benchmark(monkeypatch, "local_serve")  # its own imports: harness, proxy_procs
 
 
 def test_length_matched_ratio_puts_the_guarded_call_at_the_plain_length(

@@ -3,35 +3,23 @@ must stack with newly embedded vectors when only some texts of a call are cached
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.bench_modules import load_benchmark
 
 
 @pytest.fixture
-def disc(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+def disc(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         # the module sets these when unset: keep them as they were after the test
         monkeypatch.setenv(var, os.environ.get(var, "1"))
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "discrimination_under_test", BENCH / "discrimination.py"
-        )
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_benchmark(monkeypatch, "discrimination")
 
 
 class _Fixed:
