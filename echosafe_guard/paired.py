@@ -14,14 +14,14 @@ words by a fourth procedure, also for reporting only, ``docs/heldout3_twins.md``
 same domain asked by a would-be perpetrator, also for reporting only, ``docs/heldout4_twins.md``),
 ``heldout5`` (a sixth, written as one shared premise forking at the ask along a chosen intent
 axis, also for reporting only, ``docs/heldout5_twins.md``) and ``heldout6`` (a seventh, written
-back from the two replies the twins need, shipped unrun, for reporting only,
-``docs/heldout6_twins.md``).
+back from the two replies the twins need, also for reporting only, ``docs/heldout6_twins.md``).
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
 already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``heldout3`` and
 ``heldout4``; 336 pairs). A reported twin set is retired into it once a newer held-out set
 exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
-(already reported, not yet retired) and ``heldout6`` (the newest set, still unrun) are not in it.
+(measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``) and
+``heldout6`` (the newest set) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
