@@ -143,7 +143,8 @@ def test_unsure_shows_the_legitimate_side_and_the_signs_of_harm_but_no_harmful_s
     # a harmful scenario in the prompt primed the local model (docs/discrimination.md)
     assert "unsafe scenario" not in block
     only_unsafe = render_block(POLICY, [unsafe], Call.UNSURE)
-    assert only_unsafe is not None and "harmful when they showed no consent; evasion." in only_unsafe
+    assert only_unsafe is not None
+    assert "harmful when they showed no consent; evasion." in only_unsafe
     assert "scenario" not in only_unsafe and "as you normally would" in only_unsafe
 
 

@@ -18,6 +18,7 @@ from echosafe_guard.paired import (
     HELDOUT,
     HELDOUT5,
     HELDOUT6,
+    HELDOUT7,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -42,9 +43,9 @@ def test_default_items_all_carry_their_own_insight() -> None:
 
 
 def test_default_holds_nothing_still_held_out() -> None:
-    assert not {HELDOUT, HELDOUT5, HELDOUT6} & set(DEFAULT_MEMORY_SETS)
+    assert not {HELDOUT, HELDOUT5, HELDOUT6, HELDOUT7} & set(DEFAULT_MEMORY_SETS)
     texts = {it.text.casefold() for it in read_paired_jsonl(DEFAULT_MEMORY)[1]}
-    held = read_paired_jsonl(HELDOUT5)[1] + read_paired_jsonl(HELDOUT6)[1]
+    held = [it for name in (HELDOUT5, HELDOUT6, HELDOUT7) for it in read_paired_jsonl(name)[1]]
     assert not any(it.text.casefold() in texts for it in held)
 
 
@@ -55,6 +56,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("builtin", True),
         ("heldout5", True),
         ("heldout6", True),
+        ("heldout7", True),
         ("default.jsonl", False),
     ],
 )

@@ -1,9 +1,10 @@
 """The loader registry: format name → loader, and :func:`load_bench`, the one entry point.
 
 Format names: ``jsonl`` (the project's paired JSONL, also ``builtin``, ``heldout``, ``heldout2``,
-``heldout3``, ``heldout4``, ``heldout5``, ``heldout6`` and ``default``), ``mmsafetybench``,
-``mmsafetybench_pp``, ``mossbench``, ``mssbench``, ``siuo``, ``vlsbench``, ``xstest``. Names are
-matched case-insensitively, with ``-`` read as ``_`` (``mmsafetybench++`` is accepted too).
+``heldout3``, ``heldout4``, ``heldout5``, ``heldout6``, ``heldout7`` and ``default``),
+``mmsafetybench``, ``mmsafetybench_pp``, ``mossbench``, ``mssbench``, ``siuo``, ``vlsbench``,
+``xstest``. Names are matched case-insensitively, with ``-`` read as ``_`` (``mmsafetybench++`` is
+accepted too).
 
 ``mapping`` keys of the form ``category:NAME`` are not the loader's: they rename a benchmark
 category to a policy taxonomy key for this load (CLI ``--map 'category:Violent=physical_harm'``),
@@ -108,9 +109,9 @@ def load_bench(
     """Load ``source`` in format ``fmt``.
 
     Without ``fmt``, ``builtin``, ``heldout``, ``heldout2``, ``heldout3``, ``heldout4``,
-    ``heldout5``, ``heldout6``, ``default`` and ``*.jsonl`` files are read as the project's paired
-    JSONL (and a known hub dataset in its own format); any other source needs ``fmt`` (CLI
-    ``--format``). ``hf:owner/name`` is downloaded from the Hugging Face hub first
+    ``heldout5``, ``heldout6``, ``heldout7``, ``default`` and ``*.jsonl`` files are read as the
+    project's paired JSONL (and a known hub dataset in its own format); any other source needs
+    ``fmt`` (CLI ``--format``). ``hf:owner/name`` is downloaded from the Hugging Face hub first
     (:mod:`~echosafe_guard.bench.loaders.hub`). ``text_only``, ``mapping``, ``on_bad_row`` and
     ``missing_images`` go to the loader (see
     :class:`~echosafe_guard.bench.loaders.base.BenchLoader`), except the ``category:NAME=KEY``
@@ -133,7 +134,7 @@ def load_bench(
             raise DataFormatError(
                 f"{text}: cannot tell the benchmark format; pass --format (fmt=) one of "
                 f"{', '.join(sorted(LOADERS))} (only builtin, heldout, heldout2, heldout3, "
-                "heldout4, heldout5, heldout6, default and *.jsonl files are detected)"
+                "heldout4, heldout5, heldout6, heldout7, default and *.jsonl files are detected)"
             )
         fmt = "jsonl"
     loader = get_loader(fmt)
