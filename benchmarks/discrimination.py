@@ -1,23 +1,25 @@
 """Benchmark how well retrieval tells twin requests apart (verdict of the insights shown).
 
     HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 python benchmarks/discrimination.py
-        [--quick] [--json] [--no-mpnet] [--int8] [--memory default|builtin]
-        [--heldout PATH ...] [--out FILE] [--cache FILE]
+        [--quick] [--json] [--no-mpnet] [--int8] [--memory default|builtin] [--add SET ...]
+        [--heldout PATH|SET ...] [--out FILE] [--cache FILE]
 
 Prints one JSON object (progress on stderr, silenced by ``--json``); the methods, protocols and
 metrics live in ``discrimination_methods.py``. The memory is built from a bundled name
 (``--memory``: ``default``, the default seed memory, builtin + heldout2 + heldout3 + heldout4;
-or ``builtin``, the 156 bundled pairs alone) as ``memory seed`` builds it: one insight per
-item, its hand-written scenario / intent signals / guidance, keyed by the item's request.
+or ``builtin``, the 156 bundled pairs alone; ``--add``: more bundled sets, to measure a bigger
+memory before it is taken) as ``memory seed`` builds it: one insight per item, its hand-written
+scenario / intent signals / guidance, keyed by the item's request.
 Protocols:
 
 * ``lopo`` (leave one pair out): per memory pair, memory = every other item;
 * ``loco`` (leave one category out): per category, memory = the other five categories;
-* ``loso:<set>`` (``--memory default`` only; leave one set out): per retired twin set in the
+* ``loso:<set>`` (not for ``builtin``; leave one set out): per retired twin set in the
   memory, memory = the other sets, queries = that set's items (new styles and procedures: the
   protocol the default memory was chosen on);
 * ``heldout:<name>`` (``--heldout PATH``, repeatable): memory = every memory item, queries = a
-  paired JSONL file or XSTest's ``xstest_prompts.csv`` (or its folder). NEVER tune on these.
+  paired JSONL file, a bundled set's name or XSTest's ``xstest_prompts.csv`` (or its folder).
+  NEVER tune on these.
 
 Every method sees, per query, only the memory of its fold (vectors, verdicts, categories and
 insight texts) and the query text's embeddings; fitted state (probes, twins) is computed per
@@ -78,8 +80,10 @@ from echosafe_guard.key.sentence_transformer_embedder import (  # noqa: E402
 )
 from echosafe_guard.paired import (  # noqa: E402
     BUILTIN,
+    BUNDLED,
     DEFAULT_MEMORY,
     PairedItem,
+    builtin_path,
     read_paired_jsonl,
 )
 from echosafe_guard.policy.loader import load_policy  # noqa: E402
@@ -106,9 +110,10 @@ TUNING = {
     "are right >= 0.9",
     "shipped_intent_rerank": "the intent re-ranker's policy defaults (shrinkage 0.9, weight 0.1, "
     "20 candidates), chosen earlier on LOPO of this same set (no longer the default rerank)",
-    "weak_unsafe_min_similarity": "the decision rule's threshold, chosen on LOCO rows of the "
-    "shipped verdict model: the lowest value whose kept weak unsafe calls (p < block_confidence) "
-    "are right >= 0.85 (discrimination_weak.py)",
+    "weak_unsafe_min_similarity": "the decision rule's threshold. LOCO rows of the shipped "
+    "verdict model give the lowest value whose kept weak unsafe calls (p < block_confidence) are "
+    "right >= 0.85 (discrimination_weak.py; 0.42, shipped until issue 14's 0.50). 0.50 was chosen "
+    "end to end with the local model on seen sets (heldout, heldout5, heldout6, XSTest)",
     "unsafe_first_at": "chosen from {0.5, 0.55, 0.6, 0.65, 0.7} on LOCO: the highest verdict_at_1 "
     "with safe_unsafe_first <= 0.15 (else the lowest safe_unsafe_first); *_lean_first rows "
     "use 0.5",
@@ -236,7 +241,7 @@ def latency(
 
 
 def load_heldout(path: str) -> tuple[str, list[PairedItem]]:
-    p = Path(path)
+    p = builtin_path(path) if path in BUNDLED else Path(path)
     if p.suffix == ".jsonl":
         return p.stem, read_paired_jsonl(p)[1]
     from echosafe_guard.bench.loaders.xstest_loader import XSTestLoader
@@ -331,22 +336,27 @@ def measure(name: str, rows: list[dict[str, Any]], band: float, policy: Policy) 
     return out
 
 
-def main() -> None:
+def arguments() -> Any:
     ap = parser(__doc__, quick="LOCO only, short latency run")
-    ap.add_argument("--heldout", action="append", default=[], help="paired JSONL or xstest CSV")
+    ap.add_argument("--heldout", action="append", default=[], help="paired JSONL, set or CSV")
+    ap.add_argument("--add", action="append", default=[], choices=sorted(BUNDLED), help="set")
     ap.add_argument("--no-mpnet", action="store_true", help="skip all-mpnet-base-v2 methods")
     ap.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz)")
     ap.add_argument("--int8", action="store_true", help="add the ONNX int8 keys' rows")
     ap.add_argument(
         "--memory", choices=(DEFAULT_MEMORY, BUILTIN), default=DEFAULT_MEMORY, help="memory sets"
     )
-    args = parse(ap)
+    return parse(ap)
+
+
+def main() -> None:
+    args = arguments()
     start, load0 = time.perf_counter(), loadavg()
     encs: tuple[str, ...] = ("minilm",) if args.no_mpnet else ENCODERS
     if args.int8:
         encs += ("minilm_int8",) if args.no_mpnet else INT8
     enc = Encoders(encs, args.cache)
-    items, sets = memory_items(args.memory)
+    items, sets = memory_items(args.memory, args.add)
     mem = bank(enc, items, memory=True)
     held = [(name, bank(enc, its, memory=False)) for name, its in map(load_heldout, args.heldout)]
     enc.save()
@@ -397,7 +407,8 @@ def main() -> None:
     lat = latency(enc, table, mem, 8 if args.quick else 40)
     result = {
         "benchmark": "echosafe_guard twin discrimination (retrieval verdict)",
-        "memory": f"memory seed {args.memory}: one insight per item ({len(items)} items)",
+        "memory": f"memory seed {'+'.join([args.memory, *args.add])}: one insight per item "
+        f"({len(items)} items)",
         "k_shown": K_SHOWN,
         "candidates": CANDIDATES,
         "tuning": {**TUNING, **tuning},

@@ -288,13 +288,14 @@ def folds_loco(mem: Bank) -> list[tuple[Arr, Arr]]:
     ]
 
 
-def memory_items(name: str) -> tuple[list[PairedItem], dict[str, Arr]]:
-    """The memory's items, and per retired twin set in it (not ``builtin``) its positions."""
-    if name != DEFAULT_MEMORY:
-        return read_paired_jsonl(name)[1], {}
+def memory_items(name: str, extra: Sequence[str] = ()) -> tuple[list[PairedItem], dict[str, Arr]]:
+    """The memory's items (``name``, then the bundled sets ``extra``), and per retired twin set
+    in it (not ``builtin``) its positions."""
+    first = DEFAULT_MEMORY_SETS if name == DEFAULT_MEMORY else (name,)
+    names = list(dict.fromkeys([*first, *extra]))  # each set once, in order
     items: list[PairedItem] = []
     sets: dict[str, Arr] = {}
-    for s in DEFAULT_MEMORY_SETS:
+    for s in names:
         part = read_paired_jsonl(s)[1]
         if s != BUILTIN:
             sets[s] = np.arange(len(items), len(items) + len(part))

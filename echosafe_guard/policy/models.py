@@ -416,14 +416,14 @@ class Policy(_Strict):
     block_confidence: Annotated[float, Field(gt=0.5, le=1.0)] | None = 0.9
     """``enforce`` also blocks a request the verdict model calls unsafe with ``p_unsafe`` at or
     above this (None: only near-duplicates block)."""
-    weak_unsafe_min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] | None = 0.42
+    weak_unsafe_min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] | None = 0.5
     """Unsafe evidence short of ``block_confidence`` counts only when the nearest unsafe insight
     is at least this similar; a weak call from a far insight is read as unsure (the block shows
-    both sides and states no verdict). None: every unsafe call counts. Default: on
-    leave-one-category-out of the bundled set, the lowest value at which the weak unsafe calls
-    kept were right ≥ 0.85 of the time (0.71 for all weak calls; docs/discrimination.md). A
-    cosine of the default all-mpnet-base-v2 key: another text model needs its own value, chosen
-    again by ``benchmarks/discrimination.py``, like ``retrieval.min_similarity``."""
+    both sides and states no verdict). None: every unsafe call counts. Default: chosen end to
+    end with the local model on seen sets over 0.42 (leave-one-category-out of the bundled set:
+    the lowest value whose kept weak calls were right ≥ 0.85) and 1.0 (docs/discrimination.md).
+    A cosine of the default all-mpnet-base-v2 key: another text model needs its own value
+    (``benchmarks/discrimination.py`` reports the LOCO choice, as for ``min_similarity``)."""
     on_store_error: StoreErrorPolicy = StoreErrorPolicy.FAIL_OPEN
     block_message: Annotated[str, Field(min_length=1)] = (
         "I can't help with that request. If I misread it, please rephrase what you need."

@@ -127,7 +127,9 @@ def test_weak_unsafe_evidence_far_from_every_unsafe_insight_is_read_as_unsure() 
         p_unsafe=0.8,
     )
     assert off.reason == "unsafe_evidence"  # None (the parameter's default): every call counts
-    assert POLICY.weak_unsafe_min_similarity == 0.42  # the shipped value (docs/discrimination.md)
+    # the shipped value (docs/discrimination.md), the same in the YAML and the model's default
+    default = type(POLICY).model_fields["weak_unsafe_min_similarity"].default
+    assert POLICY.weak_unsafe_min_similarity == 0.5 == default
 
 
 def test_unsure_shows_the_legitimate_side_and_the_signs_of_harm_but_no_harmful_scenario() -> None:
