@@ -42,6 +42,7 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
@@ -336,7 +337,7 @@ def measure(name: str, rows: list[dict[str, Any]], band: float, policy: Policy) 
     return out
 
 
-def arguments() -> Any:
+def arguments() -> argparse.Namespace:
     ap = parser(__doc__, quick="LOCO only, short latency run")
     ap.add_argument("--heldout", action="append", default=[], help="paired JSONL, set or CSV")
     ap.add_argument("--add", action="append", default=[], choices=sorted(BUNDLED), help="set")
