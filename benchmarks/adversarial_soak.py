@@ -56,15 +56,25 @@ P99_DRIFT_LIMIT = 1.5
 OUTCOMES = ("answer", "aborted", "typed_error", "server_error", "failure")
 
 
-def _group(pgid: int) -> list[int]:
-    pids = []
+def _group_started(pgid: int) -> set[tuple[int, int]]:
+    """(pid, start time in clock ticks) of each process in group ``pgid``: a pid reused by a
+    new process after a crash does not pass for the old one."""
+    found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
-                pids.append(int(stat.parent.name))
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                found.add((int(stat.parent.name), int(fields[19])))
         except (OSError, IndexError, ValueError):
             continue
-    return sorted(pids)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
+    except OSError:
+        return "?"
 
 
 def _rss_mb(pids: list[int]) -> float:
@@ -248,7 +258,8 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
         warm = _Load(proxy.url, "soak/warmup")
         warm.run(warmup_s, clients)
         time.sleep(1.0)
-        pids = _group(proxy.proc.pid)
+        started = _group_started(proxy.proc.pid)
+        pids = sorted(pid for pid, _ in started)
         rss0, fd0 = _rss_mb(pids), _fds(pids)
         load, peak, stop = _Load(proxy.url, "soak"), [rss0], threading.Event()
 
@@ -262,7 +273,12 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
         stop.set()
         sampler.join()
         time.sleep(2.0)  # the clients are closed: let the proxy drop their connections
-        alive = _alive(proxy.url) and _group(proxy.proc.pid) == pids
+        answers = _alive(proxy.url)
+        after = _group_started(proxy.proc.pid)
+        # the processes of the start, none gone or replaced; a short-lived child of theirs
+        # (a library's own subprocess, in the same group) is listed, not counted as a crash
+        lost, extra = started - after, after - started
+        alive = answers and not lost
         rss1, fd1 = _rss_mb(pids), _fds(pids)
     finally:
         t_stop = time.perf_counter()
@@ -292,7 +308,11 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
         "cases": requests + sum(warm.outcomes.values()),
         "failures": failures,
         "examples": (
-            warm.examples + load.examples + crashes + ([] if alive else ["the proxy died"])
+            warm.examples
+            + load.examples
+            + crashes
+            + ([] if answers else ["the proxy did not answer /health/liveliness in 10 s"])
+            + [f"process gone or replaced: {pid}" for pid, _ in sorted(lost)]
         )[:5],
         "seconds": round(time.perf_counter() - t0, 2),
         "soak_s": seconds,
@@ -308,6 +328,9 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
         },
         "http_status": {str(s): n for s, n in sorted(load.statuses.items())},
         "proxy_alive_same_pids": alive,
+        "proxy_answers": answers,
+        "processes_lost": len(lost),
+        "processes_extra": [_cmdline(pid) for pid, _ in sorted(extra)],
         "rss_mb": rss,
         "fds": {"start": fd0, "end": fd1, "growth": fd_growth},
         "latency": latency,
