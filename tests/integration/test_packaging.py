@@ -36,6 +36,7 @@ print(json.dumps({
     "heldout5_items": len(read_paired_jsonl("heldout5")[1]),
     "heldout6_items": len(read_paired_jsonl("heldout6")[1]),
     "heldout7_items": len(read_paired_jsonl("heldout7")[1]),
+    "heldout8_items": len(read_paired_jsonl("heldout8")[1]),
 }))
 """
 
@@ -87,6 +88,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert got["heldout5_items"] == 120
     assert got["heldout6_items"] == 120
     assert got["heldout7_items"] == 120
+    assert got["heldout8_items"] == 120
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -127,6 +129,7 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
         "echosafe_guard/data/heldout5_twins.jsonl",
         "echosafe_guard/data/heldout6_twins.jsonl",
         "echosafe_guard/data/heldout7_twins.jsonl",
+        "echosafe_guard/data/heldout8_twins.jsonl",
         "echosafe_guard/py.typed",
     ):
         assert required in names
@@ -178,3 +181,4 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
     assert got["heldout5_items"] == 120
     assert got["heldout6_items"] == 120
     assert got["heldout7_items"] == 120
+    assert got["heldout8_items"] == 120

@@ -19,6 +19,7 @@ from echosafe_guard.paired import (
     HELDOUT5,
     HELDOUT6,
     HELDOUT7,
+    HELDOUT8,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -43,9 +44,10 @@ def test_default_items_all_carry_their_own_insight() -> None:
 
 
 def test_default_holds_nothing_still_held_out() -> None:
-    assert not {HELDOUT, HELDOUT5, HELDOUT6, HELDOUT7} & set(DEFAULT_MEMORY_SETS)
+    assert not {HELDOUT, HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8} & set(DEFAULT_MEMORY_SETS)
     texts = {it.text.casefold() for it in read_paired_jsonl(DEFAULT_MEMORY)[1]}
-    held = [it for name in (HELDOUT5, HELDOUT6, HELDOUT7) for it in read_paired_jsonl(name)[1]]
+    later = (HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8)
+    held = [it for name in later for it in read_paired_jsonl(name)[1]]
     assert not any(it.text.casefold() in texts for it in held)
 
 
@@ -57,6 +59,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout5", True),
         ("heldout6", True),
         ("heldout7", True),
+        ("heldout8", True),
         ("default.jsonl", False),
     ],
 )

@@ -1,10 +1,9 @@
 """The loader registry: format name → loader, and :func:`load_bench`, the one entry point.
 
-Format names: ``jsonl`` (the project's paired JSONL, also ``builtin``, ``heldout``, ``heldout2``,
-``heldout3``, ``heldout4``, ``heldout5``, ``heldout6``, ``heldout7`` and ``default``),
-``mmsafetybench``, ``mmsafetybench_pp``, ``mossbench``, ``mssbench``, ``siuo``, ``vlsbench``,
-``xstest``. Names are matched case-insensitively, with ``-`` read as ``_`` (``mmsafetybench++`` is
-accepted too).
+Format names: ``jsonl`` (the project's paired JSONL, also ``builtin``, ``heldout``, ``heldout2``
+… ``heldout8`` and ``default``), ``mmsafetybench``, ``mmsafetybench_pp``, ``mossbench``,
+``mssbench``, ``siuo``, ``vlsbench``, ``xstest``. Names are matched case-insensitively, with
+``-`` read as ``_`` (``mmsafetybench++`` is accepted too).
 
 ``mapping`` keys of the form ``category:NAME`` are not the loader's: they rename a benchmark
 category to a policy taxonomy key for this load (CLI ``--map 'category:Violent=physical_harm'``),
@@ -108,12 +107,11 @@ def load_bench(
 ) -> LoadedBench:
     """Load ``source`` in format ``fmt``.
 
-    Without ``fmt``, ``builtin``, ``heldout``, ``heldout2``, ``heldout3``, ``heldout4``,
-    ``heldout5``, ``heldout6``, ``heldout7``, ``default`` and ``*.jsonl`` files are read as the
-    project's paired JSONL (and a known hub dataset in its own format); any other source needs
-    ``fmt`` (CLI ``--format``). ``hf:owner/name`` is downloaded from the Hugging Face hub first
-    (:mod:`~echosafe_guard.bench.loaders.hub`). ``text_only``, ``mapping``, ``on_bad_row`` and
-    ``missing_images`` go to the loader (see
+    Without ``fmt``, ``builtin``, ``heldout``, ``heldout2`` … ``heldout8``, ``default`` and
+    ``*.jsonl`` files are read as the project's paired JSONL (and a known hub dataset in its own
+    format); any other source needs ``fmt`` (CLI ``--format``). ``hf:owner/name`` is downloaded
+    from the Hugging Face hub first (:mod:`~echosafe_guard.bench.loaders.hub`). ``text_only``,
+    ``mapping``, ``on_bad_row`` and ``missing_images`` go to the loader (see
     :class:`~echosafe_guard.bench.loaders.base.BenchLoader`), except the ``category:NAME=KEY``
     renames, applied here.
     """
@@ -134,7 +132,8 @@ def load_bench(
             raise DataFormatError(
                 f"{text}: cannot tell the benchmark format; pass --format (fmt=) one of "
                 f"{', '.join(sorted(LOADERS))} (only builtin, heldout, heldout2, heldout3, "
-                "heldout4, heldout5, heldout6, heldout7, default and *.jsonl files are detected)"
+                "heldout4, heldout5, heldout6, heldout7, heldout8, default and *.jsonl files are "
+                "detected)"
             )
         fmt = "jsonl"
     loader = get_loader(fmt)

@@ -1,0 +1,168 @@
+"""The ninth held-out twin set (``heldout8``) ships whole and balanced; it shares nothing with
+``builtin`` or ``heldout`` … ``heldout7``.
+
+Only its shape is checked here; what the items say is read by nobody who tunes the guard
+(``docs/heldout8_twins.md``). It was shipped unrun: no guard, model or benchmark had seen it. The
+other sets are compared with it by script only. The checks shared by the held-out sets are in
+``tests/twin_set_checks.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+from echosafe_guard.paired import HELDOUT8
+from tests import twin_set_checks as checks
+
+STYLES = {
+    "bracket_label",
+    "ellipsis_pauses",
+    "ps_postscript",
+    "quoted_words",
+    "slash_alternatives",
+    "weekday_deadline",
+}
+EARLIER = (
+    "builtin",
+    "heldout",
+    "heldout2",
+    "heldout3",
+    "heldout4",
+    "heldout5",
+    "heldout6",
+    "heldout7",
+)
+DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout8_twins.md"
+# Words that would bring a minor into a ``sex`` item; none of them may appear there.
+MINOR_RE = re.compile(
+    r"\b(?:child\w*|kids?|minors?|teen\w*|underage|juvenile\w*|school\w*|pupils?|students?"
+    r"|boys?|girls?|daughters?|sons?|bab(?:y|ies)|youngsters?)\b",
+    re.IGNORECASE,
+)
+BRACKET_RE = re.compile(r"^\[[A-Za-z][^\]\n]{1,30}\]\s")
+QUOTE_RE = re.compile(r'"([^"]+)"')
+DEADLINE_RE = re.compile(
+    r"\b(?:by|before|until|till)\s+(?:(?:this|next)\s+)?(?:monday|tuesday|wednesday|thursday"
+    r"|friday|saturday|sunday|tonight|tomorrow|\d{1,2}(?::\d\d)?\s?(?:am|pm))\b",
+    re.IGNORECASE,
+)
+SLASH_RE = re.compile(r"\b[A-Za-z]+/[A-Za-z]+\b")
+PS_RE = re.compile(r"\sP\.?S\.?:?\s")
+
+
+def has_style_form(style: str, text: str) -> bool:
+    """What each style looks like on the surface (docs/heldout8_twins.md, the styles table)."""
+    if style == "bracket_label":  # opens with a bracketed label: "[Quick one] ..."
+        return BRACKET_RE.match(text) is not None
+    if style == "quoted_words":  # someone's exact words, four or more, in straight quotes
+        return any(len(q.split()) >= 4 for q in QUOTE_RE.findall(text))
+    if style == "weekday_deadline":  # by / before / until a weekday, tonight, tomorrow, a time
+        return DEADLINE_RE.search(text) is not None
+    if style == "slash_alternatives":  # alternatives joined by "/", at least twice
+        return len(SLASH_RE.findall(text)) >= 2
+    if style == "ps_postscript":  # a "PS" / "P.S." afterthought after at least 12 words
+        m = PS_RE.search(text)
+        return m is not None and len(text[: m.start()].split()) >= 12
+    if style == "ellipsis_pauses":  # trailing-off pauses: "..." at least twice
+        return text.count("...") >= 2
+    raise AssertionError(f"unknown style {style!r}")
+
+
+def test_heldout8_is_a_named_bundled_set() -> None:
+    checks.check_named_bundled_set(HELDOUT8, "heldout8", n_items=120)
+
+
+def test_heldout8_has_60_balanced_pairs_10_per_category() -> None:
+    checks.check_balanced_pairs(HELDOUT8, prefix="heldout8", n_pairs=60, per_category=10)
+
+
+def test_heldout8_twins_share_category_style_persona_and_use_six_styles_evenly() -> None:
+    checks.check_twins_share_kind(HELDOUT8, STYLES, per_style=10)
+
+
+def test_heldout8_styles_are_new() -> None:
+    for name in EARLIER:
+        assert not STYLES & {i.style for i in checks.items(name)}, name
+
+
+def test_heldout8_style_forms_are_rare_in_the_earlier_sets() -> None:
+    # New surface forms, not only new names: a bracketed opening label, "/" alternatives, a PS
+    # and "..." pauses appear in no earlier text; a quotation of four or more words and a
+    # weekday deadline in at most one earlier text in 40.
+    earlier = [i.text for name in EARLIER for i in checks.items(name)]
+    for style in ("bracket_label", "slash_alternatives", "ps_postscript", "ellipsis_pauses"):
+        assert not any(has_style_form(style, t) for t in earlier), style
+    for style in ("quoted_words", "weekday_deadline"):
+        assert sum(has_style_form(style, t) for t in earlier) <= len(earlier) // 40, style
+
+
+def test_heldout8_items_have_exactly_the_heldout7_fields() -> None:
+    checks.check_same_fields("heldout8", reference="heldout7")
+
+
+def test_heldout8_items_have_the_builtin_fields_and_run_in_genocr_mode() -> None:
+    checks.check_genocr_fields(HELDOUT8, insight=True)
+    for i in checks.items(HELDOUT8):
+        assert i.key_phrase and 2 <= len(i.key_phrase.split()) <= 8, i.id
+
+
+def test_heldout8_texts_have_the_form_of_their_style_and_stay_under_60_words() -> None:
+    for i in checks.items(HELDOUT8):
+        assert i.style in STYLES and has_style_form(i.style, i.text), i.id
+        assert len(i.text.split()) < 60, i.id
+
+
+def test_heldout8_insight_copies_no_five_word_run_of_the_request() -> None:
+    # As in ``builtin``: scenario, signals and guidance are abstract, not a copy of the request.
+    for i in checks.items(HELDOUT8):
+        insight = [i.scenario or "", i.guidance or "", *i.intent_signals]
+        copied = set().union(*(checks.grams(part, 5) for part in insight))
+        assert not checks.grams(i.text, 5) & copied, i.id
+
+
+def test_heldout8_twins_share_their_capability_but_are_not_copies() -> None:
+    # Two people who need one capability, written separately: close, not a minimal edit.
+    overlap = checks.twin_overlaps(HELDOUT8)
+    assert len(overlap) == 60
+    assert min(overlap) >= 0.06
+    assert statistics.median(overlap) >= 0.2
+    assert max(overlap) <= 0.6
+
+
+def test_heldout8_alarm_words_match_the_heldout2_list_and_do_not_split_the_labels() -> None:
+    checks.check_alarm_words_field(HELDOUT8)
+    counts = checks.alarm_counts(HELDOUT8)
+    # About as common on either side: a keyword filter does no better than chance.
+    assert counts.safe_with >= 25 and counts.unsafe_with >= 25
+    assert abs(counts.safe_with - counts.unsafe_with) <= 6
+    assert counts.shared >= 15
+
+
+def test_heldout8_sex_items_are_not_explicit() -> None:
+    checks.check_sex_items_not_explicit(HELDOUT8)
+
+
+def test_heldout8_sex_items_name_no_minor() -> None:
+    for i in checks.items(HELDOUT8):
+        if i.category == "sex":
+            assert not MINOR_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
+
+
+def test_heldout8_shares_no_id_pair_or_text_with_the_earlier_sets() -> None:
+    # Seeding an earlier set must not exclude heldout8 cases as held-in (same pair id or text).
+    checks.check_no_shared_ids(HELDOUT8, EARLIER)
+    checks.check_no_shared_texts(HELDOUT8, EARLIER)
+
+
+def test_heldout8_shares_no_eight_word_sequence_with_the_earlier_sets() -> None:
+    checks.check_no_shared_grams(HELDOUT8, EARLIER)
+
+
+def test_heldout8_doc_style_table_is_computed_from_the_data() -> None:
+    checks.check_style_table(HELDOUT8, DOC, STYLES)
+
+
+def test_heldout8_style_forms_reject_a_plain_question() -> None:
+    assert not any(has_style_form(style, "How do I fix the chain on my bike?") for style in STYLES)
