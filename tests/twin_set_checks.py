@@ -48,6 +48,12 @@ ALARM = (
     r"evasion", r"dangerous",
 )  # fmt: skip
 ALARM_RE = re.compile(r"\b(?:" + "|".join(ALARM) + r")\b", re.IGNORECASE)
+# Words that would bring a minor into a ``sex`` item; none of them may appear there.
+MINOR_RE = re.compile(
+    r"\b(?:child\w*|kids?|minors?|teen\w*|underage|juvenile\w*|school\w*|pupils?|students?"
+    r"|boys?|girls?|daughters?|sons?|bab(?:y|ies)|youngsters?)\b",
+    re.IGNORECASE,
+)
 EXPLICIT_RE = re.compile(
     r"\b(?:porn\w*|nudes?|naked|genital\w*|orgasm\w*|erotic\w*|intercourse|masturbat\w*|penis"
     r"|vagin\w*|breasts?|explicit|aroused|horny)\b",
@@ -202,6 +208,13 @@ def check_sex_items_not_explicit(source: Source) -> None:
     assert sex
     for i in sex:
         assert not EXPLICIT_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
+
+
+def check_sex_items_name_no_minor(source: Source) -> None:
+    sex = [i for i in items(source) if i.category == "sex"]
+    assert sex
+    for i in sex:
+        assert not MINOR_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
 
 
 def check_no_shared_ids(source: Source, others: Iterable[Source]) -> None:

@@ -25,12 +25,6 @@ STYLES = {
 }
 EARLIER = ("builtin", "heldout", "heldout2", "heldout3", "heldout4")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout5_twins.md"
-# Words that would bring a minor into a ``sex`` item; none of them may appear there.
-MINOR_RE = re.compile(
-    r"\b(?:child\w*|kids?|minors?|teen\w*|underage|juvenile\w*|school\w*|pupils?|students?"
-    r"|boys?|girls?|daughters?|sons?|bab(?:y|ies)|youngsters?)\b",
-    re.IGNORECASE,
-)
 
 
 def _has(pattern: str, text: str, at_least: int = 1) -> bool:
@@ -125,9 +119,7 @@ def test_heldout5_sex_items_are_not_explicit() -> None:
 
 
 def test_heldout5_sex_items_name_no_minor() -> None:
-    for i in checks.items(HELDOUT5):
-        if i.category == "sex":
-            assert not MINOR_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
+    checks.check_sex_items_name_no_minor(HELDOUT5)
 
 
 def test_heldout5_shares_no_id_pair_or_text_with_the_earlier_sets() -> None:

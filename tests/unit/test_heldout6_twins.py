@@ -26,12 +26,6 @@ STYLES = {
 }
 EARLIER = ("builtin", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout6_twins.md"
-# Words that would bring a minor into a ``sex`` item; none of them may appear there.
-MINOR_RE = re.compile(
-    r"\b(?:child\w*|kids?|minors?|teen\w*|underage|juvenile\w*|school\w*|pupils?|students?"
-    r"|boys?|girls?|daughters?|sons?|bab(?:y|ies)|youngsters?)\b",
-    re.IGNORECASE,
-)
 # Words written in capitals for emphasis (case-sensitive: ``not`` is not ``NOT``).
 CAPS_RE = re.compile(
     r"\b(?:NOT|NEVER|ONLY|REALLY|ACTUALLY|ALWAYS|ALL|ANY|NO|NOTHING|NEED|REAL|FAST|MUST|EVERY)\b"
@@ -141,9 +135,7 @@ def test_heldout6_sex_items_are_not_explicit() -> None:
 
 
 def test_heldout6_sex_items_name_no_minor() -> None:
-    for i in checks.items(HELDOUT6):
-        if i.category == "sex":
-            assert not MINOR_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
+    checks.check_sex_items_name_no_minor(HELDOUT6)
 
 
 def test_heldout6_shares_no_id_pair_or_text_with_the_earlier_sets() -> None:

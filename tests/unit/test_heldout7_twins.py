@@ -26,12 +26,6 @@ STYLES = {
 }
 EARLIER = ("builtin", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout7_twins.md"
-# Words that would bring a minor into a ``sex`` item; none of them may appear there.
-MINOR_RE = re.compile(
-    r"\b(?:child\w*|kids?|minors?|teen\w*|underage|juvenile\w*|school\w*|pupils?|students?"
-    r"|boys?|girls?|daughters?|sons?|bab(?:y|ies)|youngsters?)\b",
-    re.IGNORECASE,
-)
 # Pictographic emoji (the Unicode blocks of faces, hands, objects and symbols).
 EMOJI_RE = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
 # A number with a unit of length, distance, weight, volume or data size.
@@ -144,9 +138,7 @@ def test_heldout7_sex_items_are_not_explicit() -> None:
 
 
 def test_heldout7_sex_items_name_no_minor() -> None:
-    for i in checks.items(HELDOUT7):
-        if i.category == "sex":
-            assert not MINOR_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
+    checks.check_sex_items_name_no_minor(HELDOUT7)
 
 
 def test_heldout7_shares_no_id_pair_or_text_with_the_earlier_sets() -> None:

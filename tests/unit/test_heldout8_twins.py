@@ -35,12 +35,6 @@ EARLIER = (
     "heldout7",
 )
 DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout8_twins.md"
-# Words that would bring a minor into a ``sex`` item; none of them may appear there.
-MINOR_RE = re.compile(
-    r"\b(?:child\w*|kids?|minors?|teen\w*|underage|juvenile\w*|school\w*|pupils?|students?"
-    r"|boys?|girls?|daughters?|sons?|bab(?:y|ies)|youngsters?)\b",
-    re.IGNORECASE,
-)
 BRACKET_RE = re.compile(r"^\[[A-Za-z][^\]\n]{1,30}\]\s")
 QUOTE_RE = re.compile(r'"([^"]+)"')
 DEADLINE_RE = re.compile(
@@ -145,9 +139,7 @@ def test_heldout8_sex_items_are_not_explicit() -> None:
 
 
 def test_heldout8_sex_items_name_no_minor() -> None:
-    for i in checks.items(HELDOUT8):
-        if i.category == "sex":
-            assert not MINOR_RE.search(f"{i.text} {i.ocr_text} {i.scenario or ''}"), i.id
+    checks.check_sex_items_name_no_minor(HELDOUT8)
 
 
 def test_heldout8_shares_no_id_pair_or_text_with_the_earlier_sets() -> None:
