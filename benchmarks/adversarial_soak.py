@@ -70,6 +70,15 @@ def _group_started(pgid: int) -> set[tuple[int, int]]:
     return found
 
 
+def _changes(pgid: int, started: set[tuple[int, int]]) -> tuple[list[int], list[str]]:
+    """The processes of the start that are gone or replaced (a crash), and the command lines of
+    processes that joined the group since: a short-lived child of theirs (a library's own
+    subprocess) is listed, not counted as a crash. Read while the proxy still runs."""
+    now = _group_started(pgid)
+    lost = sorted(pid for pid, _ in started - now)
+    return lost, [_cmdline(pid) for pid, _ in sorted(now - started)]
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
@@ -274,10 +283,7 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
         sampler.join()
         time.sleep(2.0)  # the clients are closed: let the proxy drop their connections
         answers = _alive(proxy.url)
-        after = _group_started(proxy.proc.pid)
-        # the processes of the start, none gone or replaced; a short-lived child of theirs
-        # (a library's own subprocess, in the same group) is listed, not counted as a crash
-        lost, extra = started - after, after - started
+        lost, extra = _changes(proxy.proc.pid, started)
         alive = answers and not lost
         rss1, fd1 = _rss_mb(pids), _fds(pids)
     finally:
@@ -312,7 +318,7 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
             + load.examples
             + crashes
             + ([] if answers else ["the proxy did not answer /health/liveliness in 10 s"])
-            + [f"process gone or replaced: {pid}" for pid, _ in sorted(lost)]
+            + [f"process gone or replaced: {pid}" for pid in lost]
         )[:5],
         "seconds": round(time.perf_counter() - t0, 2),
         "soak_s": seconds,
@@ -330,7 +336,7 @@ def soak(tmp: Path, seconds: float, clients: int = 4) -> dict[str, Any]:
         "proxy_alive_same_pids": alive,
         "proxy_answers": answers,
         "processes_lost": len(lost),
-        "processes_extra": [_cmdline(pid) for pid, _ in sorted(extra)],
+        "processes_extra": extra,
         "rss_mb": rss,
         "fds": {"start": fd0, "end": fd1, "growth": fd_growth},
         "latency": latency,
