@@ -37,6 +37,7 @@ print(json.dumps({
     "heldout6_items": len(read_paired_jsonl("heldout6")[1]),
     "heldout7_items": len(read_paired_jsonl("heldout7")[1]),
     "heldout8_items": len(read_paired_jsonl("heldout8")[1]),
+    "heldout9_items": len(read_paired_jsonl("heldout9")[1]),
 }))
 """
 
@@ -89,6 +90,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert got["heldout6_items"] == 120
     assert got["heldout7_items"] == 120
     assert got["heldout8_items"] == 120
+    assert got["heldout9_items"] == 120
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -130,6 +132,7 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
         "echosafe_guard/data/heldout6_twins.jsonl",
         "echosafe_guard/data/heldout7_twins.jsonl",
         "echosafe_guard/data/heldout8_twins.jsonl",
+        "echosafe_guard/data/heldout9_twins.jsonl",
         "echosafe_guard/py.typed",
     ):
         assert required in names
@@ -182,3 +185,4 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
     assert got["heldout6_items"] == 120
     assert got["heldout7_items"] == 120
     assert got["heldout8_items"] == 120
+    assert got["heldout9_items"] == 120

@@ -257,7 +257,17 @@ def test_missing_bench_file_is_a_typed_error(env: dict[str, str], tmp_path: Path
 
 @pytest.mark.parametrize(
     "name",
-    ["heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8"],
+    [
+        "heldout",
+        "heldout2",
+        "heldout3",
+        "heldout4",
+        "heldout5",
+        "heldout6",
+        "heldout7",
+        "heldout8",
+        "heldout9",
+    ],
 )
 def test_eval_reads_a_heldout_set_by_name(
     llm: ScriptedLLM, env: dict[str, str], tmp_path: Path, name: str
