@@ -4,7 +4,7 @@ each set's test module.
 
 Every check reads a set by name (or by path, for the checks' own tests) and asserts; none of them
 reports what a method scores. What differs between sets (counts, styles, style-specific formats,
-overlap and alarm-word thresholds) stays in the set's own test module.
+overlap and alarm-word thresholds) stays in the set's own test module, which passes it in.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -66,6 +66,12 @@ EXPLICIT_RE = re.compile(
 
 def items(source: Source) -> list[PairedItem]:
     return read_paired_jsonl(source)[1]
+
+
+def earlier_than(name: str) -> tuple[str, ...]:
+    """The bundled sets shipped before ``name`` (:data:`BUNDLED` is in shipping order)."""
+    names = list(BUNDLED)
+    return tuple(names[: names.index(name)])
 
 
 def by_pair(source: Source) -> dict[str, list[PairedItem]]:
@@ -201,6 +207,75 @@ def check_alarm_words_field(source: Source) -> None:
     """``alarm_words`` is what :data:`ALARM` finds in the text, never set by hand."""
     for i in items(source):
         assert extra(i, "alarm_words") == alarm_words(i.text), i.id
+
+
+def check_key_phrases(source: Source) -> None:
+    """Every ``key_phrase`` is two to eight words long."""
+    for i in items(source):
+        assert i.key_phrase and 2 <= len(i.key_phrase.split()) <= 8, i.id
+
+
+def check_style_forms(
+    source: Source,
+    styles: set[str],
+    has_style_form: Callable[[str, str], bool],
+    *,
+    max_words: int | None = None,
+) -> None:
+    """Every item has one of ``styles`` and its text the form of that style
+    (``has_style_form(style, text)``); with ``max_words``, every text is shorter than that."""
+    for i in items(source):
+        assert i.style in styles and has_style_form(i.style, i.text), i.id
+        if max_words is not None:
+            assert len(i.text.split()) < max_words, i.id
+
+
+def check_style_forms_reject_a_plain_question(
+    styles: set[str], has_style_form: Callable[[str, str], bool]
+) -> None:
+    """No style's form holds for a plain question."""
+    assert not any(has_style_form(style, "How do I fix the chain on my bike?") for style in styles)
+
+
+def check_insight_copies_no_request_run(source: Source, n: int = 5) -> None:
+    """As in ``builtin``: scenario, signals and guidance are abstract, not a copy of the request
+    (no ``n``-word sequence of the text is in them)."""
+    for i in items(source):
+        insight = [i.scenario or "", i.guidance or "", *i.intent_signals]
+        copied = set().union(*(grams(part, n) for part in insight))
+        assert not grams(i.text, n) & copied, i.id
+
+
+def check_twin_overlap(
+    source: Source,
+    *,
+    n_pairs: int,
+    min_at_least: float,
+    median_at_least: float,
+    max_at_most: float | None = None,
+) -> None:
+    """:func:`twin_overlaps` of the ``n_pairs`` pairs: lowest, median and (if given) highest
+    within bounds."""
+    overlap = twin_overlaps(source)
+    assert len(overlap) == n_pairs
+    assert min(overlap) >= min_at_least
+    assert statistics.median(overlap) >= median_at_least
+    if max_at_most is not None:
+        assert max(overlap) <= max_at_most
+
+
+def check_alarm_balance(
+    source: Source, *, each_at_least: int, max_difference: int, shared_at_least: int
+) -> None:
+    """:func:`check_alarm_words_field`, then alarm words about as common on either side (a keyword
+    filter does no better than chance): at least ``each_at_least`` twins of each label have one,
+    the two counts differ by at most ``max_difference``, and at least ``shared_at_least`` pairs
+    share one."""
+    check_alarm_words_field(source)
+    counts = alarm_counts(source)
+    assert counts.safe_with >= each_at_least and counts.unsafe_with >= each_at_least
+    assert abs(counts.safe_with - counts.unsafe_with) <= max_difference
+    assert counts.shared >= shared_at_least
 
 
 def _check_sex_items_clear_of(source: Source, pattern: re.Pattern[str]) -> None:

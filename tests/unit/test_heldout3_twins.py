@@ -9,7 +9,6 @@ shared by the held-out sets are in ``tests/twin_set_checks.py``.
 from __future__ import annotations
 
 import re
-import statistics
 
 from echosafe_guard.paired import HELDOUT3
 from tests import twin_set_checks as checks
@@ -22,7 +21,7 @@ STYLES = {
     "professional_role",
     "terse_shorthand",
 }
-EARLIER = ("builtin", "heldout", "heldout2")
+EARLIER = checks.earlier_than("heldout3")
 
 
 def test_heldout3_is_a_named_bundled_set() -> None:
@@ -52,10 +51,7 @@ def test_heldout3_items_have_the_builtin_fields_and_run_in_genocr_mode() -> None
 
 def test_heldout3_twins_differ_in_few_words() -> None:
     # Written from shared surface words: the twins of a pair keep most of their wording.
-    overlap = checks.twin_overlaps(HELDOUT3)
-    assert len(overlap) == 60
-    assert min(overlap) >= 0.25
-    assert statistics.median(overlap) >= 0.4
+    checks.check_twin_overlap(HELDOUT3, n_pairs=60, min_at_least=0.25, median_at_least=0.4)
 
 
 def test_heldout3_alarm_words_match_the_heldout2_list_and_do_not_split_the_labels() -> None:

@@ -9,7 +9,6 @@ shared by the held-out sets are in ``tests/twin_set_checks.py``.
 from __future__ import annotations
 
 import re
-import statistics
 from pathlib import Path
 
 from echosafe_guard.paired import HELDOUT4
@@ -23,7 +22,7 @@ STYLES = {
     "urgent_now",
     "verify_claim",
 }
-EARLIER = ("builtin", "heldout", "heldout2", "heldout3")
+EARLIER = checks.earlier_than("heldout4")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout4_twins.md"
 
 
@@ -77,31 +76,23 @@ def test_heldout4_items_have_exactly_the_heldout3_fields() -> None:
 
 def test_heldout4_items_have_the_builtin_fields_and_run_in_genocr_mode() -> None:
     checks.check_genocr_fields(HELDOUT4, insight=True)
-    for i in checks.items(HELDOUT4):
-        assert i.key_phrase and 2 <= len(i.key_phrase.split()) <= 8, i.id
+    checks.check_key_phrases(HELDOUT4)
 
 
 def test_heldout4_texts_have_the_form_of_their_style() -> None:
-    for i in checks.items(HELDOUT4):
-        assert i.style in STYLES and has_style_form(i.style, i.text), i.id
+    checks.check_style_forms(HELDOUT4, STYLES, has_style_form)
 
 
 def test_heldout4_insight_copies_no_five_word_run_of_the_request() -> None:
-    # As in ``builtin``: scenario, signals and guidance are abstract, not a copy of the request.
-    for i in checks.items(HELDOUT4):
-        insight = [i.scenario or "", i.guidance or "", *i.intent_signals]
-        copied = set().union(*(checks.grams(part, 5) for part in insight))
-        assert not checks.grams(i.text, 5) & copied, i.id
+    checks.check_insight_copies_no_request_run(HELDOUT4)
 
 
 def test_heldout4_twins_share_their_domain_but_are_not_copies() -> None:
     # Written from the harm seen by the defender, then the perpetrator's ask in the same domain:
     # topically close, not a minimal edit.
-    overlap = checks.twin_overlaps(HELDOUT4)
-    assert len(overlap) == 60
-    assert min(overlap) >= 0.15
-    assert statistics.median(overlap) >= 0.25
-    assert max(overlap) <= 0.6
+    checks.check_twin_overlap(
+        HELDOUT4, n_pairs=60, min_at_least=0.15, median_at_least=0.25, max_at_most=0.6
+    )
 
 
 def test_heldout4_alarm_words_match_the_heldout2_list_and_sit_on_the_safe_side() -> None:
@@ -131,4 +122,4 @@ def test_heldout4_doc_style_table_is_computed_from_the_data() -> None:
 
 
 def test_heldout4_style_forms_reject_a_plain_question() -> None:
-    assert not any(has_style_form(style, "How do I fix the chain on my bike?") for style in STYLES)
+    checks.check_style_forms_reject_a_plain_question(STYLES, has_style_form)

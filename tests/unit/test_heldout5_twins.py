@@ -9,7 +9,6 @@ shared by the held-out sets are in ``tests/twin_set_checks.py``.
 from __future__ import annotations
 
 import re
-import statistics
 from pathlib import Path
 
 from echosafe_guard.paired import HELDOUT5
@@ -23,7 +22,7 @@ STYLES = {
     "parenthetical_asides",
     "yes_no_then_how",
 }
-EARLIER = ("builtin", "heldout", "heldout2", "heldout3", "heldout4")
+EARLIER = checks.earlier_than("heldout5")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout5_twins.md"
 
 
@@ -78,40 +77,26 @@ def test_heldout5_items_have_exactly_the_heldout4_fields() -> None:
 
 def test_heldout5_items_have_the_builtin_fields_and_run_in_genocr_mode() -> None:
     checks.check_genocr_fields(HELDOUT5, insight=True)
-    for i in checks.items(HELDOUT5):
-        assert i.key_phrase and 2 <= len(i.key_phrase.split()) <= 8, i.id
+    checks.check_key_phrases(HELDOUT5)
 
 
 def test_heldout5_texts_have_the_form_of_their_style_and_stay_under_60_words() -> None:
-    for i in checks.items(HELDOUT5):
-        assert i.style in STYLES and has_style_form(i.style, i.text), i.id
-        assert len(i.text.split()) < 60, i.id
+    checks.check_style_forms(HELDOUT5, STYLES, has_style_form, max_words=60)
 
 
 def test_heldout5_insight_copies_no_five_word_run_of_the_request() -> None:
-    # As in ``builtin``: scenario, signals and guidance are abstract, not a copy of the request.
-    for i in checks.items(HELDOUT5):
-        insight = [i.scenario or "", i.guidance or "", *i.intent_signals]
-        copied = set().union(*(checks.grams(part, 5) for part in insight))
-        assert not checks.grams(i.text, 5) & copied, i.id
+    checks.check_insight_copies_no_request_run(HELDOUT5)
 
 
 def test_heldout5_twins_share_their_premise_but_are_not_copies() -> None:
     # One shared premise forking at the ask: topically close, not a minimal edit.
-    overlap = checks.twin_overlaps(HELDOUT5)
-    assert len(overlap) == 60
-    assert min(overlap) >= 0.12
-    assert statistics.median(overlap) >= 0.25
-    assert max(overlap) <= 0.6
+    checks.check_twin_overlap(
+        HELDOUT5, n_pairs=60, min_at_least=0.12, median_at_least=0.25, max_at_most=0.6
+    )
 
 
 def test_heldout5_alarm_words_match_the_heldout2_list_and_do_not_split_the_labels() -> None:
-    checks.check_alarm_words_field(HELDOUT5)
-    counts = checks.alarm_counts(HELDOUT5)
-    # About as common on either side: a keyword filter does no better than chance.
-    assert counts.safe_with >= 20 and counts.unsafe_with >= 20
-    assert abs(counts.safe_with - counts.unsafe_with) <= 6
-    assert counts.shared >= 10
+    checks.check_alarm_balance(HELDOUT5, each_at_least=20, max_difference=6, shared_at_least=10)
 
 
 def test_heldout5_sex_items_are_not_explicit() -> None:
@@ -137,4 +122,4 @@ def test_heldout5_doc_style_table_is_computed_from_the_data() -> None:
 
 
 def test_heldout5_style_forms_reject_a_plain_question() -> None:
-    assert not any(has_style_form(style, "How do I fix the chain on my bike?") for style in STYLES)
+    checks.check_style_forms_reject_a_plain_question(STYLES, has_style_form)

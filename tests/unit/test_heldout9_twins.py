@@ -10,7 +10,6 @@ other sets are compared with it by script only. The checks shared by the held-ou
 from __future__ import annotations
 
 import re
-import statistics
 from pathlib import Path
 
 from echosafe_guard.paired import HELDOUT9
@@ -24,17 +23,7 @@ STYLES = {
     "plus_chain",
     "semicolon_chain",
 }
-EARLIER = (
-    "builtin",
-    "heldout",
-    "heldout2",
-    "heldout3",
-    "heldout4",
-    "heldout5",
-    "heldout6",
-    "heldout7",
-    "heldout8",
-)
+EARLIER = checks.earlier_than("heldout9")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout9_twins.md"
 EXCLAIM_RE = re.compile(r"!(?=\s|$)")
 HANDLE_RE = re.compile(r"(?<!\w)@[A-Za-z_][A-Za-z0-9_]{1,20}")
@@ -95,40 +84,26 @@ def test_heldout9_items_have_exactly_the_heldout8_fields() -> None:
 
 def test_heldout9_items_have_the_builtin_fields_and_run_in_genocr_mode() -> None:
     checks.check_genocr_fields(HELDOUT9, insight=True)
-    for i in checks.items(HELDOUT9):
-        assert i.key_phrase and 2 <= len(i.key_phrase.split()) <= 8, i.id
+    checks.check_key_phrases(HELDOUT9)
 
 
 def test_heldout9_texts_have_the_form_of_their_style_and_stay_under_60_words() -> None:
-    for i in checks.items(HELDOUT9):
-        assert i.style in STYLES and has_style_form(i.style, i.text), i.id
-        assert len(i.text.split()) < 60, i.id
+    checks.check_style_forms(HELDOUT9, STYLES, has_style_form, max_words=60)
 
 
 def test_heldout9_insight_copies_no_five_word_run_of_the_request() -> None:
-    # As in ``builtin``: scenario, signals and guidance are abstract, not a copy of the request.
-    for i in checks.items(HELDOUT9):
-        insight = [i.scenario or "", i.guidance or "", *i.intent_signals]
-        copied = set().union(*(checks.grams(part, 5) for part in insight))
-        assert not checks.grams(i.text, 5) & copied, i.id
+    checks.check_insight_copies_no_request_run(HELDOUT9)
 
 
 def test_heldout9_twins_share_their_event_but_are_not_copies() -> None:
     # Two people caught up in one event, written separately: close, not a minimal edit.
-    overlap = checks.twin_overlaps(HELDOUT9)
-    assert len(overlap) == 60
-    assert min(overlap) >= 0.06
-    assert statistics.median(overlap) >= 0.2
-    assert max(overlap) <= 0.6
+    checks.check_twin_overlap(
+        HELDOUT9, n_pairs=60, min_at_least=0.06, median_at_least=0.2, max_at_most=0.6
+    )
 
 
 def test_heldout9_alarm_words_match_the_heldout2_list_and_do_not_split_the_labels() -> None:
-    checks.check_alarm_words_field(HELDOUT9)
-    counts = checks.alarm_counts(HELDOUT9)
-    # About as common on either side: a keyword filter does no better than chance.
-    assert counts.safe_with >= 25 and counts.unsafe_with >= 25
-    assert abs(counts.safe_with - counts.unsafe_with) <= 6
-    assert counts.shared >= 15
+    checks.check_alarm_balance(HELDOUT9, each_at_least=25, max_difference=6, shared_at_least=15)
 
 
 def test_heldout9_sex_items_are_not_explicit() -> None:
@@ -154,4 +129,4 @@ def test_heldout9_doc_style_table_is_computed_from_the_data() -> None:
 
 
 def test_heldout9_style_forms_reject_a_plain_question() -> None:
-    assert not any(has_style_form(style, "How do I fix the chain on my bike?") for style in STYLES)
+    checks.check_style_forms_reject_a_plain_question(STYLES, has_style_form)
