@@ -20,7 +20,7 @@ setting's words and opposite aims, for reporting only, ``docs/heldout7_twins.md`
 ``heldout8`` (a ninth, written from a list of dual-use capabilities, one person who needs each to
 harm and one with a legitimate aim, for reporting only, ``docs/heldout8_twins.md``) and
 ``heldout9`` (a tenth, written from a list of news-type events, one person who would exploit each
-to harm and one with a legitimate need arising from it, shipped unrun, for reporting only,
+to harm and one with a legitimate need arising from it, for reporting only,
 ``docs/heldout9_twins.md``).
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
@@ -28,8 +28,8 @@ already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``
 ``heldout4``; 336 pairs). A reported twin set is retired into it once a newer held-out set
 exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
 (measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
-``heldout6``, ``heldout7`` and ``heldout8`` (reported, not yet retired) and ``heldout9`` (the
-newest set, still unrun) are not in it.
+``heldout6``, ``heldout7``, ``heldout8`` and ``heldout9`` (reported, not yet retired) are not
+in it.
 
 Optional fields used by the bundled set (``builtin``):
 
