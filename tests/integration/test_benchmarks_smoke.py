@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,23 +17,37 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script. On a timeout the script is sent SIGABRT, so that faulthandler
+    (``PYTHONFAULTHANDLER``) writes every thread's stack to its stderr, and the test fails with
+    that stack: a hang names where it hung."""
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PYTHONFAULTHANDLER": "1",
         "PYTHONPATH": str(REPO),
     }
-    return subprocess.run(
+    with subprocess.Popen(
         [sys.executable, *args],
         cwd=cwd,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
-        check=False,
-    )
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            try:
+                stdout, stderr = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+            pytest.fail(f"{args[0]} ran past {timeout:.0f} s; its stderr:\n{stderr[-6000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 @pytest.mark.parametrize(
@@ -70,3 +85,18 @@ def test_adversarial_kills_and_soak(tmp_path: Path) -> None:
     assert soak["cases"] > 0
     assert soak["proxy_alive_same_pids"], soak["examples"]
     assert soak["failures"] == 0, soak["examples"]
+
+
+def test_a_hanging_benchmark_fails_with_its_threads_stacks(tmp_path: Path) -> None:
+    script = tmp_path / "hangs.py"
+    script.write_text(
+        "import threading, time\n"
+        "def wait_for_a_graph_that_never_comes():\n"
+        "    time.sleep(600)\n"
+        "threading.Thread(target=wait_for_a_graph_that_never_comes, daemon=True).start()\n"
+        "time.sleep(600)\n"
+    )
+    with pytest.raises(pytest.fail.Exception) as failed:
+        _run([str(script)], tmp_path, timeout=3)
+    assert "ran past 3 s" in failed.value.msg
+    assert "wait_for_a_graph_that_never_comes" in failed.value.msg
