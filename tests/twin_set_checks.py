@@ -209,6 +209,12 @@ def check_alarm_words_field(source: Source) -> None:
         assert extra(i, "alarm_words") == alarm_words(i.text), i.id
 
 
+def check_styles_are_new(styles: set[str], earlier: Iterable[Source]) -> None:
+    """No set in ``earlier`` uses any of ``styles`` as a style name."""
+    for name in earlier:
+        assert not styles & {i.style for i in items(name)}, name
+
+
 def check_key_phrases(source: Source) -> None:
     """Every ``key_phrase`` is two to eight words long."""
     for i in items(source):

@@ -66,8 +66,7 @@ def test_heldout4_twins_share_category_style_persona_and_use_six_styles_evenly()
 
 
 def test_heldout4_styles_are_new() -> None:
-    for name in EARLIER:
-        assert not STYLES & {i.style for i in checks.items(name)}, name
+    checks.check_styles_are_new(STYLES, EARLIER)
 
 
 def test_heldout4_items_have_exactly_the_heldout3_fields() -> None:

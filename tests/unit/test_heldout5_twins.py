@@ -67,8 +67,7 @@ def test_heldout5_twins_share_category_style_persona_and_use_six_styles_evenly()
 
 
 def test_heldout5_styles_are_new() -> None:
-    for name in EARLIER:
-        assert not STYLES & {i.style for i in checks.items(name)}, name
+    checks.check_styles_are_new(STYLES, EARLIER)
 
 
 def test_heldout5_items_have_exactly_the_heldout4_fields() -> None:

@@ -72,8 +72,7 @@ def test_heldout6_twins_share_category_style_persona_and_use_six_styles_evenly()
 
 
 def test_heldout6_styles_are_new() -> None:
-    for name in EARLIER:
-        assert not STYLES & {i.style for i in checks.items(name)}, name
+    checks.check_styles_are_new(STYLES, EARLIER)
 
 
 def test_heldout6_style_forms_are_rare_in_the_earlier_sets() -> None:
