@@ -13,14 +13,23 @@ from pathlib import Path
 
 import pytest
 
+from echosafe_guard.paired import BUNDLED
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
+# Items per bundled paired set, written out: a set missing from the package, or one that lost or
+# gained items, fails the comparison.
+ITEMS = {
+    "builtin": 312,
+    "heldout": 144,
+    **{f"heldout{n}": 120 for n in range(2, 10)},
+}
 
 PROBE = """
 import importlib.util, json, echosafe_guard, echosafe_guard.integrations as integ
 from echosafe_guard.policy.loader import builtin_policy_names, load_policy
-from echosafe_guard.paired import read_paired_jsonl
+from echosafe_guard.paired import BUNDLED, read_paired_jsonl
 print(json.dumps({
     "package": echosafe_guard.__file__,
     "integrations": integ.__file__,
@@ -28,16 +37,7 @@ print(json.dumps({
     "top_level_policies": importlib.util.find_spec("policies") is not None,
     "policies": builtin_policy_names(),
     "default_policy": load_policy().name,
-    "builtin_items": len(read_paired_jsonl("builtin")[1]),
-    "heldout_items": len(read_paired_jsonl("heldout")[1]),
-    "heldout2_items": len(read_paired_jsonl("heldout2")[1]),
-    "heldout3_items": len(read_paired_jsonl("heldout3")[1]),
-    "heldout4_items": len(read_paired_jsonl("heldout4")[1]),
-    "heldout5_items": len(read_paired_jsonl("heldout5")[1]),
-    "heldout6_items": len(read_paired_jsonl("heldout6")[1]),
-    "heldout7_items": len(read_paired_jsonl("heldout7")[1]),
-    "heldout8_items": len(read_paired_jsonl("heldout8")[1]),
-    "heldout9_items": len(read_paired_jsonl("heldout9")[1]),
+    "items": {name: len(read_paired_jsonl(name)[1]) for name in BUNDLED},
 }))
 """
 
@@ -81,16 +81,7 @@ def test_installed_editable_maps_integrations_inside_the_package(tmp_path: Path)
     assert got["top_level_integrations"] is False
     assert got["top_level_policies"] is False
     assert "default" in got["policies"]  # type: ignore[operator]
-    assert got["builtin_items"] == 312
-    assert got["heldout_items"] == 144
-    assert got["heldout2_items"] == 120
-    assert got["heldout3_items"] == 120
-    assert got["heldout4_items"] == 120
-    assert got["heldout5_items"] == 120
-    assert got["heldout6_items"] == 120
-    assert got["heldout7_items"] == 120
-    assert got["heldout8_items"] == 120
-    assert got["heldout9_items"] == 120
+    assert got["items"] == ITEMS
 
 
 def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
@@ -123,16 +114,7 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
     for required in (
         "echosafe_guard/integrations/__init__.py",
         "echosafe_guard/policies/default.yaml",
-        "echosafe_guard/data/builtin_pairs.jsonl",
-        "echosafe_guard/data/heldout_twins.jsonl",
-        "echosafe_guard/data/heldout2_twins.jsonl",
-        "echosafe_guard/data/heldout3_twins.jsonl",
-        "echosafe_guard/data/heldout4_twins.jsonl",
-        "echosafe_guard/data/heldout5_twins.jsonl",
-        "echosafe_guard/data/heldout6_twins.jsonl",
-        "echosafe_guard/data/heldout7_twins.jsonl",
-        "echosafe_guard/data/heldout8_twins.jsonl",
-        "echosafe_guard/data/heldout9_twins.jsonl",
+        *(f"echosafe_guard/data/{file}" for file in BUNDLED.values()),
         "echosafe_guard/py.typed",
     ):
         assert required in names
@@ -179,10 +161,4 @@ def test_built_wheel_layout_and_import(tmp_path: Path) -> None:
     assert got["integrations"] == str(target / "echosafe_guard" / "integrations" / "__init__.py")
     assert got["top_level_integrations"] is False
     assert got["default_policy"] == "default"
-    assert got["heldout3_items"] == 120
-    assert got["heldout4_items"] == 120
-    assert got["heldout5_items"] == 120
-    assert got["heldout6_items"] == 120
-    assert got["heldout7_items"] == 120
-    assert got["heldout8_items"] == 120
-    assert got["heldout9_items"] == 120
+    assert got["items"] == ITEMS

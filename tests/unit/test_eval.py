@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from echosafe_guard.cli.app import app
+from echosafe_guard.paired import BUILTIN, BUNDLED
 from tests.scripted_llm import ERROR, ScriptedLLM, register
 
 PAIRS = [
@@ -257,17 +258,7 @@ def test_missing_bench_file_is_a_typed_error(env: dict[str, str], tmp_path: Path
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "heldout",
-        "heldout2",
-        "heldout3",
-        "heldout4",
-        "heldout5",
-        "heldout6",
-        "heldout7",
-        "heldout8",
-        "heldout9",
-    ],
+    [name for name in BUNDLED if name != BUILTIN],
 )
 def test_eval_reads_a_heldout_set_by_name(
     llm: ScriptedLLM, env: dict[str, str], tmp_path: Path, name: str
