@@ -26,7 +26,8 @@ tenants, to show the tenant pre-filter cost) and measures:
   sharing one store through ``asearch``; per-query p50/p99 and aggregate QPS. The server-side
   FT.SEARCH percentiles from ``INFO latencystats`` are reported next to them;
 * recall@10 against exact search (numpy brute force over the same float32 keys; for FLOAT16
-  also against the float16-rounded keys the index holds) at every EF_RUNTIME in ``--ef``;
+  also against the float16-rounded keys the index holds) at every EF_RUNTIME in ``--ef``
+  (``auto``: the store's default, by index size, ``RedisIndexSettings.ef_for``);
 * memory: the ``used_memory`` delta over the load divided by N, ``MEMORY USAGE`` of sampled
   hash documents and the index's own figures from ``FT.INFO``.
 
@@ -178,8 +179,10 @@ def run_config(
             c, lambda s=s: open_store(url, prefix, s, layout), queries, tenants, truth, args
         )
         r = search[f"ef{ef}"]
+        r["ef_runtime_used"] = s.ef_for(n, 10)
         log(
-            f"{kind}/{vtype}/{n} ef {ef}: p50 {r['single_client']['latency_ms']['p50']} ms, "
+            f"{kind}/{vtype}/{n} ef {ef} ({r['ef_runtime_used']}): "
+            f"p50 {r['single_client']['latency_ms']['p50']} ms, "
             f"p99 {r['single_client']['latency_ms']['p99']} ms, "
             f"recall {r['recall_at_10']['exact_float32']['mean']}"
         )
@@ -246,14 +249,15 @@ def server_facts(url: str) -> dict[str, Any]:
 
 
 def parse_args() -> argparse.Namespace:
-    ap = parser(__doc__, quick="N=2000, FLOAT32, ef 50: CI smoke run")
+    ap = parser(__doc__, quick="N=2000, FLOAT32, ef auto: CI smoke run")
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     strs = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
     ap.add_argument("--sizes", type=ints, default=None, help="insight counts (10000,100000)")
     ap.add_argument("--n", type=int, default=None, help="one insight count (= --sizes N)")
     ap.add_argument("--dists", type=strs, default=["clustered", "gaussian"])
     ap.add_argument("--types", type=strs, default=None, help="FLOAT32,FLOAT16")
-    ap.add_argument("--ef", type=ints, default=None, help="EF_RUNTIME values (10,50,100)")
+    efs = lambda s: [x if x == "auto" else int(x) for x in strs(s)]  # noqa: E731
+    ap.add_argument("--ef", type=efs, default=None, help="EF_RUNTIME values (10,50,100,auto)")
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--m", type=int, default=16, help="HNSW M (store default 16)")
     ap.add_argument("--ef-construction", type=int, default=200, help="store default 200")
@@ -270,7 +274,7 @@ def parse_args() -> argparse.Namespace:
     q = args.quick
     args.sizes = [args.n] if args.n else args.sizes or ([2000] if q else [10_000, 100_000])
     args.types = [t.upper() for t in args.types or (["FLOAT32"] if q else ["FLOAT32", "FLOAT16"])]
-    args.ef = args.ef or ([50] if q else [10, 50, 100])
+    args.ef = args.ef or (["auto"] if q else [10, 50, 100, "auto"])
     args.queries = args.queries or (100 if q else 300)
     args.conc_queries = args.conc_queries or (20 if q else 60)
     bad = set(args.dists) - {"clustered", "gaussian"} or set(args.types) - {"FLOAT32", "FLOAT16"}

@@ -37,6 +37,8 @@ class RedisIndex:
         self.dim = dim
         self.settings = settings
         self._shares: dict[str, tuple[float, float]] = {}
+        self._size = 0
+        """The index's document count, read with the last tenant share (``ef_runtime=auto``)."""
 
     def ensure(self, client: Any, timeout: float = 600.0) -> int:
         """Create the index if missing; refuse an existing one with another schema. Returns how
@@ -152,6 +154,7 @@ class RedisIndex:
 
     def _store_share(self, tenant: str, mine: int, total: int) -> float:
         share = mine / total if total else 0.0
+        self._size = int(total)
         self._shares[tenant] = (share, time.monotonic() + _SHARE_TTL_S)
         return share
 
@@ -183,7 +186,7 @@ class RedisIndex:
         """A KNN query pre-filtered by tenant, status and the optional filters (dialect 2)."""
         from redis.commands.search.query import Query
 
-        ef = max(self.settings.ef_runtime, k)
+        ef = self.settings.ef_for(self._size, k)
         batches = " HYBRID_POLICY BATCHES" if share >= self.settings.batches_min_share else ""
         knn = f"KNN {k} @vec $v EF_RUNTIME {ef}{batches} AS dist"
         q = (
