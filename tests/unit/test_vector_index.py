@@ -427,3 +427,40 @@ def test_record_updates_with_the_same_vector_keep_their_row() -> None:
         filters=SearchFilter(),
     )
     assert [h.insight.id for h in hits] == ["a"]
+
+
+def test_graph_insertion_uses_one_usearch_thread_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """usearch's multi-threaded ``add`` can spin forever on node locks (USearch#354, #396): the
+    build and the adds after it ask for one thread unless ``threads`` says otherwise."""
+    seen: list[int] = []
+    real = VectorIndex._new_ann
+
+    class Spy:
+        def __init__(self, ann: Any) -> None:
+            self.ann = ann
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.ann, name)
+
+        def __contains__(self, key: object) -> bool:
+            return key in self.ann
+
+        def add(self, *args: Any, threads: int, **kwargs: Any) -> Any:
+            seen.append(threads)
+            return self.ann.add(*args, threads=threads, **kwargs)
+
+    monkeypatch.setattr(VectorIndex, "_new_ann", lambda self: Spy(real(self)))
+    vecs = unit(np.random.default_rng(3).normal(size=(300, 16)))
+    idx = VectorIndex(16, AnnSettings(ann_threshold=100))
+    idx.add(vecs[:250])
+    idx.build_ann(background=False)
+    idx.add(vecs[250:])  # after the build: straight into the graph
+    assert idx.ann_ready and seen and set(seen) == {1}
+    rows, _ = idx.search(vecs[260], 1)
+    assert rows.tolist() == [260]
+    two = VectorIndex(16, AnnSettings(ann_threshold=100, threads=2))
+    two.add(vecs)
+    two.build_ann(background=False)
+    assert seen[-1] == 2

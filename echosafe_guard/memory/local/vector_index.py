@@ -46,8 +46,12 @@ class AnnSettings:
     candidates_per_k: int = 5
     min_candidates: int = 50
     dtype: str = "i8"
-    threads: int = 0
-    """Threads for the background build; 0: all cores."""
+    threads: int = 1
+    """usearch threads for graph insertion (the background build and later adds); 0: all cores.
+    One by default: usearch's multi-threaded ``add`` has open reports of threads spinning
+    forever on node locks (unum-cloud/USearch#354, #396), a fresh-clone CI run once waited
+    600 s on a build here (never reproduced), and a build on every core competes with
+    requests. One thread built 20k 1280-d rows in 7.3 s against 5.5 s on two cores."""
 
 
 class VectorIndex:
