@@ -82,8 +82,8 @@ def eval_command(
             "--bench",
             help=(
                 "Bench file/folder, 'builtin', 'heldout', 'heldout2', 'heldout3', 'heldout4', "
-                "'heldout5', 'heldout6', 'heldout7', 'heldout8', 'heldout9', or hf:OWNER/NAME "
-                "(downloads)."
+                "'heldout5', 'heldout6', 'heldout7', 'heldout8', 'heldout9', 'heldout10', or "
+                "hf:OWNER/NAME (downloads)."
             ),
         ),
     ] = "builtin",

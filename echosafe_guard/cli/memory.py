@@ -64,8 +64,8 @@ def seed(
             help=(
                 "Bench file/folder in any --format, 'default' (the default memory: builtin, "
                 "heldout2, heldout3 and heldout4), 'builtin', 'heldout', 'heldout2', 'heldout3', "
-                "'heldout4', 'heldout5', 'heldout6', 'heldout7', 'heldout8', 'heldout9', or "
-                "hf:OWNER/NAME."
+                "'heldout4', 'heldout5', 'heldout6', 'heldout7', 'heldout8', 'heldout9', "
+                "'heldout10', or hf:OWNER/NAME."
             )
         ),
     ],

@@ -21,6 +21,7 @@ from echosafe_guard.paired import (
     HELDOUT7,
     HELDOUT8,
     HELDOUT9,
+    HELDOUT10,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -45,11 +46,11 @@ def test_default_items_all_carry_their_own_insight() -> None:
 
 
 def test_default_holds_nothing_still_held_out() -> None:
-    assert not {HELDOUT, HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9} & set(
+    assert not {HELDOUT, HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9, HELDOUT10} & set(
         DEFAULT_MEMORY_SETS
     )
     texts = {it.text.casefold() for it in read_paired_jsonl(DEFAULT_MEMORY)[1]}
-    later = (HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9)
+    later = (HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9, HELDOUT10)
     held = [it for name in later for it in read_paired_jsonl(name)[1]]
     assert not any(it.text.casefold() in texts for it in held)
 
@@ -64,6 +65,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout7", True),
         ("heldout8", True),
         ("heldout9", True),
+        ("heldout10", True),
         ("default.jsonl", False),
     ],
 )

@@ -1,5 +1,6 @@
 """The project's own paired-bench JSONL (``echosafe_guard.paired``), ``builtin``, ``heldout``,
-``heldout2`` … ``heldout9`` or ``default`` (the default seed memory: its sets' records in order).
+``heldout2`` … ``heldout10`` or ``default`` (the default seed memory: its sets' records in
+order).
 
 Items are used as written: ids are not re-prefixed (``memory seed`` and earlier reports know them),
 image paths stay relative to the file's folder. ``mapping`` is refused: the format is the project's
@@ -21,7 +22,7 @@ __all__ = ["JsonlLoader"]
 
 class JsonlLoader:
     """Reads a paired-bench JSONL file, or ``builtin`` / ``heldout`` / ``heldout2`` …
-    ``heldout9`` / ``default`` (bundled)."""
+    ``heldout10`` / ``default`` (bundled)."""
 
     name = "jsonl"
 
