@@ -18,7 +18,7 @@ from echosafe_guard.memory.redis.redis_store import RedisStore
 def test_auto_is_the_default_and_follows_the_index_size() -> None:
     auto = RedisIndexSettings()
     assert auto.ef_runtime == "auto"
-    sizes = (0, 100_000, 100_001, 300_000, 300_001, 600_000, 600_001, 5_000_000)
+    sizes = (0, 100_000, 100_001, 250_000, 250_001, 500_000, 500_001, 5_000_000)
     assert [auto.ef_for(n) for n in sizes] == [50, 50, 100, 100, 200, 200, 400, 400]
     assert auto.ef_for(10, k=80) == 80  # never fewer candidates than neighbours asked for
     assert AUTO_EF_RUNTIME[-1][0] is None  # every size has a row

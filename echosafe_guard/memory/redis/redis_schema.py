@@ -27,11 +27,12 @@ __all__ = [
 
 REDIS_SCHEMA_VERSION = 1
 
-AUTO_EF_RUNTIME = ((100_000, 50), (300_000, 100), (600_000, 200), (None, 400))
+AUTO_EF_RUNTIME = ((100_000, 50), (250_000, 100), (500_000, 200), (None, 400))
 """``ef_runtime=auto``: (index size up to, EF_RUNTIME), the first row that holds wins. Measured
-with ``benchmarks/store_scale.py`` on clustered keys (docs/deployment.md, "What to size"):
-recall@10 0.988 at 100k with 50; 0.975 at 300k with 100 (50: 0.897); at 1M 0.980 with 400
-(200: 0.942). A fixed EF_RUNTIME loses recall as the index grows: a guard that misses its
+with ``benchmarks/store_scale.py`` on clustered 1280-d FLOAT16 keys (docs/deployment.md, "What
+to size"), recall@10: 100k 0.975 with 50 (100: 0.996); 300k 0.969 with 100 (200: 0.991); 1M
+0.942 with 200, 0.980 with 400. Each step keeps recall near 0.97 or above (250k and 500k are
+interpolated). A fixed EF_RUNTIME loses recall as the index grows: a guard that misses its
 nearest unsafe insight fails quietly, so the default follows the size."""
 
 
