@@ -103,8 +103,9 @@ def render_block(
     ``unsafe``: the best unsafe insight with the ``refuse`` template when the evidence is strong
     enough to block (``confident``: the model is asked to give the policy's block message as its
     whole reply), else with the ``unsafe`` template; ``unsure``: the best unsafe
-    and safe insights side by side (``contrast``), or ``maybe_unsafe`` with only an unsafe one;
-    ``safe``: the ``safe`` template (by default empty: no block)."""
+    and safe insights side by side (``contrast``, by default empty: no block), or
+    ``maybe_unsafe`` with only an unsafe one; ``safe``: the ``safe`` template (by default empty:
+    no block). An empty template writes no block for its call."""
     p = policy.prompt
     if not hits:
         return None
@@ -114,7 +115,7 @@ def render_block(
     template, sides = "", []
     if call is Call.UNSAFE and unsafe is not None:
         template, sides = (p.refuse if confident and p.refuse.strip() else p.unsafe), [(unsafe, "")]
-    elif call is Call.UNSURE and unsafe is not None and safe is not None and p.contrast:
+    elif call is Call.UNSURE and unsafe is not None and safe is not None:
         template, sides = p.contrast, [(unsafe, "unsafe_"), (safe, "safe_")]
     elif call is Call.UNSURE and unsafe is not None:
         template, sides = p.maybe_unsafe, [(unsafe, "")]

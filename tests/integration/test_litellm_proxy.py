@@ -212,13 +212,16 @@ def test_multimodal_request_is_rewritten_and_learnt(proxy: Proxy) -> None:
     system = sent[0]
     assert system["role"] == "system"
     # The operator's text is kept; the guard adds a block only when it has something to say
-    # (unsafe evidence, or both sides to contrast), never a note that could prime a refusal.
+    # (unsafe evidence, or an unsure call with only unsafe insights found), never a note that
+    # could prime a refusal: none for safe evidence (or an unsure call with both sides found).
     decision = res.headers.get("x-echosafe-decision", "")
     content = str(system["content"])
     assert content.startswith("You are a travel assistant.")
-    assert (re.search(r"<echosafe-guard-[0-9a-f]{16}>", content) is not None) == (
-        "uncertain" in decision or "caution" in decision
-    )
+    has_block = re.search(r"<echosafe-guard-[0-9a-f]{16}>", content) is not None
+    if "caution" in decision:
+        assert has_block, decision
+    elif "uncertain" not in decision:
+        assert not has_block, decision
     user = sent[1]
     assert (
         user["content"][1]["image_url"]["url"]
@@ -373,7 +376,7 @@ def test_serve_without_a_model_answers_with_the_local_model_and_learns(
         got = res.json()
         assert got["choices"][0]["message"]["content"].strip()
         assert 0 < got["usage"]["completion_tokens"] <= 16
-        # The guard decided (a safe request: no block, or the contrast when it is unsure).
+        # The guard decided (a safe request: no block, or the unsure block).
         assert res.headers.get("x-echosafe-decision", "").split(";")[0] in ("allow", "caution")
         assert got["usage"]["prompt_tokens"] > 10
         assert not proxy.upstream_calls()  # the scripted upstream was never used

@@ -18,6 +18,15 @@ from echosafe_guard.retrieval.decide import Action, decide
 from echosafe_guard.retrieval.verdict_model import Call
 
 POLICY = load_policy()
+# The unsure block with both sides as it shipped before stop 33 (the default is empty now).
+CONTRAST = (
+    "Past requests much like this one were legitimate: {safe_scenario} Help fully and "
+    "concretely, unless this request clearly shows {unsafe_intent_signals}; then say in one "
+    "sentence that you cannot help."
+)
+WITH_CONTRAST = POLICY.model_copy(
+    update={"prompt": POLICY.prompt.model_copy(update={"contrast": CONTRAST})}
+)
 
 
 def hit(verdict: Verdict, score: float = 0.8, iid: str = "a") -> ScoredInsight:
@@ -71,7 +80,10 @@ def test_confident_unsafe_asks_for_the_block_message_as_the_whole_reply() -> Non
     block = render_block(plain, hits, Call.UNSAFE, confident=True)
     assert block is not None and "cannot help with it" in block
     # confidence never turns an unsure or safe call into a refusal
-    block = render_block(POLICY, hits, Call.UNSURE, confident=True)
+    assert render_block(POLICY, hits, Call.UNSURE, confident=True) is None
+    block = render_block(POLICY, hits[:1], Call.UNSURE, confident=True)
+    assert block is not None and POLICY.block_message not in block
+    block = render_block(WITH_CONTRAST, hits, Call.UNSURE, confident=True)
     assert block is not None and POLICY.block_message not in block
 
 
@@ -115,8 +127,13 @@ def test_weak_unsafe_evidence_far_from_every_unsafe_insight_is_read_as_unsure() 
     assert strong.reason == "unsafe_evidence" and strong.confident
     assert run(0.9, 0.3, Mode.ENFORCE).action is Action.BLOCK
     # the block of a demoted call is the unsure one: it states no verdict on this request
-    block = render_block(POLICY, [hit(Verdict.UNSAFE, 0.41, "u"), hit(Verdict.SAFE)], far.call)
+    both = [hit(Verdict.UNSAFE, 0.41, "u"), hit(Verdict.SAFE)]
+    assert render_block(POLICY, both, far.call) is None  # both sides: no block by default
+    block = render_block(WITH_CONTRAST, both, far.call)
     assert block is not None and "were legitimate: safe scenario" in block
+    assert "known harmful pattern" not in block and POLICY.block_message not in block
+    block = render_block(POLICY, both[:1], far.call)
+    assert block is not None and "have been harmful when they showed" in block
     assert "known harmful pattern" not in block and POLICY.block_message not in block
     off = decide(
         [hit(Verdict.UNSAFE, 0.3, "u")],
@@ -132,13 +149,18 @@ def test_weak_unsafe_evidence_far_from_every_unsafe_insight_is_read_as_unsure() 
     assert POLICY.weak_unsafe_min_similarity == 0.5 == default
 
 
-def test_unsure_shows_the_legitimate_side_and_the_signs_of_harm_but_no_harmful_scenario() -> None:
+def test_unsure_shows_the_signs_of_harm_but_no_harmful_scenario() -> None:
     unsafe = hit(Verdict.UNSAFE, 0.8, "u")
     unsafe = ScoredInsight(
         insight=unsafe.insight.model_copy(update={"intent_signals": ("no consent", "evasion")}),
         score=0.8,
     )
-    block = render_block(POLICY, [unsafe, hit(Verdict.SAFE, 0.7, "s")], Call.UNSURE)
+    both = [unsafe, hit(Verdict.SAFE, 0.7, "s")]
+    # both sides retrieved: no block by default (an empty template writes none; it does not
+    # fall back to maybe_unsafe) ...
+    assert POLICY.prompt.contrast == "" and render_block(POLICY, both, Call.UNSURE) is None
+    # ... and a contrast template, when set, shows both sides
+    block = render_block(WITH_CONTRAST, both, Call.UNSURE)
     assert block is not None
     assert "were legitimate: safe scenario Help fully" in block
     assert "clearly shows no consent; evasion;" in block and "one sentence" in block
@@ -171,8 +193,10 @@ def test_block_fits_its_token_budget() -> None:
     )
     hits = [ScoredInsight(insight=long, score=0.8), hit(Verdict.SAFE, 0.7, "s")]
     for call in (Call.UNSAFE, Call.UNSURE):
-        block = render_block(POLICY, hits, call)
+        block = render_block(WITH_CONTRAST, hits, call)
         assert block is not None and estimate_tokens(block) <= POLICY.prompt.max_tokens
+    block = render_block(POLICY, hits[:1], Call.UNSURE)
+    assert block is not None and estimate_tokens(block) <= POLICY.prompt.max_tokens
 
 
 def test_new_system_message_when_none_and_others_untouched() -> None:
