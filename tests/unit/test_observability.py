@@ -47,10 +47,10 @@ class OneDraft:
         )
 
 
-def make_guard(tmp_path: Path, **obs: Any) -> Guard:
+def make_guard(tmp_path: Path, pol: Policy | None = None, **obs: Any) -> Guard:
     guard = Guard(
         store=LocalStore(tmp_path / "store"),
-        policy=policy(**obs),
+        policy=pol or policy(**obs),
         keys=KeyBuilder(FakeTextEmbedder(), None),
         reflector=OneDraft(),
     )
@@ -120,11 +120,15 @@ def test_prepare_emits_one_span_tree_with_genai_attributes(
 def test_content_capture_puts_redacted_text_in_the_span(
     tmp_path: Path, exporter: InMemorySpanExporter
 ) -> None:
-    guard = make_guard(tmp_path, capture_content=True)
+    pol = policy(capture_content=True)
+    # CONTACT gets an unsure call with both sides found (the fake embedder), which writes no
+    # block by default: a contrast template gives it one, so the span has instructions to show
+    contrast = pol.prompt.model_copy(update={"contrast": "Legitimate before: {safe_scenario}"})
+    guard = make_guard(tmp_path, pol.model_copy(update={"prompt": contrast}))
     obs = observe(guard, registry=CollectorRegistry(), tracer=tracer_of(exporter))
     assert obs is not None
     prep = guard.prepare([{"role": "user", "content": CONTACT}], tenant="acme")
-    assert prep.system_prompt
+    assert prep.decision.reason == "uncertain" and prep.system_prompt
     root = next(s for s in exporter.get_finished_spans() if s.parent is None)
     text = (root.attributes or {})["gen_ai.retrieval.query.text"]
     assert "[email]" in str(text) and "jane.doe" not in str(text)
