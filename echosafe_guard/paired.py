@@ -23,7 +23,7 @@ harm and one with a legitimate aim, for reporting only, ``docs/heldout8_twins.md
 to harm and one with a legitimate need arising from it, for reporting only,
 ``docs/heldout9_twins.md``) and ``heldout10`` (an eleventh, written from a list of relationships
 between two people, one who would use the relationship to harm, exploit or deceive and one in the
-same kind of relationship with a legitimate need, shipped unrun, for reporting only,
+same kind of relationship with a legitimate need, for reporting only,
 ``docs/heldout10_twins.md``).
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
@@ -31,8 +31,8 @@ already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``
 ``heldout4``; 336 pairs). A reported twin set is retired into it once a newer held-out set
 exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
 (measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
-``heldout6``, ``heldout7``, ``heldout8`` and ``heldout9`` (reported, not yet retired) and
-``heldout10`` (the newest set, still unrun) are not in it.
+``heldout6``, ``heldout7``, ``heldout8``, ``heldout9`` and ``heldout10`` (reported, not yet
+retired) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
