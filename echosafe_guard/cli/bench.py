@@ -33,6 +33,7 @@ from echosafe_guard.cli.common import (
     handle_errors,
 )
 from echosafe_guard.cli.loading import (
+    BUNDLED_NAMES,
     FormatOpt,
     MapOpt,
     MissingImagesOpt,
@@ -80,11 +81,7 @@ def eval_command(
         str,
         typer.Option(
             "--bench",
-            help=(
-                "Bench file/folder, 'builtin', 'heldout', 'heldout2', 'heldout3', 'heldout4', "
-                "'heldout5', 'heldout6', 'heldout7', 'heldout8', 'heldout9', 'heldout10', or "
-                "hf:OWNER/NAME (downloads)."
-            ),
+            help=f"Bench file/folder, {BUNDLED_NAMES}, or hf:OWNER/NAME (downloads).",
         ),
     ] = "builtin",
     fmt: FormatOpt = None,

@@ -13,9 +13,11 @@ from echosafe_guard.bench.loaders.registry import load_bench, split_category_map
 from echosafe_guard.bench.plan import TARGET_NOTE, unmapped_categories
 from echosafe_guard.cli.common import err_console
 from echosafe_guard.exceptions import InputError
+from echosafe_guard.paired import BUNDLED
 from echosafe_guard.policy.models import Taxonomy
 
 __all__ = [
+    "BUNDLED_NAMES",
     "FormatOpt",
     "MapOpt",
     "MissingImagesOpt",
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 SHOW_SKIPPED = 10
+BUNDLED_NAMES = ", ".join(f"'{name}'" for name in BUNDLED)
+"""The shipped paired sets' names, quoted, for help texts (``'builtin', 'heldout', …``)."""
 
 FormatOpt = Annotated[
     str | None,

@@ -29,6 +29,7 @@ from echosafe_guard.cli.common import (
     tenant_arg,
 )
 from echosafe_guard.cli.loading import (
+    BUNDLED_NAMES,
     FormatOpt,
     MapOpt,
     MissingImagesOpt,
@@ -42,7 +43,7 @@ from echosafe_guard.learning.events import LearningEventKind as Ev
 from echosafe_guard.learning.hygiene import Hygiene
 from echosafe_guard.learning.sanitize import sanitize_insight
 from echosafe_guard.memory.insight import Insight, InsightStatus, Provenance, ProvenanceSource
-from echosafe_guard.paired import MAX_FILE_BYTES
+from echosafe_guard.paired import DEFAULT_MEMORY_SETS, MAX_FILE_BYTES
 from echosafe_guard.seeding import seed_items
 
 __all__ = ["memory_app"]
@@ -62,10 +63,8 @@ def seed(
         str,
         typer.Argument(
             help=(
-                "Bench file/folder in any --format, 'default' (the default memory: builtin, "
-                "heldout2, heldout3 and heldout4), 'builtin', 'heldout', 'heldout2', 'heldout3', "
-                "'heldout4', 'heldout5', 'heldout6', 'heldout7', 'heldout8', 'heldout9', "
-                "'heldout10', or hf:OWNER/NAME."
+                "Bench file/folder in any --format, 'default' (the default memory: "
+                f"{', '.join(DEFAULT_MEMORY_SETS)}), {BUNDLED_NAMES}, or hf:OWNER/NAME."
             )
         ),
     ],

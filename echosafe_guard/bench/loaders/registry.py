@@ -27,7 +27,7 @@ from echosafe_guard.bench.loaders.siuo_loader import SIUOLoader
 from echosafe_guard.bench.loaders.vlsbench_loader import VLSBenchLoader
 from echosafe_guard.bench.loaders.xstest_loader import XSTestLoader
 from echosafe_guard.exceptions import DataFormatError
-from echosafe_guard.paired import is_bundled
+from echosafe_guard.paired import BUNDLED, DEFAULT_MEMORY, is_bundled
 
 __all__ = ["CATEGORY_PREFIX", "LOADERS", "get_loader", "load_bench", "split_category_map"]
 
@@ -131,8 +131,7 @@ def load_bench(
         if not is_bundled(text) and Path(text).suffix.lower() != ".jsonl":
             raise DataFormatError(
                 f"{text}: cannot tell the benchmark format; pass --format (fmt=) one of "
-                f"{', '.join(sorted(LOADERS))} (only builtin, heldout, heldout2, heldout3, "
-                "heldout4, heldout5, heldout6, heldout7, heldout8, heldout9, heldout10, default "
+                f"{', '.join(sorted(LOADERS))} (only {', '.join([*BUNDLED, DEFAULT_MEMORY])} "
                 "and *.jsonl files are detected)"
             )
         fmt = "jsonl"
