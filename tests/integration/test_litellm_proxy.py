@@ -26,6 +26,7 @@ import yaml
 from PIL import Image
 
 from echosafe_guard.memory.local.local_store import LocalStore
+from echosafe_guard.policy.loader import load_policy
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.integration
@@ -222,6 +223,9 @@ def test_multimodal_request_is_rewritten_and_learnt(proxy: Proxy) -> None:
         assert has_block, decision
     elif "uncertain" not in decision:
         assert not has_block, decision
+    elif has_block:  # unsure: only the unsafe-side note (the both-sides contrast is empty)
+        lead = " ".join(load_policy().prompt.maybe_unsafe.split("{")[0].split())
+        assert lead in content, decision
     user = sent[1]
     assert (
         user["content"][1]["image_url"]["url"]
