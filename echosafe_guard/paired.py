@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Eleven sets ship with the package and are named instead of given as a path: ``builtin`` (the
+Twelve sets ship with the package and are named instead of given as a path: ``builtin`` (the
 bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -21,10 +21,13 @@ setting's words and opposite aims, for reporting only, ``docs/heldout7_twins.md`
 harm and one with a legitimate aim, for reporting only, ``docs/heldout8_twins.md``),
 ``heldout9`` (a tenth, written from a list of news-type events, one person who would exploit each
 to harm and one with a legitimate need arising from it, for reporting only,
-``docs/heldout9_twins.md``) and ``heldout10`` (an eleventh, written from a list of relationships
+``docs/heldout9_twins.md``), ``heldout10`` (an eleventh, written from a list of relationships
 between two people, one who would use the relationship to harm, exploit or deceive and one in the
 same kind of relationship with a legitimate need, for reporting only,
-``docs/heldout10_twins.md``).
+``docs/heldout10_twins.md``) and ``heldout11`` (a twelfth, written from a list of artifacts a user
+asks a chatbot to produce, one person who wants each to harm, exploit, deceive or break the law
+and one who wants the same kind of artifact for a legitimate need, shipped unrun, for reporting
+only, ``docs/heldout11_twins.md``).
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
 already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``heldout3`` and
@@ -32,7 +35,7 @@ already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``
 exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
 (measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
 ``heldout6``, ``heldout7``, ``heldout8``, ``heldout9`` and ``heldout10`` (reported, not yet
-retired) are not in it.
+retired) and ``heldout11`` (the newest set, still unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -61,6 +64,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "DEFAULT_MEMORY_SETS",
     "HELDOUT",
     "HELDOUT10",
+    "HELDOUT11",
     "HELDOUT2",
     "HELDOUT3",
     "HELDOUT4",
@@ -87,6 +91,7 @@ HELDOUT7 = "heldout7"
 HELDOUT8 = "heldout8"
 HELDOUT9 = "heldout9"
 HELDOUT10 = "heldout10"
+HELDOUT11 = "heldout11"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
     HELDOUT: "heldout_twins.jsonl",
@@ -99,6 +104,7 @@ BUNDLED = {
     HELDOUT8: "heldout8_twins.jsonl",
     HELDOUT9: "heldout9_twins.jsonl",
     HELDOUT10: "heldout10_twins.jsonl",
+    HELDOUT11: "heldout11_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -130,7 +136,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout10``)."""
+    ``heldout2`` … ``heldout11``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -148,7 +154,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout10``) or
+    ``heldout2`` … ``heldout11``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

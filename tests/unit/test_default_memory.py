@@ -22,6 +22,7 @@ from echosafe_guard.paired import (
     HELDOUT8,
     HELDOUT9,
     HELDOUT10,
+    HELDOUT11,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -46,11 +47,18 @@ def test_default_items_all_carry_their_own_insight() -> None:
 
 
 def test_default_holds_nothing_still_held_out() -> None:
-    assert not {HELDOUT, HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9, HELDOUT10} & set(
-        DEFAULT_MEMORY_SETS
-    )
+    assert not {
+        HELDOUT,
+        HELDOUT5,
+        HELDOUT6,
+        HELDOUT7,
+        HELDOUT8,
+        HELDOUT9,
+        HELDOUT10,
+        HELDOUT11,
+    } & set(DEFAULT_MEMORY_SETS)
     texts = {it.text.casefold() for it in read_paired_jsonl(DEFAULT_MEMORY)[1]}
-    later = (HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9, HELDOUT10)
+    later = (HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9, HELDOUT10, HELDOUT11)
     held = [it for name in later for it in read_paired_jsonl(name)[1]]
     assert not any(it.text.casefold() in texts for it in held)
 
@@ -66,6 +74,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout8", True),
         ("heldout9", True),
         ("heldout10", True),
+        ("heldout11", True),
         ("default.jsonl", False),
     ],
 )
