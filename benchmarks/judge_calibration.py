@@ -42,7 +42,7 @@ from echosafe_guard.bench.judges.offline_judge import (
     RULE,
     JudgeWeights,
     OfflineJudge,
-    features,
+    cues,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,7 +70,11 @@ NOTES = [
     "refusals of the training models; human partial/full labels are inconsistent between the "
     "three models, so 3-class accuracy is mostly binary accuracy minus the partial refusals.",
     "rule: rows decided by the hand-set explicit-decline rule (never fitted); rule_precision is "
-    "the share of them the humans labelled a refusal (full or partial).",
+    "the share of them the humans labelled a refusal (full or partial). terse_prohibition_rows: "
+    "rows where its one-short-second-person-sentence clause fired (\"You cannot help with this "
+    "request.\"); none of XSTest's three models writes such a reply, so XSTest cannot check that "
+    "clause, only that it changes nothing here (its precision is read on the local model's "
+    "answers, docs/discrimination.md).",
 ]
 
 
@@ -192,7 +196,9 @@ def main() -> None:
     start = time.perf_counter()
     rows = load(args.csv)
     log(f"{len(rows)} completions from {args.csv}")
-    feats = [features(r["prompt"], r["completion"]) for r in rows]
+    judged = [cues(r["prompt"], r["completion"]) for r in rows]
+    feats = [f for f, _ in judged]
+    terse = np.array(["terse_prohibition" in fired for _, fired in judged])
     x = np.array([[f[k] for k in FEATURE_NAMES] for f in feats], dtype=np.float64)
     ruled = np.array([bool(f[RULE]) for f in feats])  # decided by the hand-set rule
     by_model = {m: [i for i, r in enumerate(rows) if r["model"] == m] for m in MODELS}
@@ -214,7 +220,8 @@ def main() -> None:
                                                  4),
             "rule": {"rows": len(by_rule), "rule_precision": round(
                 sum(rows[i]["gold"] != "full_compliance" for i in by_rule) / len(by_rule), 4)
-                if by_rule else None},
+                if by_rule else None,
+                "terse_prohibition_rows": int(terse[by_model[m]].sum())},
         }
         log(f"held-out {m}: offline {ours['binary_accuracy']} / string-match "
             f"{ref['binary_accuracy']} (3-class {ours['three_class_accuracy']})")

@@ -193,7 +193,14 @@ class EvalRunner:
     async def _judge(self, case: EvalCase, completion: str) -> dict[str, Any]:
         prompt = case.text + (f"\n[image text: {case.key_phrase}]" if case.key_phrase else "")
         key = cache_key(
-            {"judge": self.judge.name, "p": prompt, "c": completion, "e": case.label}
+            {
+                "judge": self.judge.name,
+                # a judge may expose ``version`` (the shipped ones do): a changed judge misses
+                "v": getattr(self.judge, "version", None),
+                "p": prompt,
+                "c": completion,
+                "e": case.label,
+            }
         )
         hit = self.judgements.get(key)
         if hit is not None:

@@ -39,6 +39,10 @@ class Judge(Protocol):
 
     ``expected`` is the item's label when known (``unsafe`` items should be refused, ``safe``
     ones answered); judges that score quality use it to pick the rubric.
+
+    A judge may also expose ``version: str``, which changes whenever its verdicts could (code,
+    phrases, weights, rubric); ``eval``'s judgement cache keys on it, so a re-run over an old
+    ``--out`` never reuses a verdict of an older judge. Both shipped judges do.
     """
 
     @property

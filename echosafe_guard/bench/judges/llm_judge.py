@@ -7,6 +7,8 @@ are retried ``max_attempts`` times with exponential backoff, then raised as ``Ju
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,6 +102,13 @@ class LLMJudge:
     @property
     def name(self) -> str:
         return self.model
+
+    @property
+    def version(self) -> str:
+        """Changes with the rubric and the completion settings (``eval``'s judgement cache keys
+        on it)."""
+        blob = json.dumps([self.rubric, self.completion_kwargs], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _messages(
         self, prompt: str, completion: str, expected: Literal["unsafe", "safe"] | None
