@@ -151,11 +151,13 @@ class PromptPolicy(_Strict):
 
     preamble: Annotated[str, Field(min_length=1)]
     unsafe: Annotated[str, Field(min_length=1)]
-    """Evidence points to unsafe: the best unsafe insight (``{scenario}``, ``{intent_signals}``)."""
+    """Evidence points to unsafe: the best unsafe insight (``{scenario}``, ``{intent_signals}``)
+    and ``{block_message}``, the policy's block message, which the model may be asked to give
+    as its whole reply."""
     refuse: str = ""
-    """Evidence strong enough to block (``Decision.confident``) in ``advise`` mode: the best
-    unsafe insight's fields and ``{block_message}``, the policy's block message, which the model
-    is asked to give as its whole reply (empty: the ``unsafe`` template)."""
+    """Evidence strong enough to block (``Decision.confident``) in ``advise`` mode, when it
+    should read differently from weaker unsafe evidence: the same fields (empty: the ``unsafe``
+    template for both)."""
     contrast: str = ""
     """Unsure, with both sides retrieved: ``{unsafe_scenario}``, ``{safe_scenario}``, … The
     request is not given a verdict; the model weighs it."""
@@ -170,9 +172,11 @@ class PromptPolicy(_Strict):
     @model_validator(mode="after")
     def _check(self) -> Self:
         _check_template(self.preamble, set(), "prompt.preamble")
-        for name in ("unsafe", "maybe_unsafe", "safe"):
+        for name in ("maybe_unsafe", "safe"):
             _check_template(getattr(self, name), BLOCK_SIDE_FIELDS, f"prompt.{name}")
-        _check_template(self.refuse, BLOCK_SIDE_FIELDS | {"block_message"}, "prompt.refuse")
+        for name in ("unsafe", "refuse"):
+            allowed = BLOCK_SIDE_FIELDS | {"block_message"}
+            _check_template(getattr(self, name), allowed, f"prompt.{name}")
         _check_template(self.contrast, CONTRAST_FIELDS, "prompt.contrast")
         return self
 

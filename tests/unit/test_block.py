@@ -51,7 +51,7 @@ def test_unsafe_call_writes_a_static_block_with_no_insight_text() -> None:
     assert block.startswith(BEGIN) and block.endswith(END)
     lines = block.splitlines()
     assert lines[1] == " ".join(POLICY.prompt.preamble.split())  # static head first
-    assert "cannot help with it" in block and "Illegal" not in block
+    assert f'exactly "{POLICY.block_message}"' in block and "Illegal" not in block
     # the whole block is the same for every unsafe call: a prefix cache holds all of it
     other = hit(Verdict.UNSAFE, 0.95, "u").insight.model_copy(update={"category": "fraud"})
     assert render_block(POLICY, [ScoredInsight(insight=other, score=0.95)], Call.UNSAFE) == block
@@ -65,20 +65,26 @@ def test_unsafe_call_writes_a_static_block_with_no_insight_text() -> None:
     assert "safe scenario" not in block.replace("unsafe scenario", "")
 
 
-def test_confident_unsafe_asks_for_the_block_message_as_the_whole_reply() -> None:
+def test_unsafe_evidence_of_either_strength_asks_for_the_block_message_as_the_whole_reply() -> None:
     hits = [hit(Verdict.UNSAFE, 0.8, "u"), hit(Verdict.SAFE, 0.7, "s")]
     block = render_block(POLICY, hits, Call.UNSAFE, confident=True)
     assert block is not None and "Illegal" not in block
     assert f'exactly "{POLICY.block_message}"' in block
-    assert "cannot help with it" not in block  # the softer unsafe template is not used
+    # the default has no separate refuse template: weaker evidence gets the same block
+    assert POLICY.prompt.refuse == ""
+    assert render_block(POLICY, hits, Call.UNSAFE, confident=False) == block
     # a quote in the operator's block message cannot end the quoted reply early
     quoted = POLICY.model_copy(update={"block_message": 'Say "no" to this.'})
     block = render_block(quoted, hits, Call.UNSAFE, confident=True)
     assert block is not None and "exactly \"Say 'no' to this.\"" in block
-    # no refuse template: the unsafe one, whatever the confidence
-    plain = POLICY.model_copy(update={"prompt": POLICY.prompt.model_copy(update={"refuse": ""})})
-    block = render_block(plain, hits, Call.UNSAFE, confident=True)
-    assert block is not None and "cannot help with it" in block
+    # a refuse template of its own: used only when the evidence is strong enough to block
+    soft = "Matches a harmful pattern: say in one sentence that you cannot help with it."
+    tiers = POLICY.prompt.model_copy(update={"unsafe": soft, "refuse": POLICY.prompt.unsafe})
+    tiered = POLICY.model_copy(update={"prompt": tiers})
+    block = render_block(tiered, hits, Call.UNSAFE, confident=True)
+    assert block is not None and POLICY.block_message in block and "one sentence" not in block
+    block = render_block(tiered, hits, Call.UNSAFE, confident=False)
+    assert block is not None and "one sentence" in block and POLICY.block_message not in block
     # confidence never turns an unsure or safe call into a refusal
     assert render_block(POLICY, hits, Call.UNSURE, confident=True) is None
     block = render_block(POLICY, hits[:1], Call.UNSURE, confident=True)
@@ -184,7 +190,7 @@ def test_safe_call_writes_nothing_by_default_or_the_safe_template() -> None:
 
 def test_without_a_call_the_best_insight_decides() -> None:
     block = render_block(POLICY, [hit(Verdict.UNSAFE, 0.9, "u"), hit(Verdict.SAFE, 0.8, "s")])
-    assert block is not None and "cannot help with it" in block
+    assert block is not None and POLICY.block_message in block
 
 
 def test_block_fits_its_token_budget() -> None:
