@@ -26,16 +26,16 @@ between two people, one who would use the relationship to harm, exploit or decei
 same kind of relationship with a legitimate need, for reporting only,
 ``docs/heldout10_twins.md``) and ``heldout11`` (a twelfth, written from a list of artifacts a user
 asks a chatbot to produce, one person who wants each to harm, exploit, deceive or break the law
-and one who wants the same kind of artifact for a legitimate need, shipped unrun, for reporting
-only, ``docs/heldout11_twins.md``).
+and one who wants the same kind of artifact for a legitimate need, for reporting only,
+``docs/heldout11_twins.md``).
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
 already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``heldout3`` and
 ``heldout4``; 336 pairs). A reported twin set is retired into it once a newer held-out set
 exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
 (measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
-``heldout6``, ``heldout7``, ``heldout8``, ``heldout9`` and ``heldout10`` (reported, not yet
-retired) and ``heldout11`` (the newest set, still unrun) are not in it.
+``heldout6``, ``heldout7``, ``heldout8``, ``heldout9``, ``heldout10`` and ``heldout11``
+(reported, not yet retired) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
