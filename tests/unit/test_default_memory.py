@@ -23,6 +23,7 @@ from echosafe_guard.paired import (
     HELDOUT9,
     HELDOUT10,
     HELDOUT11,
+    HELDOUT12,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -56,9 +57,19 @@ def test_default_holds_nothing_still_held_out() -> None:
         HELDOUT9,
         HELDOUT10,
         HELDOUT11,
+        HELDOUT12,
     } & set(DEFAULT_MEMORY_SETS)
     texts = {it.text.casefold() for it in read_paired_jsonl(DEFAULT_MEMORY)[1]}
-    later = (HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9, HELDOUT10, HELDOUT11)
+    later = (
+        HELDOUT5,
+        HELDOUT6,
+        HELDOUT7,
+        HELDOUT8,
+        HELDOUT9,
+        HELDOUT10,
+        HELDOUT11,
+        HELDOUT12,
+    )
     held = [it for name in later for it in read_paired_jsonl(name)[1]]
     assert not any(it.text.casefold() in texts for it in held)
 
@@ -75,6 +86,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout9", True),
         ("heldout10", True),
         ("heldout11", True),
+        ("heldout12", True),
         ("default.jsonl", False),
     ],
 )
