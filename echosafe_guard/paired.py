@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Thirteen sets ship with the package and are named instead of given as a path: ``builtin`` (the
+Fourteen sets ship with the package and are named instead of given as a path: ``builtin`` (the
 bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -27,10 +27,14 @@ same kind of relationship with a legitimate need, for reporting only,
 ``docs/heldout10_twins.md``), ``heldout11`` (a twelfth, written from a list of artifacts a user
 asks a chatbot to produce, one person who wants each to harm, exploit, deceive or break the law
 and one who wants the same kind of artifact for a legitimate need, for reporting only,
-``docs/heldout11_twins.md``) and ``heldout12`` (a thirteenth, written from a list of feelings or
+``docs/heldout11_twins.md``), ``heldout12`` (a thirteenth, written from a list of feelings or
 states of mind an asker can be in, one person who channels each into harm, exploitation, deceit
 or crime and one who channels the same feeling into a legitimate aim, shipped unrun, for
-reporting only, ``docs/heldout12_twins.md``).
+reporting only, ``docs/heldout12_twins.md``) and ``heldout13`` (a fourteenth, written from a list
+of rules (laws, regulations, policies, codes, licence conditions), one person who wants help to
+break or evade each in a way that harms others and one who names the same rule to comply with
+it, understand it, enforce it or report a breach, shipped unrun, for reporting only,
+``docs/heldout13_twins.md``).
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
 already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``heldout3`` and
@@ -38,7 +42,8 @@ already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``
 exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
 (measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
 ``heldout6``, ``heldout7``, ``heldout8``, ``heldout9``, ``heldout10`` and ``heldout11``
-(reported, not yet retired) and ``heldout12`` (the newest set, still unrun) are not in it.
+(reported, not yet retired), ``heldout12`` (still unrun) and ``heldout13`` (the newest set, still
+unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -69,6 +74,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT10",
     "HELDOUT11",
     "HELDOUT12",
+    "HELDOUT13",
     "HELDOUT2",
     "HELDOUT3",
     "HELDOUT4",
@@ -97,6 +103,7 @@ HELDOUT9 = "heldout9"
 HELDOUT10 = "heldout10"
 HELDOUT11 = "heldout11"
 HELDOUT12 = "heldout12"
+HELDOUT13 = "heldout13"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
     HELDOUT: "heldout_twins.jsonl",
@@ -111,6 +118,7 @@ BUNDLED = {
     HELDOUT10: "heldout10_twins.jsonl",
     HELDOUT11: "heldout11_twins.jsonl",
     HELDOUT12: "heldout12_twins.jsonl",
+    HELDOUT13: "heldout13_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -142,7 +150,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout12``)."""
+    ``heldout2`` … ``heldout13``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -160,7 +168,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout12``) or
+    ``heldout2`` … ``heldout13``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -24,6 +24,7 @@ from echosafe_guard.paired import (
     HELDOUT10,
     HELDOUT11,
     HELDOUT12,
+    HELDOUT13,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -58,6 +59,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         HELDOUT10,
         HELDOUT11,
         HELDOUT12,
+        HELDOUT13,
     } & set(DEFAULT_MEMORY_SETS)
     texts = {it.text.casefold() for it in read_paired_jsonl(DEFAULT_MEMORY)[1]}
     later = (
@@ -69,6 +71,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         HELDOUT10,
         HELDOUT11,
         HELDOUT12,
+        HELDOUT13,
     )
     held = [it for name in later for it in read_paired_jsonl(name)[1]]
     assert not any(it.text.casefold() in texts for it in held)
@@ -87,6 +90,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout10", True),
         ("heldout11", True),
         ("heldout12", True),
+        ("heldout13", True),
         ("default.jsonl", False),
     ],
 )
