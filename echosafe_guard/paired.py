@@ -29,8 +29,8 @@ asks a chatbot to produce, one person who wants each to harm, exploit, deceive o
 and one who wants the same kind of artifact for a legitimate need, for reporting only,
 ``docs/heldout11_twins.md``), ``heldout12`` (a thirteenth, written from a list of feelings or
 states of mind an asker can be in, one person who channels each into harm, exploitation, deceit
-or crime and one who channels the same feeling into a legitimate aim, shipped unrun, for
-reporting only, ``docs/heldout12_twins.md``) and ``heldout13`` (a fourteenth, written from a list
+or crime and one who channels the same feeling into a legitimate aim, for reporting only,
+``docs/heldout12_twins.md``) and ``heldout13`` (a fourteenth, written from a list
 of rules (laws, regulations, policies, codes, licence conditions), one person who wants help to
 break or evade each in a way that harms others and one who names the same rule to comply with
 it, understand it, enforce it or report a breach, shipped unrun, for reporting only,
@@ -41,9 +41,10 @@ already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``
 ``heldout4``; 336 pairs). A reported twin set is retired into it once a newer held-out set
 exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
 (measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
-``heldout6``, ``heldout7``, ``heldout8``, ``heldout9``, ``heldout10`` and ``heldout11``
-(reported, not yet retired), ``heldout12`` (still unrun) and ``heldout13`` (the newest set, still
-unrun) are not in it.
+``heldout6``, ``heldout7``, ``heldout8``, ``heldout9``, ``heldout10``, ``heldout11`` and
+``heldout12`` (reported, not yet retired; ``heldout5`` … ``heldout11`` measured into the memory
+together on seen sets and not taken, ``docs/discrimination.md``) and ``heldout13`` (the newest
+set, still unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
