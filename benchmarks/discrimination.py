@@ -30,8 +30,11 @@ among the ``k`` shown), ``brier`` of the method's ``p_unsafe``, a reliability ta
 three-way call (unsafe-evidence / unsure / safe-evidence), plus the added latency per request
 measured side by side in this run (median ms). The row ``shipped`` is the default policy's
 verdict model (``rerank: probe``, its ``retrieval.verdict`` as shipped, on the all-mpnet-base-v2
-key), untouched by the tuning here. ``--int8`` adds the ONNX Runtime int8 keys (own layout):
-``*_int8`` rows beside their fp32 rows (the int8 variant is offered only if they lose nothing).
+key), untouched by the tuning here; its rows also count, per setting of the decision's
+thresholds (``discrimination_weak.FRONTIER``), the safe and unsafe twins that would get unsafe
+evidence (``frontier``; ``frontier_sum`` over the numbered twin sets' protocols). ``--int8``
+adds the ONNX Runtime int8 keys (own layout): ``*_int8`` rows beside their fp32 rows (the int8
+variant is offered only if they lose nothing).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ from discrimination_methods import (  # noqa: E402
     verdict_model,
 )
 from discrimination_tune import tune, tune_weak  # noqa: E402
+from discrimination_weak import frontier, frontier_sum  # noqa: E402
 from discrimination_weak import report as report_weak  # noqa: E402
 from harness import emit, loadavg, log, parse, parser  # noqa: E402
 
@@ -258,6 +262,7 @@ def measure(name: str, rows: list[dict[str, Any]], band: float, policy: Policy) 
         out["weak_unsafe_rule"] = report_weak(
             rows, policy.weak_unsafe_min_similarity, policy.block_confidence or 1.0
         )
+        out["frontier"] = frontier(rows)
     return out
 
 
@@ -329,6 +334,8 @@ def main() -> None:
                 f"unsafe_none {r['unsafe_none_shown']} brier {r['brier']}"
             )
         results[name]["encoders"] = list(encs_used)
+    if "shipped" in results:
+        results["shipped"]["frontier_sum"] = frontier_sum(results["shipped"])
     lat = latency(enc, table, mem, 8 if args.quick else 40)
     result = {
         "benchmark": "echosafe_guard twin discrimination (retrieval verdict)",
