@@ -74,10 +74,11 @@ def choose(
 def report(
     rows: Sequence[dict[str, Any]], threshold: float | None, block_confidence: float
 ) -> dict[str, Any]:
-    """Unsafe evidence (the method's own unsafe calls) before and after the rule, by label."""
+    """Unsafe evidence (the method's own unsafe calls with an unsafe candidate, as
+    ``retrieval/decide.py`` counts them) before and after the rule, by label."""
     weak = _weak(rows, block_confidence)
     demoted = [r for r in weak if threshold is not None and r["near_unsafe"] < threshold]
-    unsafe_calls = [r for r in rows if r["call"] == 1]
+    unsafe_calls = [r for r in rows if r["call"] == 1 and r.get("near_unsafe") is not None]
     out: dict[str, Any] = {"threshold": threshold}
     for label, want in (("unsafe", True), ("safe", False)):
         n = sum(r["unsafe"] is want for r in rows)
