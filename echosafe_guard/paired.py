@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Fourteen sets ship with the package and are named instead of given as a path: ``builtin`` (the
+Fifteen sets ship with the package and are named instead of given as a path: ``builtin`` (the
 bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -30,11 +30,15 @@ and one who wants the same kind of artifact for a legitimate need, for reporting
 ``docs/heldout11_twins.md``), ``heldout12`` (a thirteenth, written from a list of feelings or
 states of mind an asker can be in, one person who channels each into harm, exploitation, deceit
 or crime and one who channels the same feeling into a legitimate aim, for reporting only,
-``docs/heldout12_twins.md``) and ``heldout13`` (a fourteenth, written from a list
+``docs/heldout12_twins.md``), ``heldout13`` (a fourteenth, written from a list
 of rules (laws, regulations, policies, codes, licence conditions), one person who wants help to
 break or evade each in a way that harms others and one who names the same rule to comply with
 it, understand it, enforce it or report a breach, shipped unrun, for reporting only,
-``docs/heldout13_twins.md``).
+``docs/heldout13_twins.md``) and ``heldout14`` (a fifteenth, written from a list of life events
+an asker goes through (a move, a job loss, a funeral, a wedding, a new baby, a divorce, ...), one
+person who wants help to harm, exploit, deceive or break the law in it and one going through the
+same event with a legitimate need, shipped unrun, for reporting only,
+``docs/heldout14_twins.md``).
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
 already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``heldout3`` and
@@ -43,8 +47,8 @@ exists to measure the bigger memory on; ``heldout`` (no hand-written insights), 
 (measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
 ``heldout6``, ``heldout7``, ``heldout8``, ``heldout9``, ``heldout10``, ``heldout11`` and
 ``heldout12`` (reported, not yet retired; ``heldout5`` … ``heldout11`` measured into the memory
-together on seen sets and not taken, ``docs/discrimination.md``) and ``heldout13`` (the newest
-set, still unrun) are not in it.
+together on seen sets and not taken, ``docs/discrimination.md``), ``heldout13`` (still unrun)
+and ``heldout14`` (the newest set, still unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -76,6 +80,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT11",
     "HELDOUT12",
     "HELDOUT13",
+    "HELDOUT14",
     "HELDOUT2",
     "HELDOUT3",
     "HELDOUT4",
@@ -105,6 +110,7 @@ HELDOUT10 = "heldout10"
 HELDOUT11 = "heldout11"
 HELDOUT12 = "heldout12"
 HELDOUT13 = "heldout13"
+HELDOUT14 = "heldout14"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
     HELDOUT: "heldout_twins.jsonl",
@@ -120,6 +126,7 @@ BUNDLED = {
     HELDOUT11: "heldout11_twins.jsonl",
     HELDOUT12: "heldout12_twins.jsonl",
     HELDOUT13: "heldout13_twins.jsonl",
+    HELDOUT14: "heldout14_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -151,7 +158,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout13``)."""
+    ``heldout2`` … ``heldout14``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -169,7 +176,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout13``) or
+    ``heldout2`` … ``heldout14``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -25,6 +25,7 @@ from echosafe_guard.paired import (
     HELDOUT11,
     HELDOUT12,
     HELDOUT13,
+    HELDOUT14,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -58,6 +59,7 @@ LATER = (
     HELDOUT11,
     HELDOUT12,
     HELDOUT13,
+    HELDOUT14,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -83,6 +85,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout11", True),
         ("heldout12", True),
         ("heldout13", True),
+        ("heldout14", True),
         ("default.jsonl", False),
     ],
 )
