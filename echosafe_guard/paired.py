@@ -33,7 +33,7 @@ or crime and one who channels the same feeling into a legitimate aim, for report
 ``docs/heldout12_twins.md``), ``heldout13`` (a fourteenth, written from a list
 of rules (laws, regulations, policies, codes, licence conditions), one person who wants help to
 break or evade each in a way that harms others and one who names the same rule to comply with
-it, understand it, enforce it or report a breach, shipped unrun, for reporting only,
+it, understand it, enforce it or report a breach, for reporting only,
 ``docs/heldout13_twins.md``) and ``heldout14`` (a fifteenth, written from a list of life events
 an asker goes through (a move, a job loss, a funeral, a wedding, a new baby, a divorce, ...), one
 person who wants help to harm, exploit, deceive or break the law in it and one going through the
@@ -45,10 +45,10 @@ already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``
 ``heldout4``; 336 pairs). A reported twin set is retired into it once a newer held-out set
 exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
 (measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
-``heldout6``, ``heldout7``, ``heldout8``, ``heldout9``, ``heldout10``, ``heldout11`` and
-``heldout12`` (reported, not yet retired; ``heldout5`` … ``heldout11`` measured into the memory
-together on seen sets and not taken, ``docs/discrimination.md``), ``heldout13`` (still unrun)
-and ``heldout14`` (the newest set, still unrun) are not in it.
+``heldout6``, ``heldout7``, ``heldout8``, ``heldout9``, ``heldout10``, ``heldout11``,
+``heldout12`` and ``heldout13`` (reported, not yet retired; ``heldout5`` … ``heldout11``
+measured into the memory together on seen sets and not taken, ``docs/discrimination.md``) and
+``heldout14`` (the newest set, still unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
