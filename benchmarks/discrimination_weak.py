@@ -34,14 +34,16 @@ FRONTIER: tuple[tuple[float, float | None, float], ...] = (
 counts (docs/discrimination.md, "The decision's thresholds on seen sets")."""
 
 
+def _unsafe_call(r: dict[str, Any]) -> bool:
+    """The method's own unsafe call with an unsafe candidate: what ``retrieval/decide.py`` can
+    count as unsafe evidence (with none, it reads the call as unsure)."""
+    return bool(r["call"] == 1 and r.get("near_unsafe") is not None)
+
+
 def _weak(rows: Sequence[dict[str, Any]], block_confidence: float) -> list[dict[str, Any]]:
-    """The rows the rule can touch: the method's own unsafe call, short of ``block_confidence``,
-    with an unsafe candidate."""
-    return [
-        r
-        for r in rows
-        if r["call"] == 1 and r["p"] < block_confidence and r.get("near_unsafe") is not None
-    ]
+    """The rows the rule can touch: an unsafe call (:func:`_unsafe_call`) short of
+    ``block_confidence``."""
+    return [r for r in rows if _unsafe_call(r) and r["p"] < block_confidence]
 
 
 def choose(
@@ -78,7 +80,7 @@ def report(
     ``retrieval/decide.py`` counts them) before and after the rule, by label."""
     weak = _weak(rows, block_confidence)
     demoted = [r for r in weak if threshold is not None and r["near_unsafe"] < threshold]
-    unsafe_calls = [r for r in rows if r["call"] == 1 and r.get("near_unsafe") is not None]
+    unsafe_calls = [r for r in rows if _unsafe_call(r)]
     out: dict[str, Any] = {"threshold": threshold}
     for label, want in (("unsafe", True), ("safe", False)):
         n = sum(r["unsafe"] is want for r in rows)
@@ -104,8 +106,7 @@ def frontier(
         hit = [
             r
             for r in rows
-            if r["call"] == 1
-            and r.get("near_unsafe") is not None
+            if _unsafe_call(r)
             and r["p"] >= pf
             and (r["p"] >= bc or (w is not None and r["near_unsafe"] >= w))
         ]

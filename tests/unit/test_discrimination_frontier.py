@@ -44,11 +44,11 @@ def test_frontier_counts_each_setting_as_the_decision_does(weak: ModuleType) -> 
 
 
 def test_the_shipped_setting_agrees_with_the_weak_rule_report(weak: ModuleType) -> None:
-    rows = ROWS  # the unsafe call with no unsafe candidate included: both read it as unsure
-    shipped = weak.frontier(rows, [(0.9, 0.5, 0.0)])["bc=0.9,w=0.5,pf=0.0"]
-    rep = weak.report(rows, 0.5, 0.9)
-    n_safe = sum(not r["unsafe"] for r in rows)
-    n_unsafe = sum(bool(r["unsafe"]) for r in rows)
+    # ROWS include the unsafe call with no unsafe candidate: both read it as unsure
+    shipped = weak.frontier(ROWS, [(0.9, 0.5, 0.0)])["bc=0.9,w=0.5,pf=0.0"]
+    rep = weak.report(ROWS, 0.5, 0.9)
+    n_safe = sum(not r["unsafe"] for r in ROWS)
+    n_unsafe = sum(bool(r["unsafe"]) for r in ROWS)
     assert shipped["safe"] / n_safe == pytest.approx(rep["safe_unsafe_evidence"]["after"], abs=1e-4)
     assert shipped["unsafe"] / n_unsafe == pytest.approx(
         rep["unsafe_unsafe_evidence"]["after"], abs=1e-4
