@@ -4,8 +4,8 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Fifteen sets ship with the package and are named instead of given as a path: ``builtin`` (the
-bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
+Fifteen twin sets ship with the package and are named instead of given as a path: ``builtin``
+(the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
 ``docs/heldout2_twins.md``), ``heldout3`` (a fourth, written from shared alarming surface
@@ -37,18 +37,21 @@ it, understand it, enforce it or report a breach, for reporting only,
 ``docs/heldout13_twins.md``) and ``heldout14`` (a fifteenth, written from a list of life events
 an asker goes through (a move, a job loss, a funeral, a wedding, a new baby, a divorce, ...), one
 person who wants help to harm, exploit, deceive or break the law in it and one going through the
-same event with a legitimate need, shipped unrun, for reporting only,
+same event with a legitimate need, for reporting only,
 ``docs/heldout14_twins.md``).
+
+``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
+pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
+from the verdict model's blind spot on XSTest, so XSTest counts as tuned on with it in the memory.
 
 ``default`` names the default seed memory: every shipped set with hand-written insights that has
 already been run, so nothing reported as held out (``builtin``, ``heldout2``, ``heldout3`` and
-``heldout4``; 336 pairs). A reported twin set is retired into it once a newer held-out set
-exists to measure the bigger memory on; ``heldout`` (no hand-written insights), ``heldout5``
-(measured into the memory on ``heldout6`` and not taken, ``docs/discrimination.md``),
-``heldout6``, ``heldout7``, ``heldout8``, ``heldout9``, ``heldout10``, ``heldout11``,
-``heldout12`` and ``heldout13`` (reported, not yet retired; ``heldout5`` … ``heldout11``
-measured into the memory together on seen sets and not taken, ``docs/discrimination.md``) and
-``heldout14`` (the newest set, still unrun) are not in it.
+``heldout4``; 336 pairs), plus ``coverage`` (46 pairs; 382 in all). A reported twin set is
+retired into it once a newer held-out set exists to measure the bigger memory on; ``heldout``
+(no hand-written insights), ``heldout5`` (measured into the memory on ``heldout6`` and not taken,
+``docs/discrimination.md``), ``heldout6`` … ``heldout14`` (reported, not yet retired;
+``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
+``docs/discrimination.md``) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -73,6 +76,7 @@ from echosafe_guard.exceptions import DataFormatError
 __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_public_api.py
     "BUILTIN",
     "BUNDLED",
+    "COVERAGE",
     "DEFAULT_MEMORY",
     "DEFAULT_MEMORY_SETS",
     "HELDOUT",
@@ -111,6 +115,7 @@ HELDOUT11 = "heldout11"
 HELDOUT12 = "heldout12"
 HELDOUT13 = "heldout13"
 HELDOUT14 = "heldout14"
+COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
     HELDOUT: "heldout_twins.jsonl",
@@ -127,10 +132,11 @@ BUNDLED = {
     HELDOUT12: "heldout12_twins.jsonl",
     HELDOUT13: "heldout13_twins.jsonl",
     HELDOUT14: "heldout14_twins.jsonl",
+    COVERAGE: "coverage_pairs.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
-DEFAULT_MEMORY_SETS = (BUILTIN, HELDOUT2, HELDOUT3, HELDOUT4)
+DEFAULT_MEMORY_SETS = (BUILTIN, HELDOUT2, HELDOUT3, HELDOUT4, COVERAGE)
 """The sets ``default`` joins (in this order): the seen sets with hand-written insights."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
 

@@ -178,9 +178,13 @@ def test_unsure_shows_the_signs_of_harm_but_no_harmful_scenario() -> None:
     assert "scenario" not in only_unsafe and "as you normally would" in only_unsafe
 
 
-def test_safe_call_writes_nothing_by_default_or_the_safe_template() -> None:
+def test_safe_call_writes_the_static_note_or_nothing_or_the_safe_template() -> None:
     hits = [hit(Verdict.SAFE, 0.8, "s"), hit(Verdict.UNSAFE, 0.7, "u")]
-    assert render_block(POLICY, hits, Call.SAFE) is None  # no unsafe evidence: nothing added
+    note = render_block(POLICY, hits, Call.SAFE)  # the default: a static note, no insight field
+    assert note is not None and "ordinary, legitimate questions" in note
+    assert "scenario" not in note and "signal" not in note and POLICY.block_message not in note
+    silent = POLICY.prompt.model_copy(update={"safe": ""})
+    assert render_block(POLICY.model_copy(update={"prompt": silent}), hits, Call.SAFE) is None
     helpful = POLICY.prompt.model_copy(update={"safe": "Legitimate before: {scenario} Help."})
     block = render_block(POLICY.model_copy(update={"prompt": helpful}), hits, Call.SAFE)
     assert block is not None and "Legitimate before: safe scenario" in block

@@ -37,7 +37,7 @@ def test_default_joins_the_seen_sets_in_order() -> None:
     path, items = read_paired_jsonl(DEFAULT_MEMORY)
     parts = [read_paired_jsonl(name)[1] for name in DEFAULT_MEMORY_SETS]
     assert items == [it for part in parts for it in part]
-    assert len(items) == 312 + 3 * 120
+    assert len(items) == 312 + 3 * 120 + 92
     assert path == builtin_path(BUILTIN)
     assert bundled_paths(DEFAULT_MEMORY) == tuple(builtin_path(n) for n in DEFAULT_MEMORY_SETS)
     assert len({it.id for it in items}) == len(items)
@@ -106,6 +106,6 @@ def test_cli_names_default(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["eval", "--dry-run", "--bench", "default", "--json"], env=env)
     assert out.exit_code == 0, out.output
     counted = json.loads(out.stdout)
-    assert (counted["items"], counted["pairs"], counted["items_without_twin"]) == (672, 336, 0)
+    assert (counted["items"], counted["pairs"], counted["items_without_twin"]) == (764, 382, 0)
     bad = CliRunner().invoke(app, ["memory", "seed", "defaults", "--json"], env=env)
     assert bad.exit_code != 0 and "Traceback" not in bad.output
