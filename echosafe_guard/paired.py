@@ -85,6 +85,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT12",
     "HELDOUT13",
     "HELDOUT14",
+    "HELDOUT15",
     "HELDOUT2",
     "HELDOUT3",
     "HELDOUT4",
@@ -115,6 +116,7 @@ HELDOUT11 = "heldout11"
 HELDOUT12 = "heldout12"
 HELDOUT13 = "heldout13"
 HELDOUT14 = "heldout14"
+HELDOUT15 = "heldout15"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -133,6 +135,7 @@ BUNDLED = {
     HELDOUT13: "heldout13_twins.jsonl",
     HELDOUT14: "heldout14_twins.jsonl",
     COVERAGE: "coverage_pairs.jsonl",
+    HELDOUT15: "heldout15_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -164,7 +167,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout14``)."""
+    ``heldout2`` … ``heldout15``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -182,7 +185,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout14``) or
+    ``heldout2`` … ``heldout15``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

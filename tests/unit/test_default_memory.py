@@ -26,6 +26,7 @@ from echosafe_guard.paired import (
     HELDOUT12,
     HELDOUT13,
     HELDOUT14,
+    HELDOUT15,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -60,6 +61,7 @@ LATER = (
     HELDOUT12,
     HELDOUT13,
     HELDOUT14,
+    HELDOUT15,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -86,6 +88,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout12", True),
         ("heldout13", True),
         ("heldout14", True),
+        ("heldout15", True),
         ("default.jsonl", False),
     ],
 )
