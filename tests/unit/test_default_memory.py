@@ -27,6 +27,7 @@ from echosafe_guard.paired import (
     HELDOUT13,
     HELDOUT14,
     HELDOUT15,
+    HELDOUT16,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -62,6 +63,7 @@ LATER = (
     HELDOUT13,
     HELDOUT14,
     HELDOUT15,
+    HELDOUT16,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -89,6 +91,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout13", True),
         ("heldout14", True),
         ("heldout15", True),
+        ("heldout16", True),
         ("default.jsonl", False),
     ],
 )
