@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Sixteen twin sets ship with the package and are named instead of given as a path: ``builtin``
+Seventeen twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -38,12 +38,18 @@ it, understand it, enforce it or report a breach, for reporting only,
 an asker goes through (a move, a job loss, a funeral, a wedding, a new baby, a divorce, ...), one
 person who wants help to harm, exploit, deceive or break the law in it and one going through the
 same event with a legitimate need, for reporting only,
-``docs/heldout14_twins.md``) and ``heldout15`` (a sixteenth, written from a list of things an
+``docs/heldout14_twins.md``), ``heldout15`` (a sixteenth, written from a list of things an
 asker has just found, been handed or come across (a key card, a lost passport, an unlocked
 laptop, a prescription pad, a leaked spreadsheet, a misdelivered parcel, ...), one person who
 wants to use the find to harm, exploit, deceive or break the law and one with the same find and a
 legitimate need (returning, reporting, safe disposal, understanding it), for reporting only,
-``docs/heldout15_twins.md``).
+``docs/heldout15_twins.md``) and ``heldout16`` (a seventeenth, written from a list of jobs or
+roles that give the asker privileged access or trust (a locksmith, a pharmacy technician, a
+school IT administrator, a bank teller, a care-home nurse, a landlord, ...), one person who wants
+to abuse the role's access or trust to harm, exploit, deceive or break the law and one in the
+same role with a legitimate need arising from it (doing the job properly, protecting the people
+in their care, reporting, complying), shipped unrun, for reporting only,
+``docs/heldout16_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -56,7 +62,7 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 (no hand-written insights), ``heldout5`` (measured into the memory on ``heldout6`` and not taken,
 ``docs/discrimination.md``), ``heldout6`` … ``heldout15`` (reported, not yet retired;
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
-``docs/discrimination.md``) are not in it.
+``docs/discrimination.md``) and ``heldout16`` (the newest set, still unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
