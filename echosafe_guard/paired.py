@@ -98,6 +98,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT14",
     "HELDOUT15",
     "HELDOUT16",
+    "HELDOUT17",
     "HELDOUT2",
     "HELDOUT3",
     "HELDOUT4",
@@ -130,6 +131,7 @@ HELDOUT13 = "heldout13"
 HELDOUT14 = "heldout14"
 HELDOUT15 = "heldout15"
 HELDOUT16 = "heldout16"
+HELDOUT17 = "heldout17"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -150,6 +152,7 @@ BUNDLED = {
     COVERAGE: "coverage_pairs.jsonl",
     HELDOUT15: "heldout15_twins.jsonl",
     HELDOUT16: "heldout16_twins.jsonl",
+    HELDOUT17: "heldout17_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -181,7 +184,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout16``)."""
+    ``heldout2`` … ``heldout17``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -199,7 +202,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout16``) or
+    ``heldout2`` … ``heldout17``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

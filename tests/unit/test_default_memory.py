@@ -28,6 +28,7 @@ from echosafe_guard.paired import (
     HELDOUT14,
     HELDOUT15,
     HELDOUT16,
+    HELDOUT17,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -64,6 +65,7 @@ LATER = (
     HELDOUT14,
     HELDOUT15,
     HELDOUT16,
+    HELDOUT17,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -92,6 +94,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout14", True),
         ("heldout15", True),
         ("heldout16", True),
+        ("heldout17", True),
         ("default.jsonl", False),
     ],
 )
