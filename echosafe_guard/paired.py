@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Seventeen twin sets ship with the package and are named instead of given as a path: ``builtin``
+Eighteen twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -48,8 +48,12 @@ roles that give the asker privileged access or trust (a locksmith, a pharmacy te
 school IT administrator, a bank teller, a care-home nurse, a landlord, ...), one person who wants
 to abuse the role's access or trust to harm, exploit, deceive or break the law and one in the
 same role with a legitimate need arising from it (doing the job properly, protecting the people
-in their care, reporting, complying), shipped unrun, for reporting only,
-``docs/heldout16_twins.md``).
+in their care, reporting, complying), for reporting only, ``docs/heldout16_twins.md``) and
+``heldout17`` (an eighteenth, written from a list of hobbies or pastimes (lock-sport, drone
+flying, amateur chemistry, mushroom foraging, crypto trading, dating apps, ...), one hobbyist who
+wants to use the hobby to harm, exploit, deceive, harass or break the law and one with the same
+hobby and a legitimate need (doing it safely or legally, protecting others, reporting, learning),
+shipped unrun, for reporting only, ``docs/heldout17_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -62,7 +66,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 (no hand-written insights), ``heldout5`` (measured into the memory on ``heldout6`` and not taken,
 ``docs/discrimination.md``), ``heldout6`` … ``heldout15`` (reported, not yet retired;
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
-``docs/discrimination.md``) and ``heldout16`` (the newest set, still unrun) are not in it.
+``docs/discrimination.md``), ``heldout16`` (reported since stop 38) and ``heldout17`` (the
+newest set, still unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
