@@ -18,6 +18,7 @@ application can catch the whole family with one ``except`` clause. The tree::
     ├── EmbedderError                an embedding model failed
     │   └── EmbedderUnavailableError a model that cannot be loaded (e.g. weights offline)
     ├── RequestBlockedError          enforce mode blocked the request (carries the decision)
+    ├── AdjudicatorError             the adjudicating model failed or gave no log-probabilities
     ├── BenchError                   the benchmark runner failed (``eval``, ``judge``)
     │   ├── ModelCallError           the evaluated model failed on an item (after retries)
     │   ├── JudgeError               an LLM judge failed or stayed invalid after a repair
@@ -41,6 +42,7 @@ Errors that wrap another exception are raised with ``raise ... from exc``.
 from __future__ import annotations
 
 __all__ = [
+    "AdjudicatorError",
     "BenchDownloadError",
     "BenchError",
     "ConfigError",
@@ -138,6 +140,11 @@ class RequestBlockedError(EchoSafeError):
     def __init__(self, message: str, prepared: object | None = None) -> None:
         super().__init__(message)
         self.prepared = prepared
+
+
+class AdjudicatorError(EchoSafeError):
+    """The adjudicating model failed, timed out or returned no log-probabilities for the answer
+    letters. The guard logs it and keeps the weak unsafe call (the request is never lost)."""
 
 
 class BenchError(EchoSafeError):

@@ -36,7 +36,9 @@ from echosafe_guard.memory.insight import Verdict
 from echosafe_guard.policy.loader import load_policy
 from echosafe_guard.policy.models import Mode, Policy
 from echosafe_guard.prepared import Prepared, Timings
+from echosafe_guard.retrieval.adjudicator import Adjudicator, aadjudicate, adjudicate
 from echosafe_guard.retrieval.decide import Action, Decision, decide
+from echosafe_guard.retrieval.llm_adjudicator import LlmAdjudicator
 from echosafe_guard.retrieval.probe_verdict_model import ProbeVerdictModel
 from echosafe_guard.retrieval.rerank import Reranker
 from echosafe_guard.retrieval.retriever import Retrieved, Retriever
@@ -59,6 +61,8 @@ class Guard:
     queue the work); its exceptions are logged and never break the request.
     ``on_learning_event``: called with every :class:`LearningEvent` of the learning loop (off
     the request path, except drops at intake). See :mod:`echosafe_guard.observability`.
+    ``adjudicator``: a second opinion on weak unsafe evidence (default: an
+    :class:`LlmAdjudicator` when the policy's ``adjudicator.model`` is set).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class Guard:
         settings: GuardSettings | None = None,
         reflector: Reflector | None = None,
         reranker: Reranker | None = None,
+        adjudicator: Adjudicator | None = None,
         on_decision: Callable[[Prepared], object] | None = None,
         on_learning_event: Callable[[LearningEvent], object] | None = None,
     ) -> None:
@@ -87,6 +92,7 @@ class Guard:
         self._bound = False
         self._reflector = reflector
         self._reranker = reranker
+        self._adjudicator = adjudicator
         self._learner: Learner | None = None
         self._retriever: Retriever | None = None
         self._hits: HitRecorder | None = None
@@ -134,6 +140,14 @@ class Guard:
                         self.bound_store, policy.retrieval, policy.on_store_error, self._reranker
                     )
         return self._retriever
+
+    @property
+    def adjudicator(self) -> Adjudicator | None:
+        if self._adjudicator is None and self.policy.adjudicator.model is not None:
+            with self._lock:
+                if self._adjudicator is None:
+                    self._adjudicator = LlmAdjudicator(self.policy.adjudicator)
+        return self._adjudicator
 
     @property
     def hits(self) -> HitRecorder:
@@ -279,7 +293,10 @@ class Guard:
         tenant, mode = check_tenant(tenant), check_mode(mode)
         keyed, found = self._keyed_searched(messages, tenant)
         assert found is not None
-        return self._finish(messages, keyed, found, tenant, mode, t0)
+        decided = adjudicate(
+            self._decide(keyed, found, mode), self.adjudicator, keyed[0].text, self.policy
+        )
+        return self._finish(messages, keyed, found, decided, tenant, t0)
 
     async def aprepare(
         self, messages: Any, *, tenant: str = "default", mode: Mode | str | None = None
@@ -294,25 +311,19 @@ class Guard:
         keyed, found = await asyncio.to_thread(work)
         if found is None:
             found = await self.retriever.asearch(keyed[1], tenant)
-        return self._finish(messages, keyed, found, tenant, mode, t0)
+        decided = await aadjudicate(
+            self._decide(keyed, found, mode), self.adjudicator, keyed[0].text, self.policy
+        )
+        return self._finish(messages, keyed, found, decided, tenant, t0)
 
-    def _finish(
-        self,
-        messages: Any,
-        keyed: _Keyed,
-        found: Retrieved,
-        tenant: str,
-        mode: Mode | str | None,
-        t0: float,
-    ) -> Prepared:
-        ctx, key, normalize_ms = keyed
+    def _decide(self, keyed: _Keyed, found: Retrieved, mode: Mode | str | None) -> Decision:
+        ctx, key, _ = keyed
         p = self.policy
-        t3 = time.perf_counter()
         notes = list(key.notes)
         notes += [f"image not fetched: {s.where}: {s.detail}" for s in ctx.skipped_images]
         if found.note:
             notes.append(found.note)
-        decision = decide(
+        return decide(
             found.hits,
             mode=Mode(mode if mode is not None else p.mode),
             block_threshold=p.block_threshold,
@@ -323,6 +334,20 @@ class Guard:
             store_failed=found.note is not None,
             notes=notes,
         )
+
+    def _finish(
+        self,
+        messages: Any,
+        keyed: _Keyed,
+        found: Retrieved,
+        decided: tuple[Decision, float],
+        tenant: str,
+        t0: float,
+    ) -> Prepared:
+        ctx, key, normalize_ms = keyed
+        p = self.policy
+        decision, adjudicate_ms = decided
+        t3 = time.perf_counter()
         block = render_block(p, found.hits, decision.call, confident=decision.confident)
         if decision.applied and is_messages(messages):
             out = apply_block(messages, block)
@@ -339,6 +364,7 @@ class Guard:
                 embed_image_ms=key.image_ms,
                 search_ms=found.search_ms,
                 rerank_ms=found.rerank_ms,
+                adjudicate_ms=adjudicate_ms,
                 rewrite_ms=(t4 - t3) * 1000,
                 total_ms=(t4 - t0) * 1000,
             ),

@@ -53,7 +53,7 @@ in their care, reporting, complying), for reporting only, ``docs/heldout16_twins
 flying, amateur chemistry, mushroom foraging, crypto trading, dating apps, ...), one hobbyist who
 wants to use the hobby to harm, exploit, deceive, harass or break the law and one with the same
 hobby and a legitimate need (doing it safely or legally, protecting others, reporting, learning),
-shipped unrun, for reporting only, ``docs/heldout17_twins.md``).
+for reporting only, ``docs/heldout17_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -66,8 +66,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 (no hand-written insights), ``heldout5`` (measured into the memory on ``heldout6`` and not taken,
 ``docs/discrimination.md``), ``heldout6`` … ``heldout15`` (reported, not yet retired;
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
-``docs/discrimination.md``), ``heldout16`` (reported since stop 38) and ``heldout17`` (the
-newest set, still unrun) are not in it.
+``docs/discrimination.md``), ``heldout16`` (reported since stop 38) and ``heldout17`` (reported
+since stop 39) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 

@@ -24,6 +24,8 @@ class Timings:
     search_ms: float = 0.0
     """The whole retrieval: the store's search and re-ranking (``rerank_ms``)."""
     rerank_ms: float = 0.0
+    adjudicate_ms: float = 0.0
+    """The adjudicator's model calls (weak unsafe evidence only; 0 otherwise)."""
     rewrite_ms: float = 0.0
     total_ms: float = 0.0
 

@@ -160,7 +160,7 @@ def eval_command(
             return
         if model is None:
             raise InputError("--model is required (or pass --dry-run to only load and count)")
-        register_local(model, judge, pol.reflection.model or "")
+        register_local(model, judge, pol.reflection.model or "", pol.adjudicator.model or "")
         if not as_json:
             print_load_report(loaded, pol.taxonomy)
         same = memory == f"seed:{bench}"

@@ -4,7 +4,7 @@ All metrics are prefixed ``echosafe_``; tenants are bounded by :class:`TenantLab
 
 * ``echosafe_decisions_total{action,reason,tenant,category}``
 * ``echosafe_stage_seconds{stage}`` (normalize, embed_text, embed_image, search, rerank,
-  rewrite, total)
+  adjudicate (only requests put to the adjudicator), rewrite, total)
 * ``echosafe_fail_open_total{tenant}``, ``echosafe_store_errors_total{path}`` (``request``:
   fail-open searches; ``learning``: failed writes)
 * ``echosafe_learning_events_total{event,reason,tenant}`` (queued, reflected, dropped by
@@ -33,7 +33,16 @@ __all__ = ["GuardMetrics", "InsightCounts"]
 _STAGE_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
-_STAGES = ("normalize", "embed_text", "embed_image", "search", "rerank", "rewrite", "total")
+_STAGES = (
+    "normalize",
+    "embed_text",
+    "embed_image",
+    "search",
+    "rerank",
+    "adjudicate",
+    "rewrite",
+    "total",
+)
 _shared: dict[int, GuardMetrics] = {}
 _shared_lock = threading.Lock()
 
@@ -147,6 +156,8 @@ class GuardMetrics:
             st["embed_image"].observe(t.embed_image_ms / 1000)
         st["search"].observe(max(t.search_ms - t.rerank_ms, 0.0) / 1000)
         st["rerank"].observe(t.rerank_ms / 1000)
+        if t.adjudicate_ms > 0:
+            st["adjudicate"].observe(t.adjudicate_ms / 1000)
         st["rewrite"].observe(t.rewrite_ms / 1000)
         if d.reason == "store_unavailable":
             self.fail_open.labels(tenant).inc()

@@ -128,6 +128,8 @@ class Tracing:
         }
         stages.append((f"{_RETRIEVAL} echosafe", t.search_ms - t.rerank_ms, search))
         stages.append(("echosafe.rerank", t.rerank_ms, {}))
+        if t.adjudicate_ms > 0:
+            stages.append(("echosafe.adjudicate", t.adjudicate_ms, {}))
         stages.append(("echosafe.rewrite", t.rewrite_ms, {}))
         at = start
         for name, ms, extra in stages:

@@ -8,6 +8,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from echosafe_guard.policy.adjudication import AdjudicatorPolicy
+
 __all__ = [
     "CORE_CATEGORIES",
     "Category",
@@ -439,6 +441,8 @@ class Policy(_Strict):
     taxonomy: Taxonomy
     prompt: PromptPolicy
     retrieval: RetrievalPolicy = RetrievalPolicy()
+    adjudicator: AdjudicatorPolicy = AdjudicatorPolicy()
+    """A chat model's second opinion on weak unsafe evidence (off unless ``model`` is set)."""
     context: ContextPolicy = ContextPolicy()
     images: ImagePolicy = ImagePolicy()
     seed: dict[str, SeedTemplate]

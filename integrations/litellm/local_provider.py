@@ -9,8 +9,10 @@ After :func:`register_local_provider` (done by ``import echosafe_guard.integrati
 * the model's own chat template (llama.cpp ``create_chat_completion``); one model per file per
   process, one generation at a time in arrival order (see :mod:`.local_runtime`);
 * ``max_tokens`` (or ``max_completion_tokens``), ``temperature``, ``top_p``, ``stop``, ``seed``,
-  ``presence_penalty``, ``frequency_penalty``, ``response_format`` (``json_object``); streaming;
-  sync and async (async awaits the worker thread, never runs the model on the event loop);
+  ``presence_penalty``, ``frequency_penalty``, ``response_format`` (``json_object``);
+  ``logprobs`` with ``top_logprobs`` for a one-token answer (``max_tokens=1``, not streamed: the
+  first token's alternatives, as the guard's adjudicator asks); streaming; sync and async
+  (async awaits the worker thread, never runs the model on the event loop);
 * a text-only model cannot see images: each image part is replaced by a visible placeholder and
   counted; the response reports it in ``choices[0].message.provider_specific_fields
   ["echosafe_local"]`` with the runtime's figures (prompt tokens reused from the KV cache, load,
@@ -115,7 +117,28 @@ def _params(optional: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         params["response_format"] = fmt
     used = {*params, "max_completion_tokens", "response_format", *_QUIET}
+    if _top_logprobs(optional, params):
+        used |= {"logprobs", "top_logprobs"}
     return params, sorted(k for k, v in optional.items() if k not in used and v is not None)
+
+
+def _top_logprobs(optional: dict[str, Any], params: dict[str, Any]) -> int | None:
+    """How many first-token alternatives to report: ``top_logprobs`` (at least 1) when
+    ``logprobs`` is asked for a one-token answer, else None (the params are then ignored)."""
+    if not optional.get("logprobs") or params.get("max_tokens") != 1:
+        return None
+    top = optional.get("top_logprobs")
+    return max(int(top), 1) if isinstance(top, int) else 1
+
+
+def _logprobs(gen: Generation) -> dict[str, Any] | None:
+    """OpenAI's ``choices[0].logprobs`` for the first answer token."""
+    if not gen.top_logprobs:
+        return None
+    tops = [
+        {"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))} for t, lp in gen.top_logprobs
+    ]
+    return {"content": [{**tops[0], "top_logprobs": tops}]}
 
 
 class LocalProvider:
@@ -152,6 +175,9 @@ class LocalProvider:
         choice = model_response.choices[0]
         choice.finish_reason = gen.finish_reason
         choice.message.content = gen.text
+        logprobs = _logprobs(gen)
+        if logprobs is not None:
+            choice.logprobs = logprobs
         choice.message.provider_specific_fields = {METADATA_KEY: meta}
         model_response.usage = litellm.Usage(
             prompt_tokens=gen.prompt_tokens,
@@ -199,7 +225,7 @@ class LocalProvider:
         **kwargs: Any,
     ) -> Any:
         runtime, msgs, params, meta = self._prepare(model, messages, optional_params or {})
-        gen = runtime.complete(msgs, params)
+        gen = runtime.complete(msgs, params, _top_logprobs(optional_params or {}, params))
         return self._response(model, model_response, gen, meta)
 
     async def acompletion(
@@ -212,7 +238,8 @@ class LocalProvider:
         **kwargs: Any,
     ) -> Any:
         runtime, msgs, params, meta = self._prepare(model, messages, optional_params or {})
-        gen = await asyncio.wrap_future(runtime.acomplete(msgs, params))
+        top = _top_logprobs(optional_params or {}, params)
+        gen = await asyncio.wrap_future(runtime.acomplete(msgs, params, top))
         return self._response(model, model_response, gen, meta)
 
     def streaming(

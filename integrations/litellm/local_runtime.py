@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from echosafe_guard.exceptions import LocalModelUnavailableError
+import numpy as np
+
+from echosafe_guard.exceptions import LocalModelError, LocalModelUnavailableError
 
 __all__ = ["Generation", "LocalRuntime", "StreamEvent", "load_llama_module"]
 
@@ -90,9 +92,38 @@ class Generation:
     generate_ms: float = 0.0
     first_token_ms: float | None = None
     """From the start of generation (after the queue) to the first text, i.e. prompt eval."""
+    top_logprobs: tuple[tuple[str, float], ...] | None = field(default=None, repr=False)
+    """The first answer token's most likely tokens and their log-probabilities, best first
+    (asked for with ``top_logprobs`` and ``max_tokens=1``)."""
 
     def stats(self) -> dict[str, Any]:
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return {
+            k: (round(v, 3) if isinstance(v, float) else v)
+            for k, v in self.__dict__.items()
+            if k != "top_logprobs"
+        }
+
+
+def first_token_top(llm: Any, prompt_tokens: int, k: int) -> tuple[tuple[str, float], ...]:
+    """The ``k`` most likely first answer tokens after a one-token generation, from the logits
+    llama.cpp holds for the last prompt position: generation stops before the sampled token is
+    evaluated, so the context's last logits are the first answer token's. Raises
+    ``LocalModelError`` when the context has moved past the prompt."""
+    if llm.n_tokens != prompt_tokens:
+        raise LocalModelError(
+            "top_logprobs: the model state is not at the end of the prompt (use max_tokens=1)"
+        )
+    llama_cpp = load_llama_module()
+    n_vocab = int(llm.n_vocab())
+    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+    logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
+    shift = logits.max()
+    logprobs = logits - (shift + np.log(np.exp(logits - shift).sum()))
+    top = np.argsort(-logprobs)[:k]
+    return tuple(
+        (llm.detokenize([int(i)]).decode("utf-8", errors="replace"), float(logprobs[i]))
+        for i in top
+    )
 
 
 @dataclass(frozen=True)
@@ -204,10 +235,14 @@ class LocalRuntime:
         return llm, load_ms, before, out
 
     def _generate(
-        self, messages: list[dict[str, Any]], params: dict[str, Any], queued: float
+        self,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        queued: float,
+        top_logprobs: int | None = None,
     ) -> Generation:
         t0 = time.perf_counter()
-        _, load_ms, before, out = self._start(messages, params, stream=False)
+        llm, load_ms, before, out = self._start(messages, params, stream=False)
         usage = out.get("usage") or {}
         choice = out["choices"][0]
         gen = Generation(
@@ -218,20 +253,35 @@ class LocalRuntime:
             load_ms=load_ms,
             queue_ms=(t0 - queued) * 1000,
         )
+        if top_logprobs:
+            gen.top_logprobs = first_token_top(llm, gen.prompt_tokens, top_logprobs)
         gen.prompt_tokens_cached = self._cached_prefix(before, gen.prompt_tokens)
         gen.generate_ms = (time.perf_counter() - t0) * 1000 - load_ms
         return gen
 
-    def complete(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Generation:
-        """Generate (blocking) after the calls queued before this one."""
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        top_logprobs: int | None = None,
+    ) -> Generation:
+        """Generate (blocking) after the calls queued before this one; with ``top_logprobs``
+        (only with ``max_tokens=1``) also the first token's most likely tokens."""
         queued = time.perf_counter()
-        result: Generation = self.submit(lambda: self._generate(messages, params, queued)).result()
+        result: Generation = self.submit(
+            lambda: self._generate(messages, params, queued, top_logprobs)
+        ).result()
         return result
 
-    def acomplete(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Future[Any]:
+    def acomplete(
+        self,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        top_logprobs: int | None = None,
+    ) -> Future[Any]:
         """As :meth:`complete`; a future to wrap with ``asyncio.wrap_future``."""
         queued = time.perf_counter()
-        return self.submit(lambda: self._generate(messages, params, queued))
+        return self.submit(lambda: self._generate(messages, params, queued, top_logprobs))
 
     def _stream(
         self,

@@ -25,9 +25,10 @@ from echosafe_guard.integrations.litellm.local_provider import (
     register_local_provider,
     text_only_messages,
 )
-from echosafe_guard.integrations.litellm.local_runtime import LocalRuntime
+from echosafe_guard.integrations.litellm.local_runtime import LocalRuntime, first_token_top
 
 from echosafe_guard.exceptions import (
+    LocalModelError,
     LocalModelUnavailableError,
     MessageFormatError,
     ModelChecksumError,
@@ -320,6 +321,80 @@ def test_async_calls_queue_on_one_worker_off_the_loop(
     (llm,) = fake.instances
     assert llm.max_active == 1  # one generation at a time
     assert llm.threads == {"echosafe-local_0"}  # never on the event loop's thread
+
+
+class LogitLlama(FakeLlama):
+    """As llama.cpp after a one-token answer: the context stops at the prompt's end (the sampled
+    token is never evaluated) and holds the logits for the first answer token."""
+
+    VOCAB = ("A", "B", " C", "D")
+    LOGITS = (2.0, 1.0, 0.0, -1.0)
+
+    ctx = "ctx-pointer"
+
+    def create_chat_completion(
+        self, messages: list[dict[str, Any]], stream: bool, **kw: Any
+    ) -> Any:
+        out = super().create_chat_completion(messages, stream, **kw)
+        self._ids = [len(str(m["content"])) for m in messages]  # the prompt only
+        out["choices"][0]["message"]["content"] = "A"
+        return out
+
+    def n_vocab(self) -> int:
+        return len(self.VOCAB)
+
+    def detokenize(self, ids: list[int]) -> bytes:
+        return "".join(self.VOCAB[i] for i in ids).encode()
+
+
+@pytest.fixture
+def logit_llama(fake_llama: tuple[str, type[FakeLlama]]) -> str:
+    import ctypes
+
+    module = sys.modules["llama_cpp"]
+    module.Llama = LogitLlama  # type: ignore[attr-defined]
+    buf = (ctypes.c_float * 4)(*LogitLlama.LOGITS)
+    module.llama_get_logits_ith = lambda ctx, i: (  # type: ignore[attr-defined]
+        buf if (ctx, i) == ("ctx-pointer", -1) else None
+    )
+    return fake_llama[0]
+
+
+def test_logprobs_of_a_one_token_answer(logit_llama: str) -> None:
+    litellm = import_litellm()
+    msgs = [{"role": "user", "content": "A or B?"}]
+    resp = litellm.completion(
+        model=logit_llama, messages=msgs, max_tokens=1, logprobs=True, top_logprobs=3
+    )
+    lse = float(np.log(np.exp(np.array(LogitLlama.LOGITS)).sum()))
+    first = resp.choices[0].logprobs["content"][0]
+    tops = [(t["token"], t["logprob"]) for t in first["top_logprobs"]]
+    assert [t for t, _ in tops] == ["A", "B", " C"]
+    assert [lp for _, lp in tops] == pytest.approx([2.0 - lse, 1.0 - lse, 0.0 - lse])
+    assert first["token"] == "A" and first["bytes"] == [65]
+    meta = resp.choices[0].message.provider_specific_fields[METADATA_KEY]
+    assert "top_logprobs" not in meta and "ignored_params" not in meta
+    (llm,) = LogitLlama.instances
+    assert "logprobs" not in llm.calls[0] and "top_logprobs" not in llm.calls[0]
+
+    async def run() -> Any:
+        return await litellm.acompletion(
+            model=logit_llama, messages=msgs, max_tokens=1, logprobs=True, top_logprobs=2
+        )
+
+    assert len(asyncio.run(run()).choices[0].logprobs["content"][0]["top_logprobs"]) == 2
+    # Longer answers: llama.cpp has moved past the prompt, so the params are ignored (named).
+    longer = litellm.completion(model=logit_llama, messages=msgs, max_tokens=2, logprobs=True)
+    assert getattr(longer.choices[0], "logprobs", None) is None
+    ignored = longer.choices[0].message.provider_specific_fields[METADATA_KEY]["ignored_params"]
+    assert "logprobs" in ignored
+
+
+def test_first_token_logprobs_refuse_a_context_past_the_prompt() -> None:
+    llm = LogitLlama("m")
+    llm._ids = [1, 2, 3]
+    with pytest.raises(LocalModelError, match="max_tokens=1"):
+        first_token_top(llm, 2, 3)
 
 
 def test_handler_is_named_in_a_proxy_config() -> None:
