@@ -29,6 +29,7 @@ from echosafe_guard.paired import (
     HELDOUT15,
     HELDOUT16,
     HELDOUT17,
+    HELDOUT18,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -66,6 +67,7 @@ LATER = (
     HELDOUT15,
     HELDOUT16,
     HELDOUT17,
+    HELDOUT18,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -95,6 +97,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout15", True),
         ("heldout16", True),
         ("heldout17", True),
+        ("heldout18", True),
         ("default.jsonl", False),
     ],
 )
