@@ -67,6 +67,12 @@ def second_opinion(decision: Decision, logodds: float, protective_below: float) 
     )
 
 
+def _failure(exc: Exception) -> AdjudicatorError:
+    if isinstance(exc, AdjudicatorError):
+        return exc
+    return AdjudicatorError(f"{type(exc).__name__}: {exc}")
+
+
 def _applied(
     decision: Decision, reading: float | AdjudicatorError, t0: float, policy: Policy
 ) -> tuple[Decision, float]:
@@ -82,14 +88,15 @@ def adjudicate(
     decision: Decision, judge: Adjudicator | None, text: str, policy: Policy
 ) -> tuple[Decision, float]:
     """``decision`` after the adjudicator's reading of ``text`` (only a weak unsafe call is put
-    to it), and the ms it took. A failing adjudicator is logged and the weak call stands."""
+    to it), and the ms it took. A failing adjudicator (any exception) is logged and the weak
+    call stands: the request is never lost to it."""
     if judge is None or not needs_adjudication(decision):
         return decision, 0.0
     t0 = time.perf_counter()
     try:
         reading: float | AdjudicatorError = judge.harm_logodds(text)
-    except AdjudicatorError as exc:
-        reading = exc
+    except Exception as exc:  # any adjudicator's failure: the request goes on
+        reading = _failure(exc)
     return _applied(decision, reading, t0, policy)
 
 
@@ -102,6 +109,6 @@ async def aadjudicate(
     t0 = time.perf_counter()
     try:
         reading: float | AdjudicatorError = await judge.aharm_logodds(text)
-    except AdjudicatorError as exc:
-        reading = exc
+    except Exception as exc:
+        reading = _failure(exc)
     return _applied(decision, reading, t0, policy)

@@ -250,6 +250,10 @@ def test_adjudicate_skips_what_it_need_not_read_and_keeps_the_call_on_failure(
     assert "weak unsafe call stands" in caplog.text
     failed, _ = asyncio.run(aadjudicate(WEAK, FixedAdjudicator(AdjudicatorError("x")), "t", pol))
     assert failed.call is Call.UNSAFE
+    buggy, _ = adjudicate(WEAK, FixedAdjudicator(KeyError("k")), "t", pol)  # not our error type
+    assert buggy.call is Call.UNSAFE and buggy.notes[-1] == "adjudicator failed: KeyError: 'k'"
+    buggy, _ = asyncio.run(aadjudicate(WEAK, FixedAdjudicator(ValueError("v")), "t", pol))
+    assert buggy.notes[-1] == "adjudicator failed: ValueError: v"
 
 
 # -- in the guard ---------------------------------------------------------------------------------
