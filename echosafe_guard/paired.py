@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Nineteen twin sets ship with the package and are named instead of given as a path: ``builtin``
+Twenty twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -58,7 +58,13 @@ from a list of places or settings the asker is in (a launderette, a ferry crossi
 hospital car park, a night bus, a village fete, ...), one person who wants to use the situation
 to harm, exploit, deceive, harass or break the law and one at the same place with a legitimate
 need arising from it (staying safe, protecting someone, reporting, complying, learning); it ships
-unrun, for reporting only, ``docs/heldout18_twins.md``).
+unrun, for reporting only, ``docs/heldout18_twins.md``) and ``heldout19`` (a twentieth, written
+from a list of people relaying a request on behalf of someone else (a barman for the pub
+landlord, a son for his mother, a web developer for a shop owner, a home carer for an older man,
+a chauffeur for a businessman, ...), each relay told once and parted at the relayed ask: in one
+twin an ask to harm, exploit, deceive, harass or break the law, in the other a legitimate need
+(staying safe, protecting someone, reporting, complying, learning); it ships unrun, for
+reporting only, ``docs/heldout19_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -72,7 +78,7 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``docs/discrimination.md``), ``heldout6`` … ``heldout15`` (reported, not yet retired;
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
-since stop 39) and ``heldout18`` (shipped unrun) are not in it.
+since stop 39), ``heldout18`` (shipped unrun) and ``heldout19`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -110,6 +116,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT16",
     "HELDOUT17",
     "HELDOUT18",
+    "HELDOUT19",
     "HELDOUT2",
     "HELDOUT3",
     "HELDOUT4",
@@ -144,6 +151,7 @@ HELDOUT15 = "heldout15"
 HELDOUT16 = "heldout16"
 HELDOUT17 = "heldout17"
 HELDOUT18 = "heldout18"
+HELDOUT19 = "heldout19"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -166,6 +174,7 @@ BUNDLED = {
     HELDOUT16: "heldout16_twins.jsonl",
     HELDOUT17: "heldout17_twins.jsonl",
     HELDOUT18: "heldout18_twins.jsonl",
+    HELDOUT19: "heldout19_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -197,7 +206,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout18``)."""
+    ``heldout2`` … ``heldout19``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -215,7 +224,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout18``) or
+    ``heldout2`` … ``heldout19``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -30,6 +30,7 @@ from echosafe_guard.paired import (
     HELDOUT16,
     HELDOUT17,
     HELDOUT18,
+    HELDOUT19,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -68,6 +69,7 @@ LATER = (
     HELDOUT16,
     HELDOUT17,
     HELDOUT18,
+    HELDOUT19,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -98,6 +100,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout16", True),
         ("heldout17", True),
         ("heldout18", True),
+        ("heldout19", True),
         ("default.jsonl", False),
     ],
 )
