@@ -24,7 +24,7 @@ from echosafe_guard.paired import (
     PairedItem,
     read_paired_jsonl,
 )
-from echosafe_guard.policy.models import VerdictPolicy
+from echosafe_guard.policy.retrieval import VerdictPolicy
 from echosafe_guard.retrieval.intent_rerank import fit_intent_axis
 from echosafe_guard.retrieval.probe import fit_calibrated_probe, fit_probe
 from echosafe_guard.retrieval.verdict_model import Call, fit_twins, score_candidates

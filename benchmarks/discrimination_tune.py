@@ -13,7 +13,8 @@ import numpy as np
 from discrimination_methods import Bank, Method, folds_loco, metrics, run, verdict_model
 from discrimination_weak import choose as choose_weak
 
-from echosafe_guard.policy.models import Policy, VerdictPolicy
+from echosafe_guard.policy.models import Policy
+from echosafe_guard.policy.retrieval import VerdictPolicy
 
 __all__ = ["MIN_COVERAGE", "min_similarity_coverage", "tune", "tune_weak"]
 

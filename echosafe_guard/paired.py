@@ -57,14 +57,14 @@ for reporting only, ``docs/heldout17_twins.md``) and ``heldout18`` (a nineteenth
 from a list of places or settings the asker is in (a launderette, a ferry crossing, a campsite, a
 hospital car park, a night bus, a village fete, ...), one person who wants to use the situation
 to harm, exploit, deceive, harass or break the law and one at the same place with a legitimate
-need arising from it (staying safe, protecting someone, reporting, complying, learning); it ships
-unrun, for reporting only, ``docs/heldout18_twins.md``) and ``heldout19`` (a twentieth, written
-from a list of people relaying a request on behalf of someone else (a barman for the pub
-landlord, a son for his mother, a web developer for a shop owner, a home carer for an older man,
-a chauffeur for a businessman, ...), each relay told once and parted at the relayed ask: in one
-twin an ask to harm, exploit, deceive, harass or break the law, in the other a legitimate need
-(staying safe, protecting someone, reporting, complying, learning); it ships unrun, for
-reporting only, ``docs/heldout19_twins.md``).
+need arising from it (staying safe, protecting someone, reporting, complying, learning);
+reported since stop 40, for reporting only, ``docs/heldout18_twins.md``) and ``heldout19`` (a
+twentieth, written from a list of people relaying a request on behalf of someone else (a
+barman for the pub landlord, a son for his mother, a web developer for a shop owner, a home
+carer for an older man, a chauffeur for a businessman, ...), each relay told once and parted at
+the relayed ask: in one twin an ask to harm, exploit, deceive, harass or break the law, in the
+other a legitimate need (staying safe, protecting someone, reporting, complying, learning); it
+ships unrun, for reporting only, ``docs/heldout19_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -78,7 +78,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``docs/discrimination.md``), ``heldout6`` … ``heldout15`` (reported, not yet retired;
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
-since stop 39), ``heldout18`` (shipped unrun) and ``heldout19`` (shipped unrun) are not in it.
+since stop 39), ``heldout18`` (reported since stop 40) and ``heldout19`` (shipped unrun) are not
+in it.
 
 Optional fields used by the bundled set (``builtin``):
 

@@ -14,7 +14,7 @@ from echosafe_guard.bench.cases import EvalCase
 from echosafe_guard.bench.loaders.base import LoadedBench
 from echosafe_guard.bench.metrics import MetricSet, Scored, compute_metrics, group_metrics
 from echosafe_guard.bench.plots import plot_ccr_radar, plot_memory_curve, plot_rr_ar_bars
-from echosafe_guard.bench.runner import EvalConfig, EvalOutcome, ResultRow
+from echosafe_guard.bench.records import EvalConfig, EvalOutcome, ResultRow
 from echosafe_guard.exceptions import ConfigError
 from echosafe_guard.paired import is_bundled
 

@@ -9,6 +9,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from echosafe_guard.policy.adjudication import AdjudicatorPolicy
+from echosafe_guard.policy.retrieval import IntentRerankPolicy, RerankMethod, RetrievalPolicy
 
 __all__ = [
     "CORE_CATEGORIES",
@@ -181,90 +182,6 @@ class PromptPolicy(_Strict):
             _check_template(getattr(self, name), allowed, f"prompt.{name}")
         _check_template(self.contrast, CONTRAST_FIELDS, "prompt.contrast")
         return self
-
-
-class RerankMethod(StrEnum):
-    NONE = "none"
-    """The store's order: cosine similarity of the context keys."""
-    INTENT = "intent"
-    """Re-rank the candidates with the memory's own intent axis (see ``IntentRerankPolicy``)."""
-    PROBE = "probe"
-    """A calibrated verdict probe fitted from the memory's labelled insights orders the
-    candidates and calls the request unsafe, unsure or safe (see ``VerdictPolicy``)."""
-
-
-class IntentRerankPolicy(_Strict):
-    """The ``intent`` re-ranker (``echosafe_guard/retrieval/intent_rerank.py``).
-
-    A shrinkage-LDA axis separating the tenant's unsafe from its safe insights (fitted from their
-    key vectors, off the request path) scores the request's key; each candidate's similarity is
-    then moved by ``weight * tanh(z / 2)`` towards the predicted verdict (away from the other)."""
-
-    weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
-    """Largest move, in cosine units: a candidate more similar by more than ``2 * weight`` keeps
-    its place whatever the axis says (near-duplicates keep priority)."""
-    shrinkage: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
-    """Shrinkage of the within-verdict covariance towards its mean variance (1: the axis is the
-    difference of the two verdicts' mean keys)."""
-    min_per_verdict: Annotated[int, Field(ge=1)] = 4
-    """Fewer unsafe or safe insights than this: no axis, the store's order is kept."""
-    max_fit: Annotated[int, Field(ge=16)] = 1024
-    """Insights read to fit the axis (a stable, verdict-balanced sample beyond that)."""
-    refresh_s: Annotated[float, Field(gt=0.0)] = 300.0
-    """How often the axis is checked against the store (refitted when the count changed)."""
-
-
-class VerdictPolicy(_Strict):
-    """The ``probe`` verdict model (``echosafe_guard/retrieval/probe_verdict_model.py``)."""
-
-    probe_l2: Annotated[float, Field(gt=0.0)] = 0.1
-    """L2 penalty of the logistic probe (larger: flatter, less confident). Default chosen on
-    leave-one-category-out of the bundled set (``benchmarks/discrimination.py``)."""
-    calibration_folds: Annotated[int, Field(ge=0, le=20)] = 3
-    """Platt-scale the probe on logits of categories held out of the fit (0: off)."""
-    probe_weight: Annotated[float, Field(ge=0.0)] = 1.0
-    """Weight of the probe's logit in ``z``."""
-    contrast_weight: Annotated[float, Field(ge=0.0)] = 0.0
-    """Weight of the twin contrast (a cosine difference, roughly ±0.1) in ``z``."""
-    contrast_top: Annotated[int, Field(ge=1, le=50)] = 5
-    """How many nearest candidates contribute twin contrast."""
-    vote_weight: Annotated[float, Field(ge=0.0)] = 0.0
-    """Weight of the cosine vote of the ``contrast_top`` nearest candidates (in [-1, 1])."""
-    fallback_vote_weight: Annotated[float, Field(ge=0.0)] = 2.0
-    """Vote weight used instead when no probe is fitted yet (first requests of a tenant)."""
-    band: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.2
-    """Half-width of the ``unsure`` zone around ``p_unsafe = 0.5`` (default: the narrowest band
-    whose confident calls were right ≥ 0.9 on leave-one-category-out of the bundled set)."""
-    unsafe_first_at: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.65
-    """On ``unsure``, the best unsafe candidate goes first only when ``p_unsafe`` reaches this
-    (else the best safe one; then they alternate): above 0.5, a safe twin is less often shown
-    an unsafe insight first on weak evidence, while an unsafe twin still sees one (default:
-    chosen on leave-one-category-out of the bundled set for ≤ 0.15 safe-with-unsafe-first)."""
-    duplicate_at: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    """A candidate at least this similar is the same request seen before: its verdict is the
-    call and it is shown first, whatever the probe says (a learnt or curated near-duplicate)."""
-    min_per_verdict: Annotated[int, Field(ge=1)] = 4
-    """A tenant needs this many live unsafe and safe insights before a probe is fitted."""
-    refresh_s: Annotated[float, Field(gt=0.0)] = 60.0
-    """How often a tenant's fitted state is checked for staleness (background refit)."""
-    max_fit: Annotated[int, Field(ge=10)] = 4000
-    """At most this many insights (a stable sample) are read for a fit."""
-
-
-class RetrievalPolicy(_Strict):
-    k: Annotated[int, Field(ge=1, le=50)] = 3
-    min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.25
-    rerank: RerankMethod = RerankMethod.INTENT
-    candidates: Annotated[int, Field(ge=1, le=200)] = 20
-    """How many hits the store returns for the re-ranker (at least ``k``) before the top ``k``
-    are kept. Ignored with ``rerank: none``."""
-    intent: IntentRerankPolicy = IntentRerankPolicy()
-    verdict: VerdictPolicy = VerdictPolicy()
-
-    @property
-    def search_k(self) -> int:
-        """How many hits to ask the store for."""
-        return self.k if self.rerank is RerankMethod.NONE else max(self.k, self.candidates)
 
 
 class ContextPolicy(_Strict):

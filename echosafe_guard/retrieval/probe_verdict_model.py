@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from echosafe_guard.memory.base import InsightStore, Vector
 from echosafe_guard.memory.insight import ScoredInsight, Verdict
-from echosafe_guard.policy.models import VerdictPolicy
+from echosafe_guard.policy.retrieval import VerdictPolicy
 from echosafe_guard.retrieval.probe import LinearProbe, fit_calibrated_probe, fit_probe
 from echosafe_guard.retrieval.tenant_fits import LIVE, TenantFits, TenantFitted, sample_rank
 from echosafe_guard.retrieval.verdict_assessment import Assessment, VerdictModel

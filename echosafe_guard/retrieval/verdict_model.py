@@ -11,7 +11,8 @@ nearest insight tells the topic, not the intent. The verdict model combines, per
 * the **cosine vote** of the nearest candidates (the fallback before any fit is ready).
 
 Their weighted sum is a log-odds ``z``; ``p_unsafe = sigmoid(z)``. The three-way call is
-``unsafe`` when ``p_unsafe ≥ 0.5 + band``, ``safe`` when ``≤ 0.5 - band``, else ``unsure``.
+``unsafe`` when ``p_unsafe ≥ 0.5 + band``, ``safe`` when ``≤ safe_at`` (default ``0.5 - band``),
+else ``unsure``.
 Ordering: a confident call shows the candidates of the called verdict first (by cosine), then
 the others; ``unsure`` alternates the best of each side (unsafe first when ``p_unsafe ≥
 unsafe_first_at``), so the block can show the contrast. Request path: a few dot products
@@ -28,7 +29,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from echosafe_guard.policy.models import VerdictPolicy
+from echosafe_guard.policy.retrieval import VerdictPolicy
 
 __all__ = [
     "Call",
@@ -147,6 +148,6 @@ def score_candidates(
 def _call(cfg: VerdictPolicy, p: float) -> Call:
     if p >= 0.5 + cfg.band:
         return Call.UNSAFE
-    if p <= 0.5 - cfg.band:
+    if p <= (0.5 - cfg.band if cfg.safe_at is None else cfg.safe_at):
         return Call.SAFE
     return Call.UNSURE

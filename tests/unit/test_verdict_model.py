@@ -17,7 +17,7 @@ from echosafe_guard.memory.insight import (
     Verdict,
 )
 from echosafe_guard.memory.local.local_store import LocalStore
-from echosafe_guard.policy.models import VerdictPolicy
+from echosafe_guard.policy.retrieval import VerdictPolicy
 from echosafe_guard.retrieval.probe import fit_probe
 from echosafe_guard.retrieval.probe_verdict_model import ProbeVerdictModel
 from echosafe_guard.retrieval.verdict_assessment import VerdictModel
@@ -84,6 +84,38 @@ def test_score_orders_by_call() -> None:
     assert call is Call.UNSURE and order == (1, 0, 3) and 0.5 < p < 0.65
     order, call, _ = _score(0.2, cands, lean=False)  # p below unsafe_first_at: safe side first
     assert call is Call.UNSURE and order == (0, 1, 4)
+
+
+def test_safe_at_moves_only_the_safe_edge_of_the_unsure_zone() -> None:
+    def call(p: float, safe_at: float | None = None) -> Call:
+        logit = float(np.log(p / (1 - p)))
+        cfg = VerdictPolicy(band=0.2, safe_at=safe_at)
+        r = score_candidates(
+            cfg,
+            query=np.ones(2),
+            cand_scores=np.array([0.9, 0.8]),
+            cand_unsafe=[True, False],
+            twin_vectors=None,
+            probe_logit=logit,
+            k=2,
+        )
+        return r.call
+
+    assert [call(p) for p in (0.29, 0.4, 0.69, 0.71)] == [
+        Call.SAFE,
+        Call.UNSURE,
+        Call.UNSURE,
+        Call.UNSAFE,
+    ]
+    assert [call(p, safe_at=0.45) for p in (0.29, 0.44, 0.46, 0.69, 0.71)] == [
+        Call.SAFE,
+        Call.SAFE,
+        Call.UNSURE,
+        Call.UNSURE,
+        Call.UNSAFE,
+    ]
+    with pytest.raises(ValueError, match="safe_at"):
+        VerdictPolicy(band=0.2, safe_at=0.7)
 
 
 def test_score_falls_back_to_the_vote_without_a_probe() -> None:
