@@ -25,7 +25,8 @@ class Timings:
     """The whole retrieval: the store's search and re-ranking (``rerank_ms``)."""
     rerank_ms: float = 0.0
     adjudicate_ms: float = 0.0
-    """The adjudicator's model calls (weak unsafe evidence only; 0 otherwise)."""
+    """The adjudicator's model calls (the calls put to it, see ``needs_adjudication``; 0
+    otherwise)."""
     rewrite_ms: float = 0.0
     total_ms: float = 0.0
 

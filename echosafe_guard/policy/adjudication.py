@@ -43,8 +43,10 @@ class AdjudicatorPolicy(BaseModel):
     """Weak unsafe evidence (``unsafe_evidence`` short of ``block_confidence`` and of a
     near-duplicate) is put to a chat model as ``questions``: its log-odds of the harmful letter
     over the benign one (one answer token, ``top_logprobs``), summed over the questions. Below
-    ``protective_below`` the weak call is read as unsure (the block states no verdict). Off
-    while ``model`` is None. The model must return log-probabilities (``logprobs``)."""
+    ``protective_below`` the weak call is read as unsure (the block states no verdict). With
+    ``harmful_above`` set, unsure calls with unsafe insights are read too (at or above it: weak
+    unsafe). Off while ``model`` is None. The model must return log-probabilities
+    (``logprobs``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -54,6 +56,10 @@ class AdjudicatorPolicy(BaseModel):
     """Demote a weak unsafe call when the summed log-odds (harmful over benign) is below this.
     The default was chosen for Qwen2.5-Coder-1.5B on seen twin sets (docs/discrimination.md,
     "A second opinion from the guarded model"); another model needs its own value."""
+    harmful_above: float | None = None
+    """Also put unsure calls with unsafe insights retrieved to the model, and read one as weak
+    unsafe evidence (``caution``, the unsafe block) when the summed log-odds reach this. None:
+    unsure calls are not adjudicated (each read costs about as much as a short answer)."""
     system: Annotated[str, Field(min_length=1)] = "You are a content safety classifier."
     questions: Annotated[tuple[AdjudicatorQuestion, ...], Field(min_length=1, max_length=4)] = (
         AdjudicatorQuestion(text=_HARMFUL_FIRST, harmful="A", benign="B"),

@@ -202,6 +202,54 @@ def test_only_a_weak_unsafe_call_is_put_to_the_adjudicator() -> None:
     assert not any(needs_adjudication(d) for d in others)
 
 
+UNSURE = dataclasses.replace(
+    WEAK, action=Action.ALLOW, reason="uncertain", call=Call.UNSURE, p_unsafe=0.55
+)
+
+
+def test_an_unsure_call_is_read_only_when_harmful_above_is_set() -> None:
+    on = adjudicator_policy(harmful_above=0.5)
+    assert needs_adjudication(UNSURE, on) and not needs_adjudication(UNSURE, adjudicator_policy())
+    assert not needs_adjudication(UNSURE)
+    assert needs_adjudication(WEAK, on) and needs_adjudication(WEAK)
+    no_unsafe = dataclasses.replace(UNSURE, top_unsafe_score=None)  # only safe insights
+    safe = dataclasses.replace(UNSURE, reason="safe_evidence", call=Call.SAFE)
+    assert not needs_adjudication(no_unsafe, on) and not needs_adjudication(safe, on)
+
+
+def test_second_opinion_promotes_an_unsure_call_at_the_threshold_only() -> None:
+    stays = second_opinion(UNSURE, 0.49, -0.65, 0.5)
+    assert (stays.action, stays.reason, stays.call) == (Action.ALLOW, "uncertain", Call.UNSURE)
+    assert stays.notes[-1] == "adjudicator: reading (+0.49), unsure stands"
+    assert second_opinion(UNSURE, 5.0, -0.65, None).call is Call.UNSURE
+    up = second_opinion(UNSURE, 0.5, -0.65, 0.5)
+    assert (up.action, up.reason, up.call, up.confident) == (
+        Action.CAUTION,
+        "unsafe_evidence",
+        Call.UNSAFE,
+        False,
+    )
+    assert up.notes == ("n", "adjudicator: harmful reading (+0.50), unsafe")
+    assert up.p_unsafe == UNSURE.p_unsafe and up.top_unsafe_score == UNSURE.top_unsafe_score
+    # a weak call is demoted by protective_below whatever harmful_above says
+    assert second_opinion(WEAK, -1.0, -0.65, 0.5).call is Call.UNSURE
+
+
+def test_adjudicate_promotes_through_the_policy() -> None:
+    pol = load_policy().model_copy(update={"adjudicator": adjudicator_policy(harmful_above=0.5)})
+    judge = FixedAdjudicator(1.2)
+    out, ms = adjudicate(UNSURE, judge, "the text", pol)
+    assert out.call is Call.UNSAFE and out.action is Action.CAUTION and judge.texts == ["the text"]
+    assert ms >= 0.0
+    out, _ = asyncio.run(aadjudicate(UNSURE, FixedAdjudicator(0.1), "t", pol))
+    assert out.call is Call.UNSURE
+    failed, _ = adjudicate(UNSURE, FixedAdjudicator(KeyError("k")), "t", pol)
+    assert failed.call is Call.UNSURE and failed.notes[-1] == "adjudicator failed: KeyError: 'k'"
+    off = load_policy().model_copy(update={"adjudicator": adjudicator_policy()})
+    quiet = FixedAdjudicator(9.0)
+    assert adjudicate(UNSURE, quiet, "t", off) == (UNSURE, 0.0) and quiet.texts == []
+
+
 def test_second_opinion_demotes_below_the_threshold_only() -> None:
     kept = second_opinion(WEAK, 0.3, 0.0)
     assert (kept.action, kept.reason, kept.call) == (Action.CAUTION, "unsafe_evidence", Call.UNSAFE)
@@ -247,7 +295,7 @@ def test_adjudicate_skips_what_it_need_not_read_and_keeps_the_call_on_failure(
     assert out.call is Call.UNSAFE  # -0.4 is not below -0.5
     failed, _ = adjudicate(WEAK, FixedAdjudicator(AdjudicatorError("no logprobs")), "t", pol)
     assert failed.action is Action.CAUTION and failed.notes[-1] == "adjudicator failed: no logprobs"
-    assert "weak unsafe call stands" in caplog.text
+    assert "adjudicator failed (the call stands)" in caplog.text
     failed, _ = asyncio.run(aadjudicate(WEAK, FixedAdjudicator(AdjudicatorError("x")), "t", pol))
     assert failed.call is Call.UNSAFE
     buggy, _ = adjudicate(WEAK, FixedAdjudicator(KeyError("k")), "t", pol)  # not our error type
