@@ -52,11 +52,11 @@ class AdjudicatorPolicy(BaseModel):
 
     model: str | None = None
     """A LiteLLM model name (e.g. the guarded model itself); None: no adjudication."""
-    protective_below: float = -0.65
+    protective_below: Annotated[float, Field(allow_inf_nan=False)] = -0.65
     """Demote a weak unsafe call when the summed log-odds (harmful over benign) is below this.
     The default was chosen for Qwen2.5-Coder-1.5B on seen twin sets (docs/discrimination.md,
     "A second opinion from the guarded model"); another model needs its own value."""
-    harmful_above: float | None = None
+    harmful_above: Annotated[float, Field(allow_inf_nan=False)] | None = None
     """Also put unsure calls with unsafe insights retrieved to the model, and read one as weak
     unsafe evidence (``caution``, the unsafe block) when the summed log-odds reach this. None:
     unsure calls are not adjudicated (each read costs about as much as a short answer)."""

@@ -94,6 +94,18 @@ def test_a_policy_file_with_a_bad_adjudicator_is_a_policy_error() -> None:
         parse_policy(yaml.safe_dump(data))
 
 
+@pytest.mark.parametrize("field", ["protective_below", "harmful_above"])
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_threshold_that_is_not_a_finite_number_is_a_policy_error(field: str, value: str) -> None:
+    # NaN compares false both ways: it would demote (or promote) every call it reads
+    data = load_policy().model_dump(mode="json")
+    data["adjudicator"][field] = "NUMBER"
+    text = yaml.safe_dump(data).replace("NUMBER", value, 1)
+    assert f"{field}: {value}" in text
+    with pytest.raises(PolicyError, match=field):
+        parse_policy(text)
+
+
 # -- reading the letters --------------------------------------------------------------------------
 
 
