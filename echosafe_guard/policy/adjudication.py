@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from echosafe_guard.policy.strict_model import StrictModel
 
 __all__ = ["AdjudicatorPolicy", "AdjudicatorQuestion"]
 
@@ -20,11 +22,9 @@ _BENIGN_FIRST = (
 )
 
 
-class AdjudicatorQuestion(BaseModel):
+class AdjudicatorQuestion(StrictModel):
     """One multiple-choice question about the request. ``text`` has a ``{request}`` field;
     ``harmful`` and ``benign`` are the two answer letters (single tokens, e.g. ``A``/``B``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     text: Annotated[str, Field(min_length=1)]
     harmful: Annotated[str, Field(pattern=r"^[A-Z]$")]
@@ -39,7 +39,7 @@ class AdjudicatorQuestion(BaseModel):
         return self
 
 
-class AdjudicatorPolicy(BaseModel):
+class AdjudicatorPolicy(StrictModel):
     """Weak unsafe evidence (``unsafe_evidence`` short of ``block_confidence`` and of a
     near-duplicate) is put to a chat model as ``questions``: its log-odds of the harmful letter
     over the benign one (one answer token, ``top_logprobs``), summed over the questions. Below
@@ -47,8 +47,6 @@ class AdjudicatorPolicy(BaseModel):
     ``harmful_above`` set, unsure calls with unsafe insights are read too (at or above it: weak
     unsafe). Off while ``model`` is None. The model must return log-probabilities
     (``logprobs``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str | None = None
     """A LiteLLM model name (e.g. the guarded model itself); None: no adjudication."""

@@ -6,10 +6,11 @@ import string
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from echosafe_guard.policy.adjudication import AdjudicatorPolicy
 from echosafe_guard.policy.retrieval import IntentRerankPolicy, RerankMethod, RetrievalPolicy
+from echosafe_guard.policy.strict_model import StrictModel
 
 __all__ = [
     "CORE_CATEGORIES",
@@ -60,11 +61,7 @@ class StoreErrorPolicy(StrEnum):
     """Raise the store error to the caller."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Category(_Strict):
+class Category(StrictModel):
     title: Annotated[str, Field(min_length=1)]
     description: Annotated[str, Field(min_length=1)]
     high_risk: bool = False
@@ -72,7 +69,7 @@ class Category(_Strict):
     quorum, whatever its category."""
 
 
-class Taxonomy(_Strict):
+class Taxonomy(StrictModel):
     categories: dict[Annotated[str, Field(pattern=_KEY)], Category]
     mm_safetybench: dict[str, str] = Field(default_factory=dict)
     """MM-SafetyBench scenario name → category key."""
@@ -143,7 +140,7 @@ BLOCK_SIDE_FIELDS = {"scenario", "intent_signals", "category", "category_title"}
 CONTRAST_FIELDS = {f"{side}_{f}" for side in ("unsafe", "safe") for f in BLOCK_SIDE_FIELDS}
 
 
-class PromptPolicy(_Strict):
+class PromptPolicy(StrictModel):
     """What the guard writes into the system prompt, by the retrieval's call on the request.
 
     The block follows the operator's own system text: first the static ``preamble`` (so a
@@ -184,7 +181,7 @@ class PromptPolicy(_Strict):
         return self
 
 
-class ContextPolicy(_Strict):
+class ContextPolicy(StrictModel):
     earlier_user_turns: Annotated[int, Field(ge=0, le=20)] = 2
     """How many user turns before the last one join the request context."""
     max_text_chars: Annotated[int, Field(ge=1)] = 100_000
@@ -195,7 +192,7 @@ class ContextPolicy(_Strict):
     format error: the guard never lets through content it does not know."""
 
 
-class ImagePolicy(_Strict):
+class ImagePolicy(StrictModel):
     max_encoded_bytes: Annotated[int, Field(ge=1)] = 20 * 1024 * 1024
     max_pixels: Annotated[int, Field(ge=1)] = 40_000_000
     max_side: Annotated[int, Field(ge=1)] = 12_000
@@ -216,7 +213,7 @@ class ImagePolicy(_Strict):
     """Deadline of all the fetches of one request, made in parallel."""
 
 
-class SeedTemplate(_Strict):
+class SeedTemplate(StrictModel):
     scenario: Annotated[str, Field(min_length=1)]
     guidance: Annotated[str, Field(min_length=1)]
     intent_signals: tuple[str, ...] = ()
@@ -233,7 +230,7 @@ class SeedTemplate(_Strict):
 REFLECTION_FIELDS = {"request", "n_images", "response", "categories"}
 
 
-class ReflectionPolicy(_Strict):
+class ReflectionPolicy(StrictModel):
     """How the model reflects on an exchange to distil an insight (through LiteLLM)."""
 
     model: str | None = None
@@ -261,7 +258,7 @@ class ReflectionPolicy(_Strict):
         return self
 
 
-class LearningPolicy(_Strict):
+class LearningPolicy(StrictModel):
     """Memory hygiene and poisoning defences applied on every learnt insight."""
 
     enabled: bool = True
@@ -289,7 +286,7 @@ class LearningPolicy(_Strict):
     insights to fit a verdict model)."""
 
 
-class ObservabilityAuditPolicy(_Strict):
+class ObservabilityAuditPolicy(StrictModel):
     """The decision audit log: one JSON line per decision and per learning event."""
 
     enabled: bool = True
@@ -312,7 +309,7 @@ class ObservabilityAuditPolicy(_Strict):
     """Records waiting for the writer thread; a full queue drops (counted), never blocks."""
 
 
-class ObservabilityPolicy(_Strict):
+class ObservabilityPolicy(StrictModel):
     """Spans, metrics and the audit log (``docs/observability.md``)."""
 
     enabled: bool = True
@@ -328,7 +325,7 @@ class ObservabilityPolicy(_Strict):
     audit: ObservabilityAuditPolicy = ObservabilityAuditPolicy()
 
 
-class Policy(_Strict):
+class Policy(StrictModel):
     """A whole policy: taxonomy, prompt rewrite, retrieval, decisions and input limits."""
 
     version: int = 1

@@ -5,13 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from echosafe_guard.policy.strict_model import StrictModel
 
 __all__ = ["IntentRerankPolicy", "RerankMethod", "RetrievalPolicy", "VerdictPolicy"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class RerankMethod(StrEnum):
@@ -24,7 +22,7 @@ class RerankMethod(StrEnum):
     candidates and calls the request unsafe, unsure or safe (see ``VerdictPolicy``)."""
 
 
-class IntentRerankPolicy(_Strict):
+class IntentRerankPolicy(StrictModel):
     """The ``intent`` re-ranker (``echosafe_guard/retrieval/intent_rerank.py``).
 
     A shrinkage-LDA axis separating the tenant's unsafe from its safe insights (fitted from their
@@ -45,7 +43,7 @@ class IntentRerankPolicy(_Strict):
     """How often the axis is checked against the store (refitted when the count changed)."""
 
 
-class VerdictPolicy(_Strict):
+class VerdictPolicy(StrictModel):
     """The ``probe`` verdict model (``echosafe_guard/retrieval/probe_verdict_model.py``)."""
 
     probe_l2: Annotated[float, Field(gt=0.0)] = 0.1
@@ -84,17 +82,27 @@ class VerdictPolicy(_Strict):
     max_fit: Annotated[int, Field(ge=10)] = 4000
     """At most this many insights (a stable sample) are read for a fit."""
 
+    @property
+    def safe_edge(self) -> float:
+        """``p_unsafe`` at or below this is called ``safe``: ``safe_at``, else ``0.5 - band``."""
+        return 0.5 - self.band if self.safe_at is None else self.safe_at
+
+    @property
+    def unsafe_edge(self) -> float:
+        """``p_unsafe`` at or above this is called ``unsafe``: ``0.5 + band``."""
+        return 0.5 + self.band
+
     @model_validator(mode="after")
     def _check_zone(self) -> Self:
-        if self.safe_at is not None and self.safe_at >= 0.5 + self.band:
+        if self.safe_edge >= self.unsafe_edge:
             raise ValueError(
                 f"retrieval.verdict.safe_at ({self.safe_at}) must be below 0.5 + band "
-                f"({0.5 + self.band})"
+                f"({self.unsafe_edge})"
             )
         return self
 
 
-class RetrievalPolicy(_Strict):
+class RetrievalPolicy(StrictModel):
     k: Annotated[int, Field(ge=1, le=50)] = 3
     min_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.25
     rerank: RerankMethod = RerankMethod.INTENT

@@ -146,8 +146,8 @@ def score_candidates(
 
 
 def _call(cfg: VerdictPolicy, p: float) -> Call:
-    if p >= 0.5 + cfg.band:
+    if p >= cfg.unsafe_edge:
         return Call.UNSAFE
-    if p <= (0.5 - cfg.band if cfg.safe_at is None else cfg.safe_at):
+    if p <= cfg.safe_edge:
         return Call.SAFE
     return Call.UNSURE
