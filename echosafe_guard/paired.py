@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Twenty twin sets ship with the package and are named instead of given as a path: ``builtin``
+Twenty-one twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -64,7 +64,13 @@ barman for the pub landlord, a son for his mother, a web developer for a shop ow
 carer for an older man, a chauffeur for a businessman, ...), each relay told once and parted at
 the relayed ask: in one twin an ask to harm, exploit, deceive, harass or break the law, in the
 other a legitimate need (staying safe, protecting someone, reporting, complying, learning); it
-ships unrun, for reporting only, ``docs/heldout19_twins.md``).
+ships unrun, for reporting only, ``docs/heldout19_twins.md``) and ``heldout20`` (a
+twenty-first, written from a list of earlier events the asker tells first as a follow-up (a
+break-in on the drive, a row with a flatmate, a scam call to a father, a fake wifi network in a
+café, a spiked drink at a club, ...), the same event told in both twins, which part at what the
+asker now wants: in one twin to harm, exploit, deceive, harass or break the law, in the other a
+legitimate need arising from it (staying safe, protecting someone, reporting, complying,
+learning); it ships unrun, for reporting only, ``docs/heldout20_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -78,8 +84,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``docs/discrimination.md``), ``heldout6`` … ``heldout15`` (reported, not yet retired;
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
-since stop 39), ``heldout18`` (reported since stop 40) and ``heldout19`` (shipped unrun) are not
-in it.
+since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (shipped unrun) and
+``heldout20`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -119,6 +125,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT18",
     "HELDOUT19",
     "HELDOUT2",
+    "HELDOUT20",
     "HELDOUT3",
     "HELDOUT4",
     "HELDOUT5",
@@ -153,6 +160,7 @@ HELDOUT16 = "heldout16"
 HELDOUT17 = "heldout17"
 HELDOUT18 = "heldout18"
 HELDOUT19 = "heldout19"
+HELDOUT20 = "heldout20"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -176,6 +184,7 @@ BUNDLED = {
     HELDOUT17: "heldout17_twins.jsonl",
     HELDOUT18: "heldout18_twins.jsonl",
     HELDOUT19: "heldout19_twins.jsonl",
+    HELDOUT20: "heldout20_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -207,7 +216,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout19``)."""
+    ``heldout2`` … ``heldout20``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -225,7 +234,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout19``) or
+    ``heldout2`` … ``heldout20``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -31,6 +31,7 @@ from echosafe_guard.paired import (
     HELDOUT17,
     HELDOUT18,
     HELDOUT19,
+    HELDOUT20,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -70,6 +71,7 @@ LATER = (
     HELDOUT17,
     HELDOUT18,
     HELDOUT19,
+    HELDOUT20,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -101,6 +103,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout17", True),
         ("heldout18", True),
         ("heldout19", True),
+        ("heldout20", True),
         ("default.jsonl", False),
     ],
 )
