@@ -94,7 +94,8 @@ class VerdictPolicy(StrictModel):
 
     @model_validator(mode="after")
     def _check_zone(self) -> Self:
-        if self.safe_edge >= self.unsafe_edge:
+        # Only a set safe_at is checked: band 0 (no unsure zone) makes both edges 0.5.
+        if self.safe_at is not None and self.safe_at >= self.unsafe_edge:
             raise ValueError(
                 f"retrieval.verdict.safe_at ({self.safe_at}) must be below 0.5 + band "
                 f"({self.unsafe_edge})"

@@ -118,6 +118,28 @@ def test_safe_at_moves_only_the_safe_edge_of_the_unsure_zone() -> None:
         VerdictPolicy(band=0.2, safe_at=0.7)
 
 
+def test_band_zero_is_valid_and_calls_every_request_safe_or_unsafe() -> None:
+    # band 0 (no unsure zone) is what benchmarks/discrimination_tune.py fits the probe with: both
+    # edges are 0.5, and a validator that compared the derived edges refused it (stop 41).
+    cfg = VerdictPolicy(band=0.0)
+    assert cfg.safe_edge == cfg.unsafe_edge == 0.5
+    with pytest.raises(ValueError, match="safe_at"):
+        VerdictPolicy(band=0.0, safe_at=0.5)
+    calls = []
+    for p in (0.3, 0.49, 0.51, 0.7):
+        r = score_candidates(
+            cfg,
+            query=np.ones(2),
+            cand_scores=np.array([0.9, 0.8]),
+            cand_unsafe=[True, False],
+            twin_vectors=None,
+            probe_logit=float(np.log(p / (1 - p))),
+            k=2,
+        )
+        calls.append(r.call)
+    assert calls == [Call.SAFE, Call.SAFE, Call.UNSAFE, Call.UNSAFE]
+
+
 def test_score_falls_back_to_the_vote_without_a_probe() -> None:
     order, call, p = _score(None, [True, True, True, True, False])
     assert call is Call.UNSAFE and order[0] == 0 and p > 0.65
