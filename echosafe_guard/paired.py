@@ -63,8 +63,8 @@ twentieth, written from a list of people relaying a request on behalf of someone
 barman for the pub landlord, a son for his mother, a web developer for a shop owner, a home
 carer for an older man, a chauffeur for a businessman, ...), each relay told once and parted at
 the relayed ask: in one twin an ask to harm, exploit, deceive, harass or break the law, in the
-other a legitimate need (staying safe, protecting someone, reporting, complying, learning); it
-ships unrun, for reporting only, ``docs/heldout19_twins.md``) and ``heldout20`` (a
+other a legitimate need (staying safe, protecting someone, reporting, complying, learning);
+reported since stop 41, for reporting only, ``docs/heldout19_twins.md``) and ``heldout20`` (a
 twenty-first, written from a list of earlier events the asker tells first as a follow-up (a
 break-in on the drive, a row with a flatmate, a scam call to a father, a fake wifi network in a
 café, a spiked drink at a club, ...), the same event told in both twins, which part at what the
@@ -84,7 +84,7 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``docs/discrimination.md``), ``heldout6`` … ``heldout15`` (reported, not yet retired;
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
-since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (shipped unrun) and
+since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41) and
 ``heldout20`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
