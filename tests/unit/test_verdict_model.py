@@ -86,20 +86,23 @@ def test_score_orders_by_call() -> None:
     assert call is Call.UNSURE and order == (0, 1, 4)
 
 
+def _call_at(cfg: VerdictPolicy, p: float) -> Call:
+    """The three-way call for a probe probability ``p`` (one unsafe and one safe candidate)."""
+    r = score_candidates(
+        cfg,
+        query=np.ones(2),
+        cand_scores=np.array([0.9, 0.8]),
+        cand_unsafe=[True, False],
+        twin_vectors=None,
+        probe_logit=float(np.log(p / (1 - p))),
+        k=2,
+    )
+    return r.call
+
+
 def test_safe_at_moves_only_the_safe_edge_of_the_unsure_zone() -> None:
     def call(p: float, safe_at: float | None = None) -> Call:
-        logit = float(np.log(p / (1 - p)))
-        cfg = VerdictPolicy(band=0.2, safe_at=safe_at)
-        r = score_candidates(
-            cfg,
-            query=np.ones(2),
-            cand_scores=np.array([0.9, 0.8]),
-            cand_unsafe=[True, False],
-            twin_vectors=None,
-            probe_logit=logit,
-            k=2,
-        )
-        return r.call
+        return _call_at(VerdictPolicy(band=0.2, safe_at=safe_at), p)
 
     assert [call(p) for p in (0.29, 0.4, 0.69, 0.71)] == [
         Call.SAFE,
@@ -125,18 +128,7 @@ def test_band_zero_is_valid_and_calls_every_request_safe_or_unsafe() -> None:
     assert cfg.safe_edge == cfg.unsafe_edge == 0.5
     with pytest.raises(ValueError, match="safe_at"):
         VerdictPolicy(band=0.0, safe_at=0.5)
-    calls = []
-    for p in (0.3, 0.49, 0.51, 0.7):
-        r = score_candidates(
-            cfg,
-            query=np.ones(2),
-            cand_scores=np.array([0.9, 0.8]),
-            cand_unsafe=[True, False],
-            twin_vectors=None,
-            probe_logit=float(np.log(p / (1 - p))),
-            k=2,
-        )
-        calls.append(r.call)
+    calls = [_call_at(cfg, p) for p in (0.3, 0.49, 0.51, 0.7)]
     assert calls == [Call.SAFE, Call.SAFE, Call.UNSAFE, Call.UNSAFE]
 
 
