@@ -15,10 +15,11 @@ from echosafe_guard.bench.judges.base import Judge
 from echosafe_guard.bench.judges.llm_judge import LLMJudge
 from echosafe_guard.bench.judges.offline_judge import OfflineJudge
 from echosafe_guard.bench.loaders._common import read_csv, read_jsonl
+from echosafe_guard.bench.memory_spec import MemorySpec
 from echosafe_guard.bench.plan import TARGET_NOTE, bench_plan
-from echosafe_guard.bench.records import GuardSetting
+from echosafe_guard.bench.records import EvalConfig, GuardSetting
 from echosafe_guard.bench.report import bench_info, build_summary, write_outputs
-from echosafe_guard.bench.runner import EvalConfig, EvalRunner, MemorySpec
+from echosafe_guard.bench.runner import EvalRunner
 from echosafe_guard.cli.common import (
     ImageModelOpt,
     ImagePretrainedOpt,
