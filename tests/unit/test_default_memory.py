@@ -32,6 +32,7 @@ from echosafe_guard.paired import (
     HELDOUT18,
     HELDOUT19,
     HELDOUT20,
+    HELDOUT21,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -72,6 +73,7 @@ LATER = (
     HELDOUT18,
     HELDOUT19,
     HELDOUT20,
+    HELDOUT21,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -104,6 +106,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout18", True),
         ("heldout19", True),
         ("heldout20", True),
+        ("heldout21", True),
         ("default.jsonl", False),
     ],
 )
