@@ -70,12 +70,12 @@ break-in on the drive, a row with a flatmate, a scam call to a father, a fake wi
 café, a spiked drink at a club, ...), the same event told in both twins, which part at what the
 asker now wants: in one twin to harm, exploit, deceive, harass or break the law, in the other a
 legitimate need arising from it (staying safe, protecting someone, reporting, complying,
-learning); it ships unrun, for reporting only, ``docs/heldout20_twins.md``) and ``heldout21``
-(a twenty-second, written from a list of short messages the asker received and quotes (a text
-from a neighbour, an email from a manager, a post in a residents' group chat, a voicemail from a
-landlord, a DM from a stranger, ...), the same message quoted in both twins, which part at what
-the asker now wants done with or about it: in one twin to harm, exploit, deceive, harass or break
-the law, in the other a legitimate need arising from it (staying safe, protecting someone,
+learning); reported since stop 42, for reporting only, ``docs/heldout20_twins.md``) and
+``heldout21`` (a twenty-second, written from a list of short messages the asker received and quotes
+(a text from a neighbour, an email from a manager, a post in a residents' group chat, a voicemail
+from a landlord, a DM from a stranger, ...), the same message quoted in both twins, which part at
+what the asker now wants done with or about it: in one twin to harm, exploit, deceive, harass or
+break the law, in the other a legitimate need arising from it (staying safe, protecting someone,
 reporting, replying politely, complying, learning); it ships unrun, for reporting only,
 ``docs/heldout21_twins.md``).
 
@@ -92,7 +92,7 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
-``heldout20`` (shipped unrun) and ``heldout21`` (shipped unrun) are not in it.
+``heldout20`` (reported since stop 42) and ``heldout21`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
