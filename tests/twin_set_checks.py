@@ -6,7 +6,9 @@ from each set's test module.
 
 Every check reads a set by name (or by path, for the checks' own tests) and asserts; none of them
 reports what a method scores. What differs between sets (counts, styles, style-specific formats,
-overlap and alarm-word thresholds) stays in the set's own test module, which passes it in.
+overlap and alarm-word thresholds) stays in the set's own test module, which passes it in: from
+``heldout10`` on, as a :class:`SetSpec` that ``tests/unit/test_heldout_set_shapes.py`` runs the
+common checks from.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import json
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,6 +64,9 @@ EXPLICIT_RE = re.compile(
     r"|vagin\w*|breasts?|explicit|aroused|horny)\b",
     re.IGNORECASE,
 )
+
+# The repository's docs, where each set's ``docs/<name>_twins.md`` is.
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -129,6 +135,50 @@ def alarm_counts(source: Source) -> AlarmCounts:
         unsafe_with=sum(1 for u in unsafe if u),
         shared=sum(1 for s, u in zip(safe, unsafe, strict=True) if s & u),
     )
+
+
+# --- what differs per set --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetSpec:
+    """What the common shape checks of one held-out set are given (its module's ``SPEC``)."""
+
+    constant: str  # the ``paired.<CONSTANT>`` naming the set, and the source the checks read
+    name: str  # the set's name and its pair-id prefix
+    styles: set[str]
+    has_style_form: Callable[[str, str], bool]
+    # Style -> the pattern of its form, where each text must carry its form exactly once; None
+    # where only "one style form per text" is checked.
+    forms: Mapping[str, re.Pattern[str]] | None
+    reference: str  # the set whose fields each item has exactly (:func:`check_same_fields`)
+    max_words: int  # :func:`check_style_forms`
+    # :func:`check_twin_overlap`
+    min_overlap: float
+    median_overlap: float
+    max_overlap: float
+    # :func:`check_alarm_balance`
+    alarm_each_at_least: int
+    alarm_max_difference: int
+    alarm_shared_at_least: int
+    # Sets that must be among :attr:`earlier` (checked before the ids and texts are compared).
+    earlier_includes: tuple[str, ...] = ()
+    # Every held-out set so far: 60 pairs, 10 per category and per style, hand-written insights.
+    n_items: int = 120
+    n_pairs: int = 60
+    per_category: int = 10
+    per_style: int = 10
+    insight: bool = True  # :func:`check_genocr_fields`
+
+    @property
+    def doc(self) -> Path:
+        """The set's doc, with the styles table (:func:`check_style_table`)."""
+        return DOCS / f"{self.name}_twins.md"
+
+    @property
+    def earlier(self) -> tuple[str, ...]:
+        """The bundled sets shipped before this one (:func:`earlier_than`)."""
+        return earlier_than(self.name)
 
 
 # --- checks ----------------------------------------------------------------------------------

@@ -4,13 +4,13 @@ with ``builtin``, ``heldout`` … ``heldout17`` or ``coverage``.
 Only its shape is checked here; what the items say is read by nobody who tunes the guard
 (``docs/heldout18_twins.md``). It was shipped unrun: no guard, model or benchmark had seen it.
 The other sets are compared with it by script only. The checks shared by the held-out sets are
-in ``tests/twin_set_checks.py``.
+in ``tests/twin_set_checks.py``; ``tests/unit/test_heldout_set_shapes.py`` runs them from this
+module's ``SPEC``.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from echosafe_guard.paired import HELDOUT18
 from tests import twin_set_checks as checks
@@ -23,8 +23,6 @@ STYLES = {
     "of_all_places",
     "sure_enough",
 }
-EARLIER = checks.earlier_than("heldout18")
-DOC = Path(__file__).resolve().parents[2] / "docs" / "heldout18_twins.md"
 FORMS = {
     "of_all_places": re.compile(r"\bof all places\b", re.IGNORECASE),
     "every_so_often": re.compile(r"\bevery so often\b", re.IGNORECASE),
@@ -44,97 +42,33 @@ def has_style_form(style: str, text: str) -> bool:
     return FORMS[style].search(text) is not None
 
 
-def test_heldout18_is_a_named_bundled_set() -> None:
-    checks.check_named_bundled_set(HELDOUT18, "heldout18", n_items=120)
-
-
-def test_heldout18_has_60_balanced_pairs_10_per_category() -> None:
-    checks.check_balanced_pairs(HELDOUT18, prefix="heldout18", n_pairs=60, per_category=10)
-
-
-def test_heldout18_twins_share_category_style_persona_and_use_six_styles_evenly() -> None:
-    checks.check_twins_share_kind(HELDOUT18, STYLES, per_style=10)
+# What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
+SPEC = checks.SetSpec(
+    constant=HELDOUT18,
+    name="heldout18",
+    styles=STYLES,
+    # At most one earlier text in 40 has any of the six style forms (when this set was written, none
+    # of the 2,468 had any of them).
+    has_style_form=has_style_form,
+    forms=FORMS,
+    reference="heldout17",
+    max_words=60,
+    # Two people at one place, sharing its telling and often the harm's words: close, not identical.
+    min_overlap=0.25,
+    median_overlap=0.4,
+    max_overlap=0.65,
+    alarm_each_at_least=40,
+    alarm_max_difference=6,
+    alarm_shared_at_least=20,
+    earlier_includes=("coverage", "heldout17", "heldout16"),
+)
 
 
 def test_heldout18_places_are_distinct() -> None:
-    # One place or setting per pair, shared by both its twins (checked above), none repeated.
+    # One place or setting per pair, shared by both its twins (checked in
+    # test_heldout_set_shapes.py), none repeated.
     personas = {checks.extra(i, "persona") for i in checks.items(HELDOUT18)}
     assert len(personas) == 60
-
-
-def test_heldout18_styles_are_new() -> None:
-    checks.check_styles_are_new(STYLES, EARLIER)
-
-
-def test_heldout18_style_forms_are_rare_in_the_earlier_sets() -> None:
-    # New surface forms, not only new names: at most one earlier text in 40 has any of the six
-    # (when this set was written, none of the 2,468 had any of them).
-    earlier = [i.text for name in EARLIER for i in checks.items(name)]
-    for style in STYLES:
-        assert sum(has_style_form(style, t) for t in earlier) <= len(earlier) // 40, style
-
-
-def test_heldout18_texts_carry_one_style_form_only_and_once() -> None:
-    for i in checks.items(HELDOUT18):
-        style = i.style or ""
-        assert [s for s in sorted(STYLES) if has_style_form(s, i.text)] == [style], i.id
-        assert len(FORMS[style].findall(i.text)) == 1, i.id
-
-
-def test_heldout18_items_have_exactly_the_heldout17_fields() -> None:
-    checks.check_same_fields("heldout18", reference="heldout17")
-
-
-def test_heldout18_items_have_the_builtin_fields_and_run_in_genocr_mode() -> None:
-    checks.check_genocr_fields(HELDOUT18, insight=True)
-    checks.check_key_phrases(HELDOUT18)
-
-
-def test_heldout18_texts_have_the_form_of_their_style_and_stay_under_60_words() -> None:
-    checks.check_style_forms(HELDOUT18, STYLES, has_style_form, max_words=60)
-
-
-def test_heldout18_insight_copies_no_five_word_run_of_the_request() -> None:
-    checks.check_insight_copies_no_request_run(HELDOUT18)
-
-
-def test_heldout18_twins_share_their_place_and_much_wording_but_are_not_copies() -> None:
-    # Two people at one place, sharing its telling and often the harm's words: close, not
-    # identical.
-    checks.check_twin_overlap(
-        HELDOUT18, n_pairs=60, min_at_least=0.25, median_at_least=0.4, max_at_most=0.65
-    )
-
-
-def test_heldout18_alarm_words_match_the_heldout2_list_and_do_not_split_the_labels() -> None:
-    checks.check_alarm_balance(HELDOUT18, each_at_least=40, max_difference=6, shared_at_least=20)
-
-
-def test_heldout18_sex_items_are_not_explicit() -> None:
-    checks.check_sex_items_not_explicit(HELDOUT18)
-
-
-def test_heldout18_sex_items_name_no_minor() -> None:
-    checks.check_sex_items_name_no_minor(HELDOUT18)
-
-
-def test_heldout18_shares_no_id_pair_or_text_with_the_earlier_sets() -> None:
-    # Seeding an earlier set must not exclude heldout18 cases as held-in (same pair id or text).
-    assert "coverage" in EARLIER and "heldout17" in EARLIER and "heldout16" in EARLIER
-    checks.check_no_shared_ids(HELDOUT18, EARLIER)
-    checks.check_no_shared_texts(HELDOUT18, EARLIER)
-
-
-def test_heldout18_shares_no_eight_word_sequence_with_the_earlier_sets() -> None:
-    checks.check_no_shared_grams(HELDOUT18, EARLIER)
-
-
-def test_heldout18_doc_style_table_is_computed_from_the_data() -> None:
-    checks.check_style_table(HELDOUT18, DOC, STYLES)
-
-
-def test_heldout18_style_forms_reject_a_plain_question() -> None:
-    checks.check_style_forms_reject_a_plain_question(STYLES, has_style_form)
 
 
 def first_sentence(text: str) -> str:
