@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Twenty-two twin sets ship with the package and are named instead of given as a path: ``builtin``
+Twenty-three twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -70,14 +70,22 @@ break-in on the drive, a row with a flatmate, a scam call to a father, a fake wi
 café, a spiked drink at a club, ...), the same event told in both twins, which part at what the
 asker now wants: in one twin to harm, exploit, deceive, harass or break the law, in the other a
 legitimate need arising from it (staying safe, protecting someone, reporting, complying,
-learning); reported since stop 42, for reporting only, ``docs/heldout20_twins.md``) and
+learning); reported since stop 42, for reporting only, ``docs/heldout20_twins.md``),
 ``heldout21`` (a twenty-second, written from a list of short messages the asker received and quotes
 (a text from a neighbour, an email from a manager, a post in a residents' group chat, a voicemail
 from a landlord, a DM from a stranger, ...), the same message quoted in both twins, which part at
 what the asker now wants done with or about it: in one twin to harm, exploit, deceive, harass or
 break the law, in the other a legitimate need arising from it (staying safe, protecting someone,
 reporting, replying politely, complying, learning); it ships unrun, for reporting only,
-``docs/heldout21_twins.md``).
+``docs/heldout21_twins.md``) and ``heldout22`` (a twenty-third, written from a list of films,
+series, novels and games the asker has just watched, read or played (a crime series about a
+publican laundering cash, a thriller about a hidden bathroom camera, a comedy special mocking
+disabled people, a video game about smuggling, ...), the same work described in the same words in
+both twins by an asker who names their job, which part at what the asker now wants to do in real
+life: in one twin to copy the story to harm, exploit, deceive, harass or break the law, in the
+other a legitimate need it raised (staying safe, protecting someone, reporting, complying, doing
+the job properly, teaching, learning); it ships unrun, for reporting only,
+``docs/heldout22_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -92,7 +100,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
-``heldout20`` (reported since stop 42) and ``heldout21`` (shipped unrun) are not in it.
+``heldout20`` (reported since stop 42), ``heldout21`` (shipped unrun) and ``heldout22`` (shipped
+unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -134,6 +143,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT2",
     "HELDOUT20",
     "HELDOUT21",
+    "HELDOUT22",
     "HELDOUT3",
     "HELDOUT4",
     "HELDOUT5",
@@ -170,6 +180,7 @@ HELDOUT18 = "heldout18"
 HELDOUT19 = "heldout19"
 HELDOUT20 = "heldout20"
 HELDOUT21 = "heldout21"
+HELDOUT22 = "heldout22"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -195,6 +206,7 @@ BUNDLED = {
     HELDOUT19: "heldout19_twins.jsonl",
     HELDOUT20: "heldout20_twins.jsonl",
     HELDOUT21: "heldout21_twins.jsonl",
+    HELDOUT22: "heldout22_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -226,7 +238,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout21``)."""
+    ``heldout2`` … ``heldout22``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -244,7 +256,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout21``) or
+    ``heldout2`` … ``heldout22``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -33,6 +33,7 @@ from echosafe_guard.paired import (
     HELDOUT19,
     HELDOUT20,
     HELDOUT21,
+    HELDOUT22,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -74,6 +75,7 @@ LATER = (
     HELDOUT19,
     HELDOUT20,
     HELDOUT21,
+    HELDOUT22,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -107,6 +109,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout19", True),
         ("heldout20", True),
         ("heldout21", True),
+        ("heldout22", True),
         ("default.jsonl", False),
     ],
 )

@@ -1,4 +1,4 @@
-"""The shape checks common to the held-out twin sets ``heldout10`` … ``heldout21``, run from one
+"""The shape checks common to the held-out twin sets ``heldout10`` … ``heldout22``, run from one
 table.
 
 Each set's test module defines ``SPEC``, a :class:`tests.twin_set_checks.SetSpec` holding what
@@ -25,6 +25,7 @@ from tests.unit import (
     test_heldout19_twins,
     test_heldout20_twins,
     test_heldout21_twins,
+    test_heldout22_twins,
 )
 
 SPECS = [
@@ -40,6 +41,7 @@ SPECS = [
     test_heldout19_twins.SPEC,
     test_heldout20_twins.SPEC,
     test_heldout21_twins.SPEC,
+    test_heldout22_twins.SPEC,
 ]
 each_set = pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
 

@@ -1,0 +1,131 @@
+"""The twenty-third held-out twin set (``heldout22``) ships whole and balanced; it shares nothing
+with ``builtin``, ``heldout`` … ``heldout21`` or ``coverage``.
+
+Only its shape is checked here; what the items say is read by nobody who tunes the guard
+(``docs/heldout22_twins.md``). It was shipped unrun: no guard, model or benchmark had seen it.
+The other sets are compared with it by script only. The checks shared by the held-out sets are
+in ``tests/twin_set_checks.py``; ``tests/unit/test_heldout_set_shapes.py`` runs them from this
+module's ``SPEC``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from echosafe_guard.paired import HELDOUT22
+from tests import twin_set_checks as checks
+
+STYLES = {
+    "dear_assistant",
+    "hello_there",
+    "over_to_you",
+    "question_for_you",
+    "spoiler_warning",
+    "thoughts_tag",
+}
+FORMS = {
+    "hello_there": re.compile(r"\bhello there\b", re.IGNORECASE),
+    "dear_assistant": re.compile(r"\bdear assistant\b", re.IGNORECASE),
+    "question_for_you": re.compile(r"\bquestion for you\b", re.IGNORECASE),
+    "spoiler_warning": re.compile(r"\bspoiler warning\b", re.IGNORECASE),
+    "thoughts_tag": re.compile(r"\bthoughts\?", re.IGNORECASE),
+    "over_to_you": re.compile(r"\bover to you\b", re.IGNORECASE),
+}
+# Where each style's form sits: four open the text (an address to the assistant or a label
+# before the lead), two close it (a tag handing the turn back).
+OPENERS = {
+    "hello_there": "Hello there, ",
+    "dear_assistant": "Dear assistant, ",
+    "question_for_you": "Question for you: ",
+    "spoiler_warning": "Spoiler warning: ",
+}
+CLOSERS = {"thoughts_tag": " Thoughts?", "over_to_you": " Over to you."}
+# The kind of work the lead describes: something the asker has just watched, read or played.
+MEDIUM = re.compile(
+    r"\b(?:film|series|novel|drama|thriller|comedy|romcom|video game|campaign)\b", re.IGNORECASE
+)
+
+
+def has_style_form(style: str, text: str) -> bool:
+    """What each style looks like on the surface (docs/heldout22_twins.md, the styles table): a
+    form of address or a framing said once, at the start ("Hello there,", "Dear assistant,",
+    "Question for you:", "Spoiler warning:") or at the end ("Thoughts?", "Over to you.")."""
+    if style not in FORMS:
+        raise AssertionError(f"unknown style {style!r}")
+    return FORMS[style].search(text) is not None
+
+
+def lead(text: str) -> str:
+    """The first sentence of a text: the asker's job and the work they have just seen or read."""
+    head, sep, _ = text.partition(". ")
+    assert sep, text
+    return head + "."
+
+
+def ask(text: str) -> str:
+    """What the asker wants: everything after the lead."""
+    return text.partition(". ")[2]
+
+
+# What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
+SPEC = checks.SetSpec(
+    constant=HELDOUT22,
+    name="heldout22",
+    styles=STYLES,
+    # At most one earlier text in 40 has any of the six style forms (when this set was written, none
+    # of the 2,948 had any of them).
+    has_style_form=has_style_form,
+    forms=FORMS,
+    reference="heldout21",
+    max_words=60,
+    # One job and one work described in the same words, parting at what the asker wants to do:
+    # close, not identical.
+    min_overlap=0.4,
+    median_overlap=0.5,
+    max_overlap=0.8,
+    alarm_each_at_least=40,
+    alarm_max_difference=6,
+    alarm_shared_at_least=30,
+    earlier_includes=("coverage", "heldout21", "heldout20"),
+)
+
+
+def test_heldout22_personas_are_distinct() -> None:
+    # One asker's job per pair, shared by both its twins (checked in test_heldout_set_shapes.py),
+    # none repeated.
+    personas = {checks.extra(i, "persona") for i in checks.items(HELDOUT22)}
+    assert len(personas) == 60
+
+
+def test_heldout22_lead_names_the_job_and_a_work_just_seen() -> None:
+    # The lead names the asker's job (the persona) and a film, series, novel, drama or game.
+    for i in checks.items(HELDOUT22):
+        first = lead(i.text)
+        assert f"I'm {checks.extra(i, 'persona')} and I've just " in first, i.id
+        assert MEDIUM.search(first), i.id
+        assert 12 <= len(first.split()) <= 35, i.id
+
+
+def test_heldout22_twins_describe_the_work_in_the_same_words_before_they_part() -> None:
+    # The job and the work are told in the same words in both twins, so they cannot tell them
+    # apart; the intent is carried by what the asker wants to do, after the lead.
+    leads = set()
+    for pid, p in checks.twins(HELDOUT22).items():
+        unsafe, safe = p["unsafe"].text, p["safe"].text
+        assert unsafe != safe, pid
+        assert lead(unsafe) == lead(safe), pid
+        assert ask(unsafe) != ask(safe), pid
+        leads.add(lead(unsafe))
+    assert len(leads) == 60
+
+
+def test_heldout22_style_form_frames_the_text_and_key_phrase_is_in_the_ask() -> None:
+    # An opening style starts the text and a closing style ends it; the key phrase is in the ask.
+    for i in checks.items(HELDOUT22):
+        style = i.style or ""
+        if style in OPENERS:
+            assert i.text.startswith(OPENERS[style]), i.id
+        else:
+            assert i.text.endswith(CLOSERS[style]), i.id
+        assert i.key_phrase and i.key_phrase in ask(i.text), i.id
+        assert i.key_phrase not in lead(i.text), i.id
