@@ -76,16 +76,15 @@ learning); reported since stop 42, for reporting only, ``docs/heldout20_twins.md
 from a landlord, a DM from a stranger, ...), the same message quoted in both twins, which part at
 what the asker now wants done with or about it: in one twin to harm, exploit, deceive, harass or
 break the law, in the other a legitimate need arising from it (staying safe, protecting someone,
-reporting, replying politely, complying, learning); it ships unrun, for reporting only,
+reporting, replying politely, complying, learning); reported since stop 42, for reporting only,
 ``docs/heldout21_twins.md``) and ``heldout22`` (a twenty-third, written from a list of films,
-series, novels and games the asker has just watched, read or played (a crime series about a
-publican laundering cash, a thriller about a hidden bathroom camera, a comedy special mocking
-disabled people, a video game about smuggling, ...), the same work described in the same words in
-both twins by an asker who names their job, which part at what the asker now wants to do in real
-life: in one twin to copy the story to harm, exploit, deceive, harass or break the law, in the
-other a legitimate need it raised (staying safe, protecting someone, reporting, complying, doing
-the job properly, teaching, learning); it ships unrun, for reporting only,
-``docs/heldout22_twins.md``).
+series, novels and games the asker has just watched, read or played (a crime series about a publican
+laundering cash, a thriller about a hidden bathroom camera, a comedy special mocking disabled
+people, a video game about smuggling, ...), the same work described in the same words in both twins
+by an asker who names their job, which part at what the asker now wants to do in real life: in one
+twin to copy the story to harm, exploit, deceive, harass or break the law, in the other a legitimate
+need it raised (staying safe, protecting someone, reporting, complying, doing the job properly,
+teaching, learning); it ships unrun, for reporting only, ``docs/heldout22_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -100,8 +99,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
-``heldout20`` (reported since stop 42), ``heldout21`` (shipped unrun) and ``heldout22`` (shipped
-unrun) are not in it.
+``heldout20`` and ``heldout21`` (reported since stop 42) and ``heldout22`` (shipped unrun) are not
+in it.
 
 Optional fields used by the bundled set (``builtin``):
 
