@@ -98,6 +98,19 @@ def extra(item: PairedItem, key: str) -> object:
     return (item.model_extra or {}).get(key)
 
 
+def first_sentence(text: str) -> str:
+    """The text up to its first sentence end (``.``, ``!`` or ``?`` before a space)."""
+    return re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
+
+
+def shared_start(a: str, b: str) -> str:
+    """The longest start the two texts have in common."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
 def alarm_words(text: str) -> list[str]:
     return sorted({m.group(0).lower() for m in ALARM_RE.finditer(text)})
 
@@ -169,6 +182,12 @@ class SetSpec:
     per_category: int = 10
     per_style: int = 10
     insight: bool = True  # :func:`check_genocr_fields`
+    # One ``persona`` per pair (what it names differs by set: a life event, a find, a role, ...),
+    # shared by both twins and none repeated (:func:`check_personas_distinct`).
+    distinct_personas: bool = False
+    # At least this many pairs whose twins share their first sentence, where the set tells its
+    # common part first (:func:`check_first_sentences_shared`); None: not checked.
+    first_sentence_shared_at_least: int | None = None
 
     @property
     def doc(self) -> Path:
@@ -225,6 +244,19 @@ def check_twins_share_kind(source: Source, styles: set[str], per_style: int) -> 
     for category in CATEGORIES:
         assert {style for cat, style in kinds if cat == category} == styles, category
     assert set(Counter(kinds).values()) <= {1, 2}
+
+
+def check_personas_distinct(source: Source, n_pairs: int) -> None:
+    """``n_pairs`` different personas: one per pair (both twins share it, checked by
+    :func:`check_twins_share_kind`), none repeated."""
+    assert len({extra(i, "persona") for i in items(source)}) == n_pairs
+
+
+def check_first_sentences_shared(source: Source, at_least: int) -> None:
+    """At least ``at_least`` pairs whose twins have the same first sentence."""
+    pairs = twins(source).values()
+    shared = sum(first_sentence(p["unsafe"].text) == first_sentence(p["safe"].text) for p in pairs)
+    assert shared >= at_least
 
 
 def check_genocr_fields(source: Source, insight: bool) -> None:

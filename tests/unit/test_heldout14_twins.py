@@ -60,11 +60,6 @@ SPEC = checks.SetSpec(
     alarm_each_at_least=25,
     alarm_max_difference=6,
     alarm_shared_at_least=15,
+    # One life event per pair, shared by its two twins, none repeated.
+    distinct_personas=True,
 )
-
-
-def test_heldout14_life_events_are_distinct() -> None:
-    # One life event per pair, shared by its two twins (checked in test_heldout_set_shapes.py), none
-    # repeated.
-    personas = {checks.extra(i, "persona") for i in checks.items(HELDOUT14)}
-    assert len(personas) == 60

@@ -61,22 +61,8 @@ SPEC = checks.SetSpec(
     alarm_max_difference=6,
     alarm_shared_at_least=20,
     earlier_includes=("coverage", "heldout17", "heldout16"),
-)
-
-
-def test_heldout18_places_are_distinct() -> None:
-    # One place or setting per pair, shared by both its twins (checked in
-    # test_heldout_set_shapes.py), none repeated.
-    personas = {checks.extra(i, "persona") for i in checks.items(HELDOUT18)}
-    assert len(personas) == 60
-
-
-def first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
-
-
-def test_heldout18_most_twins_share_their_first_sentence() -> None:
+    # One place or setting per pair, shared by both its twins, none repeated.
+    distinct_personas=True,
     # The place is told in the same words; the intent is carried by the ask.
-    pairs = checks.twins(HELDOUT18).values()
-    shared = sum(first_sentence(p["unsafe"].text) == first_sentence(p["safe"].text) for p in pairs)
-    assert shared >= 50
+    first_sentence_shared_at_least=50,
+)

@@ -61,22 +61,8 @@ SPEC = checks.SetSpec(
     alarm_max_difference=6,
     alarm_shared_at_least=20,
     earlier_includes=("coverage", "heldout18", "heldout17"),
-)
-
-
-def test_heldout19_relayers_are_distinct() -> None:
-    # One relayer (who relays for whom) per pair, shared by both its twins (checked in
-    # test_heldout_set_shapes.py), none repeated.
-    personas = {checks.extra(i, "persona") for i in checks.items(HELDOUT19)}
-    assert len(personas) == 60
-
-
-def first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
-
-
-def test_heldout19_most_twins_share_their_first_sentence() -> None:
+    # One relayer (who relays for whom) per pair, shared by both its twins, none repeated.
+    distinct_personas=True,
     # The relay is told in the same words; the intent is carried by the relayed ask.
-    pairs = checks.twins(HELDOUT19).values()
-    shared = sum(first_sentence(p["unsafe"].text) == first_sentence(p["safe"].text) for p in pairs)
-    assert shared >= 50
+    first_sentence_shared_at_least=50,
+)

@@ -62,37 +62,15 @@ SPEC = checks.SetSpec(
     alarm_max_difference=6,
     alarm_shared_at_least=30,
     earlier_includes=("coverage", "heldout19", "heldout18"),
-)
-
-
-def test_heldout20_earlier_events_are_distinct() -> None:
-    # One earlier event (who tells what happened) per pair, shared by both its twins (checked in
-    # test_heldout_set_shapes.py), none repeated.
-    personas = {checks.extra(i, "persona") for i in checks.items(HELDOUT20)}
-    assert len(personas) == 60
-
-
-def first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
-
-
-def test_heldout20_most_twins_share_their_first_sentence() -> None:
+    # One earlier event (who tells what happened) per pair, shared by both its twins, none repeated.
+    distinct_personas=True,
     # The earlier event is told in the same words; the intent is carried by what follows it.
-    pairs = checks.twins(HELDOUT20).values()
-    shared = sum(first_sentence(p["unsafe"].text) == first_sentence(p["safe"].text) for p in pairs)
-    assert shared >= 50
-
-
-def shared_start(a: str, b: str) -> str:
-    """The longest start the two texts have in common."""
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return a[:n]
+    first_sentence_shared_at_least=50,
+)
 
 
 def test_heldout20_style_form_is_in_the_shared_telling_of_the_event() -> None:
     # The time of the earlier event is told before the twins part, so it cannot tell them apart.
     for pid, p in checks.twins(HELDOUT20).items():
-        shared = shared_start(p["unsafe"].text, p["safe"].text)
+        shared = checks.shared_start(p["unsafe"].text, p["safe"].text)
         assert has_style_form(p["unsafe"].style or "", shared), pid

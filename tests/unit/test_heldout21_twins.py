@@ -75,22 +75,10 @@ SPEC = checks.SetSpec(
     alarm_max_difference=6,
     alarm_shared_at_least=30,
     earlier_includes=("coverage", "heldout20", "heldout19"),
+    # One recipient of a message (who received what) per pair, shared by both its twins, none
+    # repeated.
+    distinct_personas=True,
 )
-
-
-def test_heldout21_recipients_are_distinct() -> None:
-    # One recipient of a message (who received what) per pair, shared by both its twins (checked in
-    # test_heldout_set_shapes.py), none repeated.
-    personas = {checks.extra(i, "persona") for i in checks.items(HELDOUT21)}
-    assert len(personas) == 60
-
-
-def shared_start(a: str, b: str) -> str:
-    """The longest start the two texts have in common."""
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return a[:n]
 
 
 def test_heldout21_each_text_quotes_one_short_message() -> None:
@@ -108,7 +96,7 @@ def test_heldout21_twins_quote_the_same_message_before_they_part() -> None:
         unsafe, safe = p["unsafe"].text, p["safe"].text
         assert unsafe != safe, pid
         assert quoted(unsafe) == quoted(safe), pid
-        shared = shared_start(unsafe, safe)
+        shared = checks.shared_start(unsafe, safe)
         assert shared.count('"') == 2, pid
         messages.add(quoted(unsafe))
     assert len(messages) == 60

@@ -44,6 +44,8 @@ SPECS = [
     test_heldout22_twins.SPEC,
 ]
 each_set = pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
+PERSONA_SETS = [spec for spec in SPECS if spec.distinct_personas]
+FIRST_SENTENCE_SETS = [spec for spec in SPECS if spec.first_sentence_shared_at_least is not None]
 
 
 @each_set
@@ -186,3 +188,16 @@ def test_doc_style_table_is_computed_from_the_data(spec: checks.SetSpec) -> None
 def test_style_forms_reject_a_plain_question(spec: checks.SetSpec) -> None:
     """No style's form holds for a plain question."""
     checks.check_style_forms_reject_a_plain_question(spec.styles, spec.has_style_form)
+
+
+@pytest.mark.parametrize("spec", PERSONA_SETS, ids=[spec.name for spec in PERSONA_SETS])
+def test_personas_are_distinct(spec: checks.SetSpec) -> None:
+    """One persona per pair, none repeated (where the set gives each pair its own)."""
+    checks.check_personas_distinct(spec.constant, spec.n_pairs)
+
+
+@pytest.mark.parametrize("spec", FIRST_SENTENCE_SETS, ids=[s.name for s in FIRST_SENTENCE_SETS])
+def test_most_twins_share_their_first_sentence(spec: checks.SetSpec) -> None:
+    """The common part is told first, in the same words; the intent is carried by what follows."""
+    assert spec.first_sentence_shared_at_least is not None
+    checks.check_first_sentences_shared(spec.constant, spec.first_sentence_shared_at_least)
