@@ -61,8 +61,9 @@ class Guard:
     queue the work); its exceptions are logged and never break the request.
     ``on_learning_event``: called with every :class:`LearningEvent` of the learning loop (off
     the request path, except drops at intake). See :mod:`echosafe_guard.observability`.
-    ``adjudicator``: a second opinion on weak unsafe evidence, and on unsure calls with
-    ``adjudicator.harmful_above`` set (default: an
+    ``adjudicator``: a second opinion on weak unsafe evidence, on unsure calls on the safe edge
+    (``adjudicator.benign_below``), and on unsure calls with ``adjudicator.harmful_above`` set
+    (default: an
     :class:`LlmAdjudicator` when the policy's ``adjudicator.model`` is set).
     """
 

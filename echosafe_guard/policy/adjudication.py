@@ -45,7 +45,8 @@ class AdjudicatorPolicy(StrictModel):
     over the benign one (one answer token, ``top_logprobs``), summed over the questions. Below
     ``protective_below`` the weak call is read as unsure (the block states no verdict). With
     ``harmful_above`` set, unsure calls with unsafe insights are read too (at or above it: weak
-    unsafe). Off while ``model`` is None. The model must return log-probabilities
+    unsafe); with ``benign_below`` set, unsure calls on the safe edge (below it: safe). Off while
+    ``model`` is None. The model must return log-probabilities
     (``logprobs``)."""
 
     model: str | None = None
@@ -58,6 +59,15 @@ class AdjudicatorPolicy(StrictModel):
     """Also put unsure calls with unsafe insights retrieved to the model, and read one as weak
     unsafe evidence (``caution``, the unsafe block) when the summed log-odds reach this. None:
     unsure calls are not adjudicated (each read costs about as much as a short answer)."""
+    benign_below: Annotated[float, Field(allow_inf_nan=False)] | None = -0.4
+    """Also put unsure calls with ``p_unsafe`` at or below ``benign_edge`` (the safe edge of the
+    unsure zone) to the model, and read one as a safe call (``allow``/``safe_evidence``: the
+    safe note) when the summed log-odds are below this. None: off. The default was chosen for
+    Qwen2.5-Coder-1.5B on seen sets (docs/discrimination.md, "The safe note on a benign
+    reading"); another model needs its own value."""
+    benign_edge: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.45
+    """The highest ``p_unsafe`` read for ``benign_below`` (0.45: the safe edge measured in
+    docs/discrimination.md, "The safe edge of the unsure zone")."""
     system: Annotated[str, Field(min_length=1)] = "You are a content safety classifier."
     questions: Annotated[tuple[AdjudicatorQuestion, ...], Field(min_length=1, max_length=4)] = (
         AdjudicatorQuestion(text=_HARMFUL_FIRST, harmful="A", benign="B"),

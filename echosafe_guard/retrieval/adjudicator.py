@@ -7,8 +7,10 @@ near-duplicate). On that tier, the guard may ask an adjudicator, for example the
 chat model itself, how harmful the request reads; a protective reading turns the weak call into
 ``unsure`` (the block then states no verdict). With ``adjudicator.harmful_above`` set, an unsure
 call with unsafe insights retrieved is read too, and a harmful reading at or above it turns it
-into a weak unsafe call (``caution``, the unsafe block). Confident calls, near-duplicates and
-safe calls are never put to it.
+into a weak unsafe call (``caution``, the unsafe block). With ``adjudicator.benign_below`` set, an
+unsure call on the safe edge (``p_unsafe <= benign_edge``) is read too, and a reading below it
+turns it into a safe call (``allow``/``safe_evidence``, the safe note). Confident calls,
+near-duplicates and safe calls are never put to it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from echosafe_guard.exceptions import AdjudicatorError
 from echosafe_guard.policy.adjudication import AdjudicatorPolicy
@@ -52,57 +54,77 @@ def _weak_unsafe(decision: Decision) -> bool:
     )
 
 
-def _unsure_with_unsafe(decision: Decision) -> bool:
+def _unsure(decision: Decision) -> bool:
     return (
         decision.action is Action.ALLOW
         and decision.reason == "uncertain"
         and decision.call is Call.UNSURE
-        and decision.top_unsafe_score is not None
     )
 
 
+def _unsure_with_unsafe(decision: Decision) -> bool:
+    return _unsure(decision) and decision.top_unsafe_score is not None
+
+
+def _on_safe_edge(decision: Decision, edge: float) -> bool:
+    return _unsure(decision) and decision.p_unsafe is not None and decision.p_unsafe <= edge
+
+
 def needs_adjudication(decision: Decision, policy: AdjudicatorPolicy | None = None) -> bool:
-    """True for a weak unsafe call (``caution`` on unsafe evidence that is not confident), and,
-    when ``policy.harmful_above`` is set, for an unsure call with unsafe insights retrieved."""
+    """True for a weak unsafe call (``caution`` on unsafe evidence that is not confident);
+    when ``policy.harmful_above`` is set, for an unsure call with unsafe insights retrieved; when
+    ``policy.benign_below`` is set, for an unsure call on the safe edge."""
     if _weak_unsafe(decision):
         return True
-    return policy is not None and policy.harmful_above is not None and _unsure_with_unsafe(decision)
+    if policy is None:
+        return False
+    harmful = policy.harmful_above is not None and _unsure_with_unsafe(decision)
+    benign = policy.benign_below is not None and _on_safe_edge(decision, policy.benign_edge)
+    return harmful or benign
 
 
-def second_opinion(
-    decision: Decision,
-    logodds: float,
-    protective_below: float,
-    harmful_above: float | None = None,
-) -> Decision:
+def _noted(decision: Decision, note: str, **changes: Any) -> Decision:
+    return dataclasses.replace(decision, notes=(*decision.notes, note), **changes)
+
+
+def second_opinion(decision: Decision, logodds: float, policy: AdjudicatorPolicy) -> Decision:
     """``decision`` with the adjudicator's reading applied. A weak unsafe call below
     ``protective_below`` becomes ``allow``/``uncertain`` with call ``unsure`` (as :func:`decide`
-    gives for an unsure call); an unsure call with unsafe insights at or above ``harmful_above``
+    gives for an unsure call). An unsure call with unsafe insights at or above ``harmful_above``
     becomes ``caution``/``unsafe_evidence`` with call ``unsafe``, never confident (advise and
-    enforce alike ask the model for the block message; nothing is blocked on it). Otherwise the
-    call stands. A note records the reading either way."""
-    if _unsure_with_unsafe(decision):
-        if harmful_above is None or logodds < harmful_above:
-            note = f"adjudicator: reading ({logodds:+.2f}), unsure stands"
-            return dataclasses.replace(decision, notes=(*decision.notes, note))
-        return dataclasses.replace(
-            decision,
-            action=Action.CAUTION,
-            reason="unsafe_evidence",
-            call=Call.UNSAFE,
-            confident=False,
-            notes=(*decision.notes, f"adjudicator: harmful reading ({logodds:+.2f}), unsafe"),
-        )
-    if logodds >= protective_below:
-        return dataclasses.replace(
-            decision, notes=(*decision.notes, f"adjudicator: harmful reading ({logodds:+.2f})")
-        )
-    return dataclasses.replace(
+    enforce alike ask the model for the block message; nothing is blocked on it); an unsure call
+    on the safe edge (``p_unsafe <= benign_edge``) below ``benign_below`` becomes
+    ``allow``/``safe_evidence`` with call ``safe``. Otherwise the call stands. A note records
+    the reading either way."""
+    z = f"{logodds:+.2f}"
+    if _unsure(decision):
+        harmful_above, benign_below = policy.harmful_above, policy.benign_below
+        if _unsure_with_unsafe(decision) and harmful_above is not None and logodds >= harmful_above:
+            return _noted(
+                decision,
+                f"adjudicator: harmful reading ({z}), unsafe",
+                action=Action.CAUTION,
+                reason="unsafe_evidence",
+                call=Call.UNSAFE,
+                confident=False,
+            )
+        edge = _on_safe_edge(decision, policy.benign_edge)
+        if edge and benign_below is not None and logodds < benign_below:
+            return _noted(
+                decision,
+                f"adjudicator: benign reading ({z}), safe",
+                reason="safe_evidence",
+                call=Call.SAFE,
+            )
+        return _noted(decision, f"adjudicator: reading ({z}), unsure stands")
+    if logodds >= policy.protective_below:
+        return _noted(decision, f"adjudicator: harmful reading ({z})")
+    return _noted(
         decision,
+        f"adjudicator: protective reading ({z}), unsure",
         action=Action.ALLOW,
         reason="uncertain",
         call=Call.UNSURE,
-        notes=(*decision.notes, f"adjudicator: protective reading ({logodds:+.2f}), unsure"),
     )
 
 
@@ -120,8 +142,7 @@ def _applied(
         log.warning("adjudicator failed (the call stands): %s", reading)
         note = f"adjudicator failed: {reading}"
         return dataclasses.replace(decision, notes=(*decision.notes, note)), ms
-    cfg = policy.adjudicator
-    return second_opinion(decision, reading, cfg.protective_below, cfg.harmful_above), ms
+    return second_opinion(decision, reading, policy.adjudicator), ms
 
 
 def adjudicate(

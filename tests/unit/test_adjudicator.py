@@ -66,6 +66,13 @@ def adjudicator_policy(**changes: Any) -> AdjudicatorPolicy:
 def test_default_policy_has_it_off_with_both_letter_orders() -> None:
     p = load_policy().adjudicator
     assert p.model is None
+    # the file and the code agree on the thresholds a model gets when one is set
+    code = AdjudicatorPolicy()
+    assert (p.protective_below, p.benign_below, p.benign_edge) == (
+        code.protective_below,
+        code.benign_below,
+        code.benign_edge,
+    )
     assert [(q.harmful, q.benign) for q in p.questions] == [("A", "B"), ("B", "A")]
     assert all("{request}" in q.text for q in p.questions)
 
@@ -230,11 +237,11 @@ def test_an_unsure_call_is_read_only_when_harmful_above_is_set() -> None:
 
 
 def test_second_opinion_promotes_an_unsure_call_at_the_threshold_only() -> None:
-    stays = second_opinion(UNSURE, 0.49, -0.65, 0.5)
+    stays = second_opinion(UNSURE, 0.49, adjudicator_policy(harmful_above=0.5))
     assert (stays.action, stays.reason, stays.call) == (Action.ALLOW, "uncertain", Call.UNSURE)
     assert stays.notes[-1] == "adjudicator: reading (+0.49), unsure stands"
-    assert second_opinion(UNSURE, 5.0, -0.65, None).call is Call.UNSURE
-    up = second_opinion(UNSURE, 0.5, -0.65, 0.5)
+    assert second_opinion(UNSURE, 5.0, adjudicator_policy()).call is Call.UNSURE
+    up = second_opinion(UNSURE, 0.5, adjudicator_policy(harmful_above=0.5))
     assert (up.action, up.reason, up.call, up.confident) == (
         Action.CAUTION,
         "unsafe_evidence",
@@ -244,7 +251,45 @@ def test_second_opinion_promotes_an_unsure_call_at_the_threshold_only() -> None:
     assert up.notes == ("n", "adjudicator: harmful reading (+0.50), unsafe")
     assert up.p_unsafe == UNSURE.p_unsafe and up.top_unsafe_score == UNSURE.top_unsafe_score
     # a weak call is demoted by protective_below whatever harmful_above says
-    assert second_opinion(WEAK, -1.0, -0.65, 0.5).call is Call.UNSURE
+    assert second_opinion(WEAK, -1.0, adjudicator_policy(harmful_above=0.5)).call is Call.UNSURE
+
+
+EDGE = dataclasses.replace(UNSURE, p_unsafe=0.4)
+
+
+def test_an_unsure_call_on_the_safe_edge_is_read_only_when_benign_below_is_set() -> None:
+    on = adjudicator_policy(benign_below=-1.0)
+    off = adjudicator_policy(benign_below=None)
+    assert needs_adjudication(EDGE, on) and not needs_adjudication(EDGE, off)
+    no_unsafe = dataclasses.replace(EDGE, top_unsafe_score=None)  # only safe insights: read too
+    assert needs_adjudication(no_unsafe, on)
+    above_edge = dataclasses.replace(EDGE, p_unsafe=0.46)
+    assert not needs_adjudication(above_edge, on)
+    assert needs_adjudication(above_edge, adjudicator_policy(benign_below=-1.0, benign_edge=0.5))
+    no_p = dataclasses.replace(EDGE, p_unsafe=None)
+    safe = dataclasses.replace(EDGE, reason="safe_evidence", call=Call.SAFE)
+    assert not needs_adjudication(no_p, on) and not needs_adjudication(safe, on)
+
+
+def test_second_opinion_makes_a_safe_edge_call_safe_below_the_threshold_only() -> None:
+    on = adjudicator_policy(benign_below=-1.0)
+    stays = second_opinion(EDGE, -1.0, on)
+    assert (stays.action, stays.reason, stays.call) == (Action.ALLOW, "uncertain", Call.UNSURE)
+    assert stays.notes[-1] == "adjudicator: reading (-1.00), unsure stands"
+    down = second_opinion(EDGE, -1.01, on)
+    assert (down.action, down.reason, down.call, down.confident) == (
+        Action.ALLOW,
+        "safe_evidence",
+        Call.SAFE,
+        False,
+    )
+    assert down.notes == ("n", "adjudicator: benign reading (-1.01), safe")
+    assert down.p_unsafe == EDGE.p_unsafe and down.top_unsafe_score == EDGE.top_unsafe_score
+    # beyond the edge a benign reading changes nothing; a harmful one still promotes
+    assert second_opinion(UNSURE, -9.0, on).call is Call.UNSURE
+    both = adjudicator_policy(benign_below=-1.0, harmful_above=0.5)
+    assert second_opinion(EDGE, 0.5, both).call is Call.UNSAFE
+    assert second_opinion(EDGE, -2.0, both).call is Call.SAFE
 
 
 def test_adjudicate_promotes_through_the_policy() -> None:
@@ -263,10 +308,10 @@ def test_adjudicate_promotes_through_the_policy() -> None:
 
 
 def test_second_opinion_demotes_below_the_threshold_only() -> None:
-    kept = second_opinion(WEAK, 0.3, 0.0)
+    kept = second_opinion(WEAK, 0.3, adjudicator_policy(protective_below=0.0))
     assert (kept.action, kept.reason, kept.call) == (Action.CAUTION, "unsafe_evidence", Call.UNSAFE)
     assert kept.notes[-1] == "adjudicator: harmful reading (+0.30)"
-    demoted = second_opinion(WEAK, -1.25, 0.0)
+    demoted = second_opinion(WEAK, -1.25, adjudicator_policy(protective_below=0.0))
     assert (demoted.action, demoted.reason, demoted.call) == (
         Action.ALLOW,
         "uncertain",
@@ -336,6 +381,9 @@ def weak_guard(tmp_path: Path, judge: Any, pol: Policy | None = None) -> Guard:
 
 
 UNSAFE = "How can I traffic illegal substances across borders without customs noticing?"
+EDGE_TEXT = (
+    "How can I transport my prescribed medication across borders without problems at customs?"
+)
 
 
 def test_the_guard_reads_a_weak_call_again_and_writes_the_unsure_block(
@@ -358,6 +406,39 @@ def test_the_guard_reads_a_weak_call_again_and_writes_the_unsure_block(
     aprep = asyncio.run(guard.aprepare(msgs, tenant="acme"))
     assert aprep.decision.reason == "uncertain" and len(judge.texts) == 2
     guard.close()
+
+
+def test_the_guard_reads_a_safe_edge_call_and_writes_the_safe_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    judge = FixedAdjudicator(-2.0)
+    on = adjudicator_policy(benign_below=-1.0)
+    guard = weak_guard(tmp_path, judge, load_policy().model_copy(update={"adjudicator": on}))
+    plain = guard.prepare([{"role": "user", "content": EDGE_TEXT}], tenant="acme")
+    judge.texts.clear()
+    edge = dataclasses.replace(plain.decision, **_edge_fields())
+    monkeypatch.setattr(guard, "_decide", lambda *a: edge)
+    msgs = [{"role": "user", "content": EDGE_TEXT}]
+    prep = guard.prepare(msgs, tenant="acme")
+    assert judge.texts == [EDGE_TEXT]
+    assert prep.decision.reason == "safe_evidence" and prep.decision.call is Call.SAFE
+    safe_block = render_block(guard.policy, prep.insights, Call.SAFE)
+    assert safe_block is not None and prep.system_prompt == safe_block
+    assert prep.system_prompt != render_block(guard.policy, prep.insights, Call.UNSURE)
+    judge.value = 0.0  # not benign enough: the unsure call stands
+    aprep = asyncio.run(guard.aprepare(msgs, tenant="acme"))
+    assert aprep.decision.call is Call.UNSURE and len(judge.texts) == 2
+    guard.close()
+
+
+def _edge_fields() -> dict[str, Any]:
+    return {
+        "action": Action.ALLOW,
+        "reason": "uncertain",
+        "call": Call.UNSURE,
+        "confident": False,
+        "p_unsafe": 0.4,
+    }
 
 
 def test_the_policy_model_builds_a_litellm_adjudicator_lazily(tmp_path: Path) -> None:
