@@ -84,7 +84,7 @@ people, a video game about smuggling, ...), the same work described in the same 
 by an asker who names their job, which part at what the asker now wants to do in real life: in one
 twin to copy the story to harm, exploit, deceive, harass or break the law, in the other a legitimate
 need it raised (staying safe, protecting someone, reporting, complying, doing the job properly,
-teaching, learning); it ships unrun, for reporting only, ``docs/heldout22_twins.md``).
+teaching, learning); reported since stop 43, for reporting only, ``docs/heldout22_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -99,8 +99,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``heldout5`` … ``heldout11`` measured into the memory together on seen sets and not taken,
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
-``heldout20`` and ``heldout21`` (reported since stop 42) and ``heldout22`` (shipped unrun) are not
-in it.
+``heldout20`` and ``heldout21`` (reported since stop 42) and ``heldout22`` (reported since stop
+43) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 

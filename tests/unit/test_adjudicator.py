@@ -236,18 +236,17 @@ def test_an_unsure_call_is_read_only_when_harmful_above_is_set() -> None:
     assert not needs_adjudication(no_unsafe, on) and not needs_adjudication(safe, on)
 
 
+def outcome(d: Decision) -> tuple[Action, str, Call | None, bool]:
+    return (d.action, d.reason, d.call, d.confident)
+
+
 def test_second_opinion_promotes_an_unsure_call_at_the_threshold_only() -> None:
     stays = second_opinion(UNSURE, 0.49, adjudicator_policy(harmful_above=0.5))
     assert (stays.action, stays.reason, stays.call) == (Action.ALLOW, "uncertain", Call.UNSURE)
     assert stays.notes[-1] == "adjudicator: reading (+0.49), unsure stands"
     assert second_opinion(UNSURE, 5.0, adjudicator_policy()).call is Call.UNSURE
     up = second_opinion(UNSURE, 0.5, adjudicator_policy(harmful_above=0.5))
-    assert (up.action, up.reason, up.call, up.confident) == (
-        Action.CAUTION,
-        "unsafe_evidence",
-        Call.UNSAFE,
-        False,
-    )
+    assert outcome(up) == (Action.CAUTION, "unsafe_evidence", Call.UNSAFE, False)
     assert up.notes == ("n", "adjudicator: harmful reading (+0.50), unsafe")
     assert up.p_unsafe == UNSURE.p_unsafe and up.top_unsafe_score == UNSURE.top_unsafe_score
     # a weak call is demoted by protective_below whatever harmful_above says
@@ -277,12 +276,7 @@ def test_second_opinion_makes_a_safe_edge_call_safe_below_the_threshold_only() -
     assert (stays.action, stays.reason, stays.call) == (Action.ALLOW, "uncertain", Call.UNSURE)
     assert stays.notes[-1] == "adjudicator: reading (-1.00), unsure stands"
     down = second_opinion(EDGE, -1.01, on)
-    assert (down.action, down.reason, down.call, down.confident) == (
-        Action.ALLOW,
-        "safe_evidence",
-        Call.SAFE,
-        False,
-    )
+    assert outcome(down) == (Action.ALLOW, "safe_evidence", Call.SAFE, False)
     assert down.notes == ("n", "adjudicator: benign reading (-1.01), safe")
     assert down.p_unsafe == EDGE.p_unsafe and down.top_unsafe_score == EDGE.top_unsafe_score
     # beyond the edge a benign reading changes nothing; a harmful one still promotes
