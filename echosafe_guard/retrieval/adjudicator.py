@@ -66,8 +66,12 @@ def _unsure_with_unsafe(decision: Decision) -> bool:
     return _unsure(decision) and decision.top_unsafe_score is not None
 
 
+def _below_edge(decision: Decision, edge: float) -> bool:
+    return decision.p_unsafe is not None and decision.p_unsafe <= edge
+
+
 def _on_safe_edge(decision: Decision, edge: float) -> bool:
-    return _unsure(decision) and decision.p_unsafe is not None and decision.p_unsafe <= edge
+    return _unsure(decision) and _below_edge(decision, edge)
 
 
 def needs_adjudication(decision: Decision, policy: AdjudicatorPolicy | None = None) -> bool:
@@ -99,7 +103,8 @@ def second_opinion(decision: Decision, logodds: float, policy: AdjudicatorPolicy
     z = f"{logodds:+.2f}"
     if _unsure(decision):
         harmful_above, benign_below = policy.harmful_above, policy.benign_below
-        if _unsure_with_unsafe(decision) and harmful_above is not None and logodds >= harmful_above:
+        with_unsafe = decision.top_unsafe_score is not None
+        if with_unsafe and harmful_above is not None and logodds >= harmful_above:
             return _noted(
                 decision,
                 f"adjudicator: harmful reading ({z}), unsafe",
@@ -108,7 +113,7 @@ def second_opinion(decision: Decision, logodds: float, policy: AdjudicatorPolicy
                 call=Call.UNSAFE,
                 confident=False,
             )
-        edge = _on_safe_edge(decision, policy.benign_edge)
+        edge = _below_edge(decision, policy.benign_edge)
         if edge and benign_below is not None and logodds < benign_below:
             return _noted(
                 decision,
