@@ -34,6 +34,7 @@ from echosafe_guard.paired import (
     HELDOUT20,
     HELDOUT21,
     HELDOUT22,
+    HELDOUT23,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -76,6 +77,7 @@ LATER = (
     HELDOUT20,
     HELDOUT21,
     HELDOUT22,
+    HELDOUT23,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -110,6 +112,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout20", True),
         ("heldout21", True),
         ("heldout22", True),
+        ("heldout23", True),
         ("default.jsonl", False),
     ],
 )
