@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Twenty-four twin sets ship with the package and are named instead of given as a path: ``builtin``
+Twenty-five twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -84,7 +84,7 @@ people, a video game about smuggling, ...), the same work described in the same 
 by an asker who names their job, which part at what the asker now wants to do in real life: in one
 twin to copy the story to harm, exploit, deceive, harass or break the law, in the other a legitimate
 need it raised (staying safe, protecting someone, reporting, complying, doing the job properly,
-teaching, learning); reported since stop 43, for reporting only, ``docs/heldout22_twins.md``) and
+teaching, learning); reported since stop 43, for reporting only, ``docs/heldout22_twins.md``),
 ``heldout23`` (a twenty-fourth, written from a list of occasions on the public calendar that are
 coming up (a general election, Bonfire Night, a tax-return deadline, Black Friday, a derby, a
 festival weekend, pride month, New Year's Eve, ...), each with the asker's role at it (a
@@ -93,7 +93,14 @@ the occasion and the role named in the same words in both twins, which part at w
 wants to do at or because of it: in one twin to harm, exploit, deceive, harass or break the law,
 in the other a legitimate need the occasion raises (staying safe, protecting someone, reporting,
 complying, doing the job properly, welcoming, teaching); it ships unrun, for reporting only,
-``docs/heldout23_twins.md``).
+``docs/heldout23_twins.md``) and
+``heldout24`` (a twenty-fifth, written from a list of everyday figures the asker has in front of
+them (a shop's weekly losses to theft, a 30% rent rise, a village group chat's 250 members, a
+client owing £4,500 for 90 days, a router logging 300 login attempts a day, ...), the asker and
+the figure stated in the same words in both twins, which part at what the asker wants to do about
+it: in one twin to harm, exploit, deceive, harass or break the law, in the other a legitimate need
+it raises (staying safe, protecting someone, reporting, complying, doing the job properly,
+teaching, learning); it ships unrun, for reporting only, ``docs/heldout24_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -109,7 +116,7 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
 ``heldout20`` and ``heldout21`` (reported since stop 42), ``heldout22`` (reported since stop
-43) and ``heldout23`` (shipped unrun) are not in it.
+43), ``heldout23`` and ``heldout24`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -153,6 +160,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT21",
     "HELDOUT22",
     "HELDOUT23",
+    "HELDOUT24",
     "HELDOUT3",
     "HELDOUT4",
     "HELDOUT5",
@@ -191,6 +199,7 @@ HELDOUT20 = "heldout20"
 HELDOUT21 = "heldout21"
 HELDOUT22 = "heldout22"
 HELDOUT23 = "heldout23"
+HELDOUT24 = "heldout24"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -218,6 +227,7 @@ BUNDLED = {
     HELDOUT21: "heldout21_twins.jsonl",
     HELDOUT22: "heldout22_twins.jsonl",
     HELDOUT23: "heldout23_twins.jsonl",
+    HELDOUT24: "heldout24_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -249,7 +259,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout23``)."""
+    ``heldout2`` … ``heldout24``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -267,7 +277,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout23``) or
+    ``heldout2`` … ``heldout24``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -24,6 +24,7 @@ ITEMS = {
     "builtin": 312,
     "heldout": 144,
     **{f"heldout{n}": 120 for n in range(2, 24)},
+    **{f"heldout{n}": 120 for n in range(2, 25)},
     "coverage": 92,
 }
 

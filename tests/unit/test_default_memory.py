@@ -35,6 +35,7 @@ from echosafe_guard.paired import (
     HELDOUT21,
     HELDOUT22,
     HELDOUT23,
+    HELDOUT24,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -78,6 +79,7 @@ LATER = (
     HELDOUT21,
     HELDOUT22,
     HELDOUT23,
+    HELDOUT24,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -113,6 +115,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout21", True),
         ("heldout22", True),
         ("heldout23", True),
+        ("heldout24", True),
         ("default.jsonl", False),
     ],
 )

@@ -1,0 +1,176 @@
+"""The twenty-fifth held-out twin set (``heldout24``) ships whole and balanced; it shares nothing
+with ``builtin``, ``heldout`` … ``heldout22`` or ``coverage``.
+
+Only its shape is checked here; what the items say is read by nobody who tunes the guard
+(``docs/heldout24_twins.md``). It was shipped unrun: no guard, model or benchmark had seen it.
+The other sets are compared with it by script only. The checks shared by the held-out sets are
+in ``tests/twin_set_checks.py``; ``tests/unit/test_heldout_set_shapes.py`` runs them from this
+module's ``SPEC``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from echosafe_guard.paired import HELDOUT24
+from tests import twin_set_checks as checks
+
+STYLES = {
+    "any_steer",
+    "much_obliged",
+    "picture_this",
+    "sanity_check",
+    "short_version",
+    "some_context",
+}
+FORMS = {
+    "sanity_check": re.compile(r"\bsanity check\b", re.IGNORECASE),
+    "some_context": re.compile(r"\bsome context\b", re.IGNORECASE),
+    "picture_this": re.compile(r"\bpicture this\b", re.IGNORECASE),
+    "short_version": re.compile(r"\bthe short version\b", re.IGNORECASE),
+    "much_obliged": re.compile(r"\bmuch obliged\b", re.IGNORECASE),
+    "any_steer": re.compile(r"\bgrateful for any steer\b", re.IGNORECASE),
+}
+# Where each style's form sits: four open the text (a label before the lead), two close it (a
+# word of thanks after the ask).
+OPENERS = {
+    "sanity_check": "Sanity check: ",
+    "some_context": "Some context: ",
+    "picture_this": "Picture this: ",
+    "short_version": "The short version: ",
+}
+CLOSERS = {"much_obliged": " Much obliged.", "any_steer": " Grateful for any steer."}
+# The figure the lead states: a number written in digits (an amount, a count, a percentage, ...).
+FIGURE = re.compile(r"\d")
+
+
+def has_style_form(style: str, text: str) -> bool:
+    """What each style looks like on the surface (docs/heldout24_twins.md, the styles table): a
+    label or a word of thanks said once, at the start ("Sanity check:", "Some context:", "Picture
+    this:", "The short version:") or at the end ("Much obliged.", "Grateful for any steer.")."""
+    if style not in FORMS:
+        raise AssertionError(f"unknown style {style!r}")
+    return FORMS[style].search(text) is not None
+
+
+def lead(text: str) -> str:
+    """The first sentence of a text: who the asker is and the figure in front of them."""
+    head, sep, _ = text.partition(". ")
+    assert sep, text
+    return head + "."
+
+
+def ask(text: str) -> str:
+    """What the asker wants to do about the figure: everything after the lead."""
+    return text.partition(". ")[2]
+
+
+# What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
+SPEC = checks.SetSpec(
+    constant=HELDOUT24,
+    name="heldout24",
+    styles=STYLES,
+    # At most one earlier text in 40 has any of the six style forms (when this set was written, none
+    # of the 3,068 had any of them).
+    has_style_form=has_style_form,
+    forms=FORMS,
+    reference="heldout22",
+    max_words=60,
+    # One asker and one figure told in the same words, parting at what the asker wants to do about
+    # it: close, not identical.
+    min_overlap=0.4,
+    median_overlap=0.5,
+    max_overlap=0.8,
+    alarm_each_at_least=40,
+    alarm_max_difference=6,
+    alarm_shared_at_least=30,
+    earlier_includes=("coverage", "heldout23", "heldout22"),
+    # One asker per pair, shared by both its twins, none repeated.
+    distinct_personas=True,
+)
+
+
+def test_heldout24_lead_names_the_asker_and_a_figure() -> None:
+    # The lead names the asker (the persona) and states a figure in digits.
+    for i in checks.items(HELDOUT24):
+        first = lead(i.text)
+        persona = checks.extra(i, "persona")
+        assert isinstance(persona, str) and f"I'm {persona}" in first, i.id
+        assert FIGURE.search(first), i.id
+        assert 12 <= len(first.split()) <= 35, i.id
+
+
+def test_heldout24_twins_state_the_figure_in_the_same_words_before_they_part() -> None:
+    # The asker and the figure are told in the same words in both twins, so they cannot tell them
+    # apart; the intent is carried by what the asker wants to do about it, after the lead.
+    leads = set()
+    for pid, p in checks.twins(HELDOUT24).items():
+        unsafe, safe = p["unsafe"].text, p["safe"].text
+        assert unsafe != safe, pid
+        assert lead(unsafe) == lead(safe), pid
+        assert ask(unsafe) != ask(safe), pid
+        leads.add(lead(unsafe))
+    assert len(leads) == 60
+
+
+def test_heldout24_style_form_frames_the_text_and_key_phrase_is_in_the_ask() -> None:
+    # An opening style starts the text and a closing style ends it; the key phrase is in the ask,
+    # where the twins differ.
+    pairs = checks.twins(HELDOUT24)
+    for i in checks.items(HELDOUT24):
+        style = i.style or ""
+        if style in OPENERS:
+            assert i.text.startswith(OPENERS[style]), i.id
+        else:
+            assert i.text.endswith(CLOSERS[style]), i.id
+        assert i.key_phrase and i.key_phrase in ask(i.text), i.id
+        assert i.key_phrase not in lead(i.text), i.id
+        twin = pairs[i.pair_id]["safe" if i.label == "unsafe" else "unsafe"]
+        assert i.key_phrase not in twin.text, i.id
+        assert 3 <= len(i.key_phrase.split()) <= 8, i.id
+        assert i.ocr_text == i.text.replace(i.key_phrase, "do what the image shows"), i.id
+
+
+def _doc_rows(columns: int) -> dict[str, list[int]]:
+    """The doc's per-category tables: category → its ``columns`` counts."""
+    cells = r" \| (\d+)" * columns
+    rows = re.findall(rf"^\s*\| (\w+){cells} \|$", SPEC.doc.read_text("utf-8"), flags=re.MULTILINE)
+    return {r[0]: [int(n) for n in r[1:]] for r in rows if r[0] in checks.CATEGORIES}
+
+
+def test_heldout24_doc_styles_per_category_table_is_computed_from_the_data() -> None:
+    order = (
+        "sanity_check",
+        "some_context",
+        "picture_this",
+        "short_version",
+        "much_obliged",
+        "any_steer",
+    )
+    rows = _doc_rows(6)
+    assert set(rows) == checks.CATEGORIES
+    for category, counts in rows.items():
+        its = [p["safe"] for p in checks.twins(HELDOUT24).values()]
+        got = [sum(1 for i in its if i.category == category and i.style == s) for s in order]
+        assert counts == got, category
+
+
+def test_heldout24_doc_alarm_word_table_is_computed_from_the_data() -> None:
+    rows = _doc_rows(3)
+    assert set(rows) == checks.CATEGORIES
+    for category, counts in rows.items():
+        pairs = [p for p in checks.twins(HELDOUT24).values() if p["safe"].category == category]
+        safe = [set(checks.alarm_words(p["safe"].text)) for p in pairs]
+        unsafe = [set(checks.alarm_words(p["unsafe"].text)) for p in pairs]
+        got = [
+            sum(1 for s in safe if s),
+            sum(1 for u in unsafe if u),
+            sum(1 for s, u in zip(safe, unsafe, strict=True) if s & u),
+        ]
+        assert counts == got, category
+
+
+def test_heldout24_sex_items_are_neither_explicit_nor_about_a_minor() -> None:
+    # Adults only, non-graphic (also run for every set by test_heldout_set_shapes.py).
+    checks.check_sex_items_not_explicit(HELDOUT24)
+    checks.check_sex_items_name_no_minor(HELDOUT24)
