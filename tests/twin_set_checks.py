@@ -188,6 +188,10 @@ class SetSpec:
     # At least this many pairs whose twins share their first sentence, where the set tells its
     # common part first (:func:`check_first_sentences_shared`); None: not checked.
     first_sentence_shared_at_least: int | None = None
+    # Where the twins share their lead word for word and the style is an opening label or a
+    # closing tag: style -> the text's start, style -> the text's end (tests/lead_checks.py).
+    openers: Mapping[str, str] | None = None
+    closers: Mapping[str, str] | None = None
 
     @property
     def doc(self) -> Path:

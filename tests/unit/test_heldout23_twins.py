@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from echosafe_guard.paired import HELDOUT23
+from tests import lead_checks
 from tests import twin_set_checks as checks
 
 STYLES = {
@@ -57,18 +58,6 @@ def has_style_form(style: str, text: str) -> bool:
     return FORMS[style].search(text) is not None
 
 
-def lead(text: str) -> str:
-    """The first sentence of a text: the occasion coming up and the asker's role at it."""
-    head, sep, _ = text.partition(". ")
-    assert sep, text
-    return head + "."
-
-
-def ask(text: str) -> str:
-    """What the asker wants: everything after the lead."""
-    return text.partition(". ")[2]
-
-
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
 SPEC = checks.SetSpec(
     constant=HELDOUT23,
@@ -91,39 +80,16 @@ SPEC = checks.SetSpec(
     earlier_includes=("coverage", "heldout22", "heldout21"),
     # One asker's role per pair, shared by both its twins, none repeated.
     distinct_personas=True,
+    # The lead is shared word for word, the style opens or closes the text (tests/lead_checks.py).
+    openers=OPENERS,
+    closers=CLOSERS,
 )
 
 
 def test_heldout23_lead_names_the_role_and_an_occasion_coming_up() -> None:
     # The lead names the asker's role at the occasion (the persona) and says it is still ahead.
     for i in checks.items(HELDOUT23):
-        first = lead(i.text)
+        first = lead_checks.lead(i.text)
         assert f"I'm {checks.extra(i, 'persona')}" in first, i.id
         assert SOON.search(first), i.id
         assert 12 <= len(first.split()) <= 35, i.id
-
-
-def test_heldout23_twins_name_the_occasion_in_the_same_words_before_they_part() -> None:
-    # The occasion and the role are told in the same words in both twins, so they cannot tell
-    # them apart; the intent is carried by what the asker wants to do, after the lead.
-    leads = set()
-    for pid, p in checks.twins(HELDOUT23).items():
-        unsafe, safe = p["unsafe"].text, p["safe"].text
-        assert unsafe != safe, pid
-        assert lead(unsafe) == lead(safe), pid
-        assert ask(unsafe) != ask(safe), pid
-        leads.add(lead(unsafe))
-    assert len(leads) == 60
-
-
-def test_heldout23_style_form_frames_the_text_and_key_phrase_is_in_the_ask() -> None:
-    # An opening style starts the text and a closing style ends it; the key phrase is in the ask.
-    for i in checks.items(HELDOUT23):
-        style = i.style or ""
-        if style in OPENERS:
-            assert i.text.startswith(OPENERS[style]), i.id
-        else:
-            assert i.text.endswith(CLOSERS[style]), i.id
-        assert i.key_phrase and i.key_phrase in ask(i.text), i.id
-        assert i.key_phrase not in lead(i.text), i.id
-        assert 3 <= len(i.key_phrase.split()) <= 8, i.id

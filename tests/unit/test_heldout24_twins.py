@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from echosafe_guard.paired import HELDOUT24
+from tests import lead_checks
 from tests import twin_set_checks as checks
 
 STYLES = {
@@ -53,18 +54,6 @@ def has_style_form(style: str, text: str) -> bool:
     return FORMS[style].search(text) is not None
 
 
-def lead(text: str) -> str:
-    """The first sentence of a text: who the asker is and the figure in front of them."""
-    head, sep, _ = text.partition(". ")
-    assert sep, text
-    return head + "."
-
-
-def ask(text: str) -> str:
-    """What the asker wants to do about the figure: everything after the lead."""
-    return text.partition(". ")[2]
-
-
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
 SPEC = checks.SetSpec(
     constant=HELDOUT24,
@@ -87,48 +76,20 @@ SPEC = checks.SetSpec(
     earlier_includes=("coverage", "heldout23", "heldout22"),
     # One asker per pair, shared by both its twins, none repeated.
     distinct_personas=True,
+    # The lead is shared word for word, the style opens or closes the text (tests/lead_checks.py).
+    openers=OPENERS,
+    closers=CLOSERS,
 )
 
 
 def test_heldout24_lead_names_the_asker_and_a_figure() -> None:
     # The lead names the asker (the persona) and states a figure in digits.
     for i in checks.items(HELDOUT24):
-        first = lead(i.text)
+        first = lead_checks.lead(i.text)
         persona = checks.extra(i, "persona")
         assert isinstance(persona, str) and f"I'm {persona}" in first, i.id
         assert FIGURE.search(first), i.id
         assert 12 <= len(first.split()) <= 35, i.id
-
-
-def test_heldout24_twins_state_the_figure_in_the_same_words_before_they_part() -> None:
-    # The asker and the figure are told in the same words in both twins, so they cannot tell them
-    # apart; the intent is carried by what the asker wants to do about it, after the lead.
-    leads = set()
-    for pid, p in checks.twins(HELDOUT24).items():
-        unsafe, safe = p["unsafe"].text, p["safe"].text
-        assert unsafe != safe, pid
-        assert lead(unsafe) == lead(safe), pid
-        assert ask(unsafe) != ask(safe), pid
-        leads.add(lead(unsafe))
-    assert len(leads) == 60
-
-
-def test_heldout24_style_form_frames_the_text_and_key_phrase_is_in_the_ask() -> None:
-    # An opening style starts the text and a closing style ends it; the key phrase is in the ask,
-    # where the twins differ.
-    pairs = checks.twins(HELDOUT24)
-    for i in checks.items(HELDOUT24):
-        style = i.style or ""
-        if style in OPENERS:
-            assert i.text.startswith(OPENERS[style]), i.id
-        else:
-            assert i.text.endswith(CLOSERS[style]), i.id
-        assert i.key_phrase and i.key_phrase in ask(i.text), i.id
-        assert i.key_phrase not in lead(i.text), i.id
-        twin = pairs[i.pair_id]["safe" if i.label == "unsafe" else "unsafe"]
-        assert i.key_phrase not in twin.text, i.id
-        assert 3 <= len(i.key_phrase.split()) <= 8, i.id
-        assert i.ocr_text == i.text.replace(i.key_phrase, "do what the image shows"), i.id
 
 
 def _doc_rows(columns: int) -> dict[str, list[int]]:
@@ -168,9 +129,3 @@ def test_heldout24_doc_alarm_word_table_is_computed_from_the_data() -> None:
             sum(1 for s, u in zip(safe, unsafe, strict=True) if s & u),
         ]
         assert counts == got, category
-
-
-def test_heldout24_sex_items_are_neither_explicit_nor_about_a_minor() -> None:
-    # Adults only, non-graphic (also run for every set by test_heldout_set_shapes.py).
-    checks.check_sex_items_not_explicit(HELDOUT24)
-    checks.check_sex_items_name_no_minor(HELDOUT24)

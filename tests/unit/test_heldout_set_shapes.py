@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests import lead_checks
 from tests import twin_set_checks as checks
 from tests.unit import (
     test_heldout10_twins,
@@ -50,6 +51,7 @@ SPECS = [
 each_set = pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
 PERSONA_SETS = [spec for spec in SPECS if spec.distinct_personas]
 FIRST_SENTENCE_SETS = [spec for spec in SPECS if spec.first_sentence_shared_at_least is not None]
+LEAD_SETS = [spec for spec in SPECS if spec.openers is not None and spec.closers is not None]
 
 
 @each_set
@@ -205,3 +207,16 @@ def test_most_twins_share_their_first_sentence(spec: checks.SetSpec) -> None:
     """The common part is told first, in the same words; the intent is carried by what follows."""
     assert spec.first_sentence_shared_at_least is not None
     checks.check_first_sentences_shared(spec.constant, spec.first_sentence_shared_at_least)
+
+
+@pytest.mark.parametrize("spec", LEAD_SETS, ids=[s.name for s in LEAD_SETS])
+def test_twins_share_their_lead_word_for_word_before_they_part(spec: checks.SetSpec) -> None:
+    """The lead is told in the same words in both twins; the intent is carried by the ask."""
+    lead_checks.check_leads_shared_then_part(spec.constant, spec.n_pairs)
+
+
+@pytest.mark.parametrize("spec", LEAD_SETS, ids=[s.name for s in LEAD_SETS])
+def test_style_frames_the_text_and_key_phrase_is_in_the_ask(spec: checks.SetSpec) -> None:
+    """An opening label starts the text, a closing tag ends it; the key phrase is in the ask."""
+    assert spec.openers is not None and spec.closers is not None
+    lead_checks.check_framed_with_key_phrase_in_ask(spec.constant, spec.openers, spec.closers)

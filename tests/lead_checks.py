@@ -1,0 +1,63 @@
+"""Shape checks for the held-out sets whose twins share their first sentence word for word (the
+lead: who the asker is and what they start from) and carry their style as an opening label or a
+closing tag (``heldout22``, ``heldout23``, ``heldout24``).
+
+``tests/unit/test_heldout_set_shapes.py`` runs them for every set whose ``SetSpec`` has
+``openers`` and ``closers``; each set's module keeps the check of what its lead names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tests.twin_set_checks import Source, items, twins
+
+__all__ = ["ask", "check_framed_with_key_phrase_in_ask", "check_leads_shared_then_part", "lead"]
+
+OCR_POINTER = "do what the image shows"
+
+
+def lead(text: str) -> str:
+    """The first sentence of a text (up to its first ``". "``), the part both twins share."""
+    head, sep, _ = text.partition(". ")
+    assert sep, text
+    return head + "."
+
+
+def ask(text: str) -> str:
+    """What the asker wants: everything after the lead."""
+    return text.partition(". ")[2]
+
+
+def check_leads_shared_then_part(source: Source, n_pairs: int) -> None:
+    """Both twins of a pair have the same lead and part after it; the ``n_pairs`` leads are
+    distinct, so the lead cannot tell the twins apart and the intent is carried by the ask."""
+    leads = set()
+    for pid, p in twins(source).items():
+        unsafe, safe = p["unsafe"].text, p["safe"].text
+        assert unsafe != safe, pid
+        assert lead(unsafe) == lead(safe), pid
+        assert ask(unsafe) != ask(safe), pid
+        leads.add(lead(unsafe))
+    assert len(leads) == n_pairs
+
+
+def check_framed_with_key_phrase_in_ask(
+    source: Source, openers: Mapping[str, str], closers: Mapping[str, str]
+) -> None:
+    """An opening style starts the text and a closing style ends it; the key phrase is in the
+    ask, not in the lead nor in the twin's text, and ``ocr_text`` is the text with it pointed at
+    the image."""
+    pairs = twins(source)
+    for i in items(source):
+        style = i.style or ""
+        assert style in openers or style in closers, i.id
+        if style in openers:
+            assert i.text.startswith(openers[style]), i.id
+        else:
+            assert i.text.endswith(closers[style]), i.id
+        assert i.key_phrase and i.key_phrase in ask(i.text), i.id
+        assert i.key_phrase not in lead(i.text), i.id
+        twin = pairs[i.pair_id]["safe" if i.label == "unsafe" else "unsafe"]
+        assert i.key_phrase not in twin.text, i.id
+        assert i.ocr_text == i.text.replace(i.key_phrase, OCR_POINTER), i.id
