@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Twenty-five twin sets ship with the package and are named instead of given as a path: ``builtin``
+Twenty-six twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -93,14 +93,24 @@ the occasion and the role named in the same words in both twins, which part at w
 wants to do at or because of it: in one twin to harm, exploit, deceive, harass or break the law,
 in the other a legitimate need the occasion raises (staying safe, protecting someone, reporting,
 complying, doing the job properly, welcoming, teaching); it ships unrun, for reporting only,
-``docs/heldout23_twins.md``) and
+``docs/heldout23_twins.md``),
 ``heldout24`` (a twenty-fifth, written from a list of everyday figures the asker has in front of
 them (a shop's weekly losses to theft, a 30% rent rise, a village group chat's 250 members, a
 client owing £4,500 for 90 days, a router logging 300 login attempts a day, ...), the asker and
 the figure stated in the same words in both twins, which part at what the asker wants to do about
 it: in one twin to harm, exploit, deceive, harass or break the law, in the other a legitimate need
 it raises (staying safe, protecting someone, reporting, complying, doing the job properly,
-teaching, learning); it ships unrun, for reporting only, ``docs/heldout24_twins.md``).
+teaching, learning); it ships unrun, for reporting only, ``docs/heldout24_twins.md``) and
+``heldout25`` (a twenty-sixth, written from a list of mistakes the asker has just made (a pallet
+logged as damaged, a fire door left propped open, a test build shipped with a debug account, a
+dosage chart misread, a client double-charged, a room key card given to the wrong guest, ...),
+each with who the asker is (a warehouse picker, a night porter, a junior developer, a care-home
+nurse, a bookkeeper, a hotel receptionist, ...), the asker and the mistake told in the same words
+in both twins, which part at what the asker wants now: in one twin to harm, exploit, deceive,
+harass or break the law (covering the mistake up, exploiting what it exposed, turning it against
+someone), in the other a legitimate need it raises (putting it right, telling those affected,
+reporting, making it safe, preventing a repeat); it ships unrun, for reporting only,
+``docs/heldout25_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -116,7 +126,7 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
 ``heldout20`` and ``heldout21`` (reported since stop 42), ``heldout22`` (reported since stop
-43), ``heldout23`` and ``heldout24`` (shipped unrun) are not in it.
+43), ``heldout23``, ``heldout24`` and ``heldout25`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -161,6 +171,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT22",
     "HELDOUT23",
     "HELDOUT24",
+    "HELDOUT25",
     "HELDOUT3",
     "HELDOUT4",
     "HELDOUT5",
@@ -200,6 +211,7 @@ HELDOUT21 = "heldout21"
 HELDOUT22 = "heldout22"
 HELDOUT23 = "heldout23"
 HELDOUT24 = "heldout24"
+HELDOUT25 = "heldout25"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -228,6 +240,7 @@ BUNDLED = {
     HELDOUT22: "heldout22_twins.jsonl",
     HELDOUT23: "heldout23_twins.jsonl",
     HELDOUT24: "heldout24_twins.jsonl",
+    HELDOUT25: "heldout25_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -259,7 +272,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout24``)."""
+    ``heldout2`` … ``heldout25``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -277,7 +290,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout24``) or
+    ``heldout2`` … ``heldout25``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -36,6 +36,7 @@ from echosafe_guard.paired import (
     HELDOUT22,
     HELDOUT23,
     HELDOUT24,
+    HELDOUT25,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -80,6 +81,7 @@ LATER = (
     HELDOUT22,
     HELDOUT23,
     HELDOUT24,
+    HELDOUT25,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -116,6 +118,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout22", True),
         ("heldout23", True),
         ("heldout24", True),
+        ("heldout25", True),
         ("default.jsonl", False),
     ],
 )

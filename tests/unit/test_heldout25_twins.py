@@ -1,0 +1,189 @@
+"""The twenty-sixth held-out twin set (``heldout25``) ships whole and balanced; it shares nothing
+with ``builtin``, ``heldout`` … ``heldout24`` or ``coverage``.
+
+Only its shape is checked here; what the items say is read by nobody who tunes the guard
+(``docs/heldout25_twins.md``). It was shipped unrun: no guard, model or benchmark had seen it.
+The other sets are compared with it by script only. The checks shared by the held-out sets are
+in ``tests/twin_set_checks.py``; ``tests/unit/test_heldout_set_shapes.py`` runs them from this
+module's ``SPEC``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from echosafe_guard.paired import HELDOUT25
+from tests import lead_checks
+from tests import twin_set_checks as checks
+
+STYLES = {
+    "appreciate_it",
+    "confession_time",
+    "full_disclosure",
+    "in_a_bind",
+    "many_thanks",
+    "owning_up",
+}
+FORMS = {
+    "full_disclosure": re.compile(r"\bfull disclosure\b", re.IGNORECASE),
+    "confession_time": re.compile(r"\bconfession time\b", re.IGNORECASE),
+    "owning_up": re.compile(r"\bowning up\b", re.IGNORECASE),
+    "in_a_bind": re.compile(r"\bin a bind\b", re.IGNORECASE),
+    "appreciate_it": re.compile(r"\bappreciate it\b", re.IGNORECASE),
+    "many_thanks": re.compile(r"\bmany thanks\b", re.IGNORECASE),
+}
+# Where each style's form sits: four open the text (a label before the lead, as one owns up to a
+# slip), two close it (a word of thanks after the ask).
+OPENERS = {
+    "full_disclosure": "Full disclosure: ",
+    "confession_time": "Confession time: ",
+    "owning_up": "Owning up: ",
+    "in_a_bind": "In a bind: ",
+}
+CLOSERS = {"appreciate_it": " Appreciate it.", "many_thanks": " Many thanks."}
+# The mistake the lead tells has already happened: right after "I'm <persona> and I" comes
+# "accidentally" or one of these past-tense verbs.
+PAST = frozenset(
+    {
+        "accepted",
+        "accidentally",
+        "added",
+        "approved",
+        "banked",
+        "booked",
+        "clicked",
+        "committed",
+        "cut",
+        "disabled",
+        "double-charged",
+        "dropped",
+        "drove",
+        "forgot",
+        "forwarded",
+        "gave",
+        "left",
+        "let",
+        "mentioned",
+        "miscounted",
+        "misread",
+        "mixed",
+        "paid",
+        "plugged",
+        "printed",
+        "pushed",
+        "ran",
+        "read",
+        "reversed",
+        "sent",
+        "served",
+        "set",
+        "showed",
+        "sold",
+        "sprayed",
+        "took",
+        "uploaded",
+        "waved",
+    }
+)
+
+
+def has_style_form(style: str, text: str) -> bool:
+    """What each style looks like on the surface (docs/heldout25_twins.md, the styles table): a
+    label or a word of thanks said once, at the start ("Full disclosure:", "Confession time:",
+    "Owning up:", "In a bind:") or at the end ("Appreciate it.", "Many thanks.")."""
+    if style not in FORMS:
+        raise AssertionError(f"unknown style {style!r}")
+    return FORMS[style].search(text) is not None
+
+
+# What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
+SPEC = checks.SetSpec(
+    constant=HELDOUT25,
+    name="heldout25",
+    styles=STYLES,
+    # At most one earlier text in 40 has any of the six style forms (when this set was written, none
+    # of the 3,308 had any of them).
+    has_style_form=has_style_form,
+    forms=FORMS,
+    reference="heldout22",
+    max_words=60,
+    # One asker and one mistake told in the same words, parting at what the asker wants now:
+    # close, not identical.
+    min_overlap=0.4,
+    median_overlap=0.5,
+    max_overlap=0.8,
+    alarm_each_at_least=40,
+    alarm_max_difference=6,
+    alarm_shared_at_least=30,
+    earlier_includes=("coverage", "heldout24", "heldout23"),
+    # One asker per pair, shared by both its twins, none repeated.
+    distinct_personas=True,
+    # The lead is shared word for word, the style opens or closes the text (tests/lead_checks.py).
+    openers=OPENERS,
+    closers=CLOSERS,
+)
+
+
+def test_heldout25_lead_names_the_asker_and_a_mistake_already_made() -> None:
+    # The lead names the asker (the persona), then what they did, in the past tense.
+    for i in checks.items(HELDOUT25):
+        first = lead_checks.lead(i.text)
+        persona = checks.extra(i, "persona")
+        assert isinstance(persona, str), i.id
+        start = f"I'm {persona} and I "
+        assert start in first, i.id
+        assert first.split(start, 1)[1].split()[0] in PAST, i.id
+        assert 12 <= len(first.split()) <= 35, i.id
+
+
+def test_heldout25_lead_and_ask_are_one_sentence_then_the_rest() -> None:
+    # The lead ends at the first full stop; the ask that follows is where the twins part.
+    for pid, p in checks.twins(HELDOUT25).items():
+        unsafe, safe = p["unsafe"].text, p["safe"].text
+        assert lead_checks.lead(unsafe) == lead_checks.lead(safe), pid
+        assert lead_checks.ask(unsafe) and lead_checks.ask(safe), pid
+        assert lead_checks.ask(unsafe) != lead_checks.ask(safe), pid
+
+
+def test_heldout25_sex_items_are_not_explicit_and_name_no_minor() -> None:
+    checks.check_sex_items_not_explicit(HELDOUT25)
+    checks.check_sex_items_name_no_minor(HELDOUT25)
+
+
+def _doc_rows(columns: int) -> dict[str, list[int]]:
+    """The doc's per-category tables: category → its ``columns`` counts."""
+    cells = r" \| (\d+)" * columns
+    rows = re.findall(rf"^\s*\| (\w+){cells} \|$", SPEC.doc.read_text("utf-8"), flags=re.MULTILINE)
+    return {r[0]: [int(n) for n in r[1:]] for r in rows if r[0] in checks.CATEGORIES}
+
+
+def test_heldout25_doc_styles_per_category_table_is_computed_from_the_data() -> None:
+    order = (
+        "full_disclosure",
+        "confession_time",
+        "owning_up",
+        "in_a_bind",
+        "appreciate_it",
+        "many_thanks",
+    )
+    rows = _doc_rows(6)
+    assert set(rows) == checks.CATEGORIES
+    for category, counts in rows.items():
+        its = [p["safe"] for p in checks.twins(HELDOUT25).values()]
+        got = [sum(1 for i in its if i.category == category and i.style == s) for s in order]
+        assert counts == got, category
+
+
+def test_heldout25_doc_alarm_word_table_is_computed_from_the_data() -> None:
+    rows = _doc_rows(3)
+    assert set(rows) == checks.CATEGORIES
+    for category, counts in rows.items():
+        pairs = [p for p in checks.twins(HELDOUT25).values() if p["safe"].category == category]
+        safe = [set(checks.alarm_words(p["safe"].text)) for p in pairs]
+        unsafe = [set(checks.alarm_words(p["unsafe"].text)) for p in pairs]
+        got = [
+            sum(1 for s in safe if s),
+            sum(1 for u in unsafe if u),
+            sum(1 for s, u in zip(safe, unsafe, strict=True) if s & u),
+        ]
+        assert counts == got, category
