@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import lead_checks
+from tests import doc_table_checks, lead_checks
 from tests import twin_set_checks as checks
 from tests.unit import (
     test_heldout10_twins,
@@ -209,6 +209,18 @@ def test_most_twins_share_their_first_sentence(spec: checks.SetSpec) -> None:
     """The common part is told first, in the same words; the intent is carried by what follows."""
     assert spec.first_sentence_shared_at_least is not None
     checks.check_first_sentences_shared(spec.constant, spec.first_sentence_shared_at_least)
+
+
+@each_set
+def test_doc_styles_per_category_table_is_computed_from_the_data(spec: checks.SetSpec) -> None:
+    """The doc's styles-per-category table equals what the data give."""
+    doc_table_checks.check_styles_per_category_table(spec.constant, spec.doc, spec.styles)
+
+
+@each_set
+def test_doc_alarm_word_table_is_computed_from_the_data(spec: checks.SetSpec) -> None:
+    """The doc's per-category alarm-word table equals what the heldout2 list gives on the data."""
+    doc_table_checks.check_alarm_word_table(spec.constant, spec.doc)
 
 
 @pytest.mark.parametrize("spec", LEAD_SETS, ids=[s.name for s in LEAD_SETS])
