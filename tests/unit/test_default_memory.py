@@ -37,6 +37,7 @@ from echosafe_guard.paired import (
     HELDOUT23,
     HELDOUT24,
     HELDOUT25,
+    HELDOUT26,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -82,6 +83,7 @@ LATER = (
     HELDOUT23,
     HELDOUT24,
     HELDOUT25,
+    HELDOUT26,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -119,6 +121,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout23", True),
         ("heldout24", True),
         ("heldout25", True),
+        ("heldout26", True),
         ("default.jsonl", False),
     ],
 )

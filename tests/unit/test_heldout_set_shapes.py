@@ -1,4 +1,4 @@
-"""The shape checks common to the held-out twin sets ``heldout10`` … ``heldout25``, run from one
+"""The shape checks common to the held-out twin sets ``heldout10`` … ``heldout26``, run from one
 table.
 
 Each set's test module defines ``SPEC``, a :class:`tests.twin_set_checks.SetSpec` holding what
@@ -30,6 +30,7 @@ from tests.unit import (
     test_heldout23_twins,
     test_heldout24_twins,
     test_heldout25_twins,
+    test_heldout26_twins,
 )
 
 SPECS = [
@@ -49,6 +50,7 @@ SPECS = [
     test_heldout23_twins.SPEC,
     test_heldout24_twins.SPEC,
     test_heldout25_twins.SPEC,
+    test_heldout26_twins.SPEC,
 ]
 each_set = pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
 PERSONA_SETS = [spec for spec in SPECS if spec.distinct_personas]
