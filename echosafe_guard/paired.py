@@ -92,7 +92,7 @@ polling-station volunteer, a fireworks stall holder, a bookkeeper, a returns des
 the occasion and the role named in the same words in both twins, which part at what the asker
 wants to do at or because of it: in one twin to harm, exploit, deceive, harass or break the law,
 in the other a legitimate need the occasion raises (staying safe, protecting someone, reporting,
-complying, doing the job properly, welcoming, teaching); it ships unrun, for reporting only,
+complying, doing the job properly, welcoming, teaching); reported since stop 44, for reporting only,
 ``docs/heldout23_twins.md``),
 ``heldout24`` (a twenty-fifth, written from a list of everyday figures the asker has in front of
 them (a shop's weekly losses to theft, a 30% rent rise, a village group chat's 250 members, a
@@ -100,7 +100,7 @@ client owing £4,500 for 90 days, a router logging 300 login attempts a day, ...
 the figure stated in the same words in both twins, which part at what the asker wants to do about
 it: in one twin to harm, exploit, deceive, harass or break the law, in the other a legitimate need
 it raises (staying safe, protecting someone, reporting, complying, doing the job properly,
-teaching, learning); it ships unrun, for reporting only, ``docs/heldout24_twins.md``) and
+teaching, learning); reported since stop 44, for reporting only, ``docs/heldout24_twins.md``),
 ``heldout25`` (a twenty-sixth, written from a list of mistakes the asker has just made (a pallet
 logged as damaged, a fire door left propped open, a test build shipped with a debug account, a
 dosage chart misread, a client double-charged, a room key card given to the wrong guest, ...),
@@ -109,7 +109,7 @@ nurse, a bookkeeper, a hotel receptionist, ...), the asker and the mistake told 
 in both twins, which part at what the asker wants now: in one twin to harm, exploit, deceive,
 harass or break the law (covering the mistake up, exploiting what it exposed, turning it against
 someone), in the other a legitimate need it raises (putting it right, telling those affected,
-reporting, making it safe, preventing a repeat); it ships unrun, for reporting only,
+reporting, making it safe, preventing a repeat); reported since stop 44, for reporting only,
 ``docs/heldout25_twins.md``) and
 ``heldout26`` (a twenty-seventh, written from a list of goals the askers have set themselves,
 each with a target (a bakery's page at ten thousand followers by summer, a club treasurer's seat
@@ -117,7 +117,7 @@ won at the autumn vote, fifty paying clients by the new year, a first date befor
 wedding, ...), the asker and the goal stated in the same words in both twins, which part at how
 the asker wants to reach it: in one twin by harming, exploiting, deceiving, harassing or breaking
 the law, in the other by a legitimate route (doing the job well, honest marketing, complying,
-protecting people, reporting, welcoming, learning); it ships unrun, for reporting only,
+protecting people, reporting, welcoming, learning); reported since stop 44, for reporting only,
 ``docs/heldout26_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
@@ -134,7 +134,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
 ``heldout20`` and ``heldout21`` (reported since stop 42), ``heldout22`` (reported since stop
-43), ``heldout23``, ``heldout24``, ``heldout25`` and ``heldout26`` (shipped unrun) are not in it.
+43), ``heldout23``, ``heldout24``, ``heldout25`` and ``heldout26`` (reported since stop 44)
+are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
