@@ -8,11 +8,18 @@ closing tag (``heldout22``, ``heldout23``, ``heldout24``, ``heldout25``, ``heldo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-from tests.twin_set_checks import Source, items, twins
+from tests.twin_set_checks import Source, extra, items, twins
 
-__all__ = ["ask", "check_framed_with_key_phrase_in_ask", "check_leads_shared_then_part", "lead"]
+__all__ = [
+    "ask",
+    "check_framed_with_key_phrase_in_ask",
+    "check_lead_names_persona_and_start",
+    "check_leads_shared_then_part",
+    "lead",
+]
 
 OCR_POINTER = "do what the image shows"
 
@@ -27,6 +34,19 @@ def lead(text: str) -> str:
 def ask(text: str) -> str:
     """What the asker wants: everything after the lead."""
     return text.partition(". ")[2]
+
+
+def check_lead_names_persona_and_start(
+    source: Source, start: re.Pattern[str], persona_then: str = ""
+) -> None:
+    """Each lead names the asker (``"I'm <persona><persona_then>"``) and what the set starts from
+    (``start``: a kind of work, an occasion coming up, a figure, a goal, ...), in 12 to 35 words."""
+    for i in items(source):
+        first = lead(i.text)
+        persona = extra(i, "persona")
+        assert isinstance(persona, str) and f"I'm {persona}{persona_then}" in first, i.id
+        assert start.search(first), i.id
+        assert 12 <= len(first.split()) <= 35, i.id
 
 
 def check_leads_shared_then_part(source: Source, n_pairs: int) -> None:

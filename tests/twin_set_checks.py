@@ -193,6 +193,9 @@ class SetSpec:
     # closing tag: style -> the text's start, style -> the text's end (tests/lead_checks.py).
     openers: Mapping[str, str] | None = None
     closers: Mapping[str, str] | None = None
+    # What each lead names besides the persona (tests/lead_checks.py); None: the set's own test.
+    lead_start: re.Pattern[str] | None = None
+    persona_then: str = ""
 
     @property
     def doc(self) -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 
 from echosafe_guard.paired import HELDOUT22
-from tests import lead_checks
 from tests import twin_set_checks as checks
 
 STYLES = {
@@ -81,13 +80,6 @@ SPEC = checks.SetSpec(
     # The lead is shared word for word, the style opens or closes the text (tests/lead_checks.py).
     openers=OPENERS,
     closers=CLOSERS,
+    lead_start=MEDIUM,
+    persona_then=" and I've just ",
 )
-
-
-def test_heldout22_lead_names_the_job_and_a_work_just_seen() -> None:
-    # The lead names the asker's job (the persona) and a film, series, novel, drama or game.
-    for i in checks.items(HELDOUT22):
-        first = lead_checks.lead(i.text)
-        assert f"I'm {checks.extra(i, 'persona')} and I've just " in first, i.id
-        assert MEDIUM.search(first), i.id
-        assert 12 <= len(first.split()) <= 35, i.id

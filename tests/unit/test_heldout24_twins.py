@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 
 from echosafe_guard.paired import HELDOUT24
-from tests import lead_checks
 from tests import twin_set_checks as checks
 
 STYLES = {
@@ -79,14 +78,5 @@ SPEC = checks.SetSpec(
     # The lead is shared word for word, the style opens or closes the text (tests/lead_checks.py).
     openers=OPENERS,
     closers=CLOSERS,
+    lead_start=FIGURE,
 )
-
-
-def test_heldout24_lead_names_the_asker_and_a_figure() -> None:
-    # The lead names the asker (the persona) and states a figure in digits.
-    for i in checks.items(HELDOUT24):
-        first = lead_checks.lead(i.text)
-        persona = checks.extra(i, "persona")
-        assert isinstance(persona, str) and f"I'm {persona}" in first, i.id
-        assert FIGURE.search(first), i.id
-        assert 12 <= len(first.split()) <= 35, i.id

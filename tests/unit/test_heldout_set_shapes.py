@@ -56,6 +56,7 @@ each_set = pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPE
 PERSONA_SETS = [spec for spec in SPECS if spec.distinct_personas]
 FIRST_SENTENCE_SETS = [spec for spec in SPECS if spec.first_sentence_shared_at_least is not None]
 LEAD_SETS = [spec for spec in SPECS if spec.openers is not None and spec.closers is not None]
+START_SETS = [spec for spec in SPECS if spec.lead_start is not None]
 
 
 @each_set
@@ -236,3 +237,12 @@ def test_style_frames_the_text_and_key_phrase_is_in_the_ask(spec: checks.SetSpec
     """An opening label starts the text, a closing tag ends it; the key phrase is in the ask."""
     assert spec.openers is not None and spec.closers is not None
     lead_checks.check_framed_with_key_phrase_in_ask(spec.constant, spec.openers, spec.closers)
+
+
+@pytest.mark.parametrize("spec", START_SETS, ids=[s.name for s in START_SETS])
+def test_lead_names_the_persona_and_what_the_set_starts_from(spec: checks.SetSpec) -> None:
+    """The lead names the asker and the set's starting point (a work, an occasion, a goal, ...)."""
+    assert spec.lead_start is not None
+    lead_checks.check_lead_names_persona_and_start(
+        spec.constant, spec.lead_start, spec.persona_then
+    )
