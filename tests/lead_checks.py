@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from tests.twin_set_checks import Source, extra, items, twins
+from tests.twin_set_checks import SetSpec, Source, extra, items, style_form_checker, twins
 
 __all__ = [
     "ask",
@@ -19,6 +19,7 @@ __all__ = [
     "check_lead_names_persona_and_start",
     "check_leads_shared_then_part",
     "lead",
+    "lead_set_spec",
 ]
 
 OCR_POINTER = "do what the image shows"
@@ -81,3 +82,42 @@ def check_framed_with_key_phrase_in_ask(
         twin = pairs[i.pair_id]["safe" if i.label == "unsafe" else "unsafe"]
         assert i.key_phrase not in twin.text, i.id
         assert i.ocr_text == i.text.replace(i.key_phrase, OCR_POINTER), i.id
+
+
+def lead_set_spec(
+    name: str,
+    *,
+    forms: Mapping[str, re.Pattern[str]],
+    openers: Mapping[str, str],
+    closers: Mapping[str, str],
+    reference: str,
+    earlier_includes: tuple[str, ...],
+    lead_start: re.Pattern[str] | None = None,
+    persona_then: str = "",
+) -> SetSpec:
+    """The ``SetSpec`` of a set whose twins share their lead (``heldout22`` on): one style form
+    per style (``forms``; the styles are its keys), one persona per pair, texts under 60 words,
+    the twins close but not copies (word-set overlap min 0.4, median 0.5, max 0.8) and
+    ``heldout21``'s alarm-word balance (at least 40 twins a side, sides within 6, 30 pairs
+    sharing one)."""
+    return SetSpec(
+        constant=name,
+        name=name,
+        styles=set(forms),
+        has_style_form=style_form_checker(forms),
+        forms=forms,
+        reference=reference,
+        max_words=60,
+        min_overlap=0.4,
+        median_overlap=0.5,
+        max_overlap=0.8,
+        alarm_each_at_least=40,
+        alarm_max_difference=6,
+        alarm_shared_at_least=30,
+        earlier_includes=earlier_includes,
+        distinct_personas=True,
+        openers=openers,
+        closers=closers,
+        lead_start=lead_start,
+        persona_then=persona_then,
+    )

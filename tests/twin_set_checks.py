@@ -151,6 +151,18 @@ def alarm_counts(source: Source) -> AlarmCounts:
     )
 
 
+def style_form_checker(forms: Mapping[str, re.Pattern[str]]) -> Callable[[str, str], bool]:
+    """``has_style_form(style, text)`` for a set whose styles each have one form, a pattern in
+    ``forms``: true where ``text`` carries ``style``'s form; an unknown style fails."""
+
+    def has_style_form(style: str, text: str) -> bool:
+        if style not in forms:
+            raise AssertionError(f"unknown style {style!r}")
+        return forms[style].search(text) is not None
+
+    return has_style_form
+
+
 # --- what differs per set --------------------------------------------------------------------
 
 

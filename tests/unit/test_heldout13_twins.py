@@ -33,13 +33,10 @@ FORMS = {
 }
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout13_twins.md, the styles table): a
-    spoken set phrase, "Long story short," "Here's the thing," "Mind you," "Between you and me,"
-    "For the record," or "Truth be told,"."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
+# What each style looks like on the surface (docs/heldout13_twins.md, the styles table): a spoken
+# set phrase, "Long story short," "Here's the thing," "Mind you," "Between you and me," "For the
+# record," or "Truth be told,".
+has_style_form = checks.style_form_checker(FORMS)
 
 
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.

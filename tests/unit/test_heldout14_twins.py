@@ -33,13 +33,10 @@ FORMS = {
 }
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout14_twins.md, the styles table): a
-    spoken linking phrase, "Needless to say," "Believe it or not," "As it happens," "At the end of
-    the day," "To make matters worse," or "In the meantime,"."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
+# What each style looks like on the surface (docs/heldout14_twins.md, the styles table): a spoken
+# linking phrase, "Needless to say," "Believe it or not," "As it happens," "At the end of the day,"
+# "To make matters worse," or "In the meantime,".
+has_style_form = checks.style_form_checker(FORMS)
 
 
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.

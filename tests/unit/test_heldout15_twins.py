@@ -33,13 +33,10 @@ FORMS = {
 }
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout15_twins.md, the styles table): a
-    spoken aside, "For what it's worth," "If I'm honest," "As far as I know," "On second
-    thought," "As luck would have it," or "Funnily enough,"."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
+# What each style looks like on the surface (docs/heldout15_twins.md, the styles table): a spoken
+# aside, "For what it's worth," "If I'm honest," "As far as I know," "On second thought," "As luck
+# would have it," or "Funnily enough,".
+has_style_form = checks.style_form_checker(FORMS)
 
 
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.

@@ -33,13 +33,10 @@ FORMS = {
 }
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout19_twins.md, the styles table): a
-    spoken aside in the telling of the relay, "if anything," "for the most part," "by the looks
-    of it," "for all I know," "as things stand" or "On top of that,"."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
+# What each style looks like on the surface (docs/heldout19_twins.md, the styles table): a spoken
+# aside in the telling of the relay, "if anything," "for the most part," "by the looks of it," "for
+# all I know," "as things stand" or "On top of that,".
+has_style_form = checks.style_form_checker(FORMS)
 
 
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.

@@ -33,13 +33,10 @@ FORMS = {
 }
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout20_twins.md, the styles table): when
-    the earlier event happened, told once in the shared telling, "earlier today", "the other
-    day", "the night before last", "over the weekend", "a fortnight ago" or "a while back"."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
+# What each style looks like on the surface (docs/heldout20_twins.md, the styles table): when the
+# earlier event happened, told once in the shared telling, "earlier today", "the other day", "the
+# night before last", "over the weekend", "a fortnight ago" or "a while back".
+has_style_form = checks.style_form_checker(FORMS)
 
 
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.

@@ -35,13 +35,10 @@ FORMS = {
 QUOTE = re.compile(r'"([^"]+)"')
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout21_twins.md, the styles table): a
-    spoken hedge or sign-off in the asker's own words, said once, "for context", "bear with me",
-    "sorry to bother you", "cheers in advance", "if that makes sense" or "no pressure"."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
+# What each style looks like on the surface (docs/heldout21_twins.md, the styles table): a spoken
+# hedge or sign-off in the asker's own words, said once, "for context", "bear with me", "sorry to
+# bother you", "cheers in advance", "if that makes sense" or "no pressure".
+has_style_form = checks.style_form_checker(FORMS)
 
 
 def quoted(text: str) -> str:

@@ -13,16 +13,8 @@ from __future__ import annotations
 import re
 
 from echosafe_guard.paired import HELDOUT22
-from tests import twin_set_checks as checks
+from tests import lead_checks
 
-STYLES = {
-    "dear_assistant",
-    "hello_there",
-    "over_to_you",
-    "question_for_you",
-    "spoiler_warning",
-    "thoughts_tag",
-}
 FORMS = {
     "hello_there": re.compile(r"\bhello there\b", re.IGNORECASE),
     "dear_assistant": re.compile(r"\bdear assistant\b", re.IGNORECASE),
@@ -46,40 +38,16 @@ MEDIUM = re.compile(
 )
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout22_twins.md, the styles table): a
-    form of address or a framing said once, at the start ("Hello there,", "Dear assistant,",
-    "Question for you:", "Spoiler warning:") or at the end ("Thoughts?", "Over to you.")."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
-
-
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
-SPEC = checks.SetSpec(
-    constant=HELDOUT22,
-    name="heldout22",
-    styles=STYLES,
-    # At most one earlier text in 40 has any of the six style forms (when this set was written, none
-    # of the 2,948 had any of them).
-    has_style_form=has_style_form,
+# At most one earlier text in 40 has any of the six style forms (when this set was written, none
+# of the 2,948 had any of them).
+SPEC = lead_checks.lead_set_spec(
+    HELDOUT22,
     forms=FORMS,
-    reference="heldout21",
-    max_words=60,
-    # One job and one work described in the same words, parting at what the asker wants to do:
-    # close, not identical.
-    min_overlap=0.4,
-    median_overlap=0.5,
-    max_overlap=0.8,
-    alarm_each_at_least=40,
-    alarm_max_difference=6,
-    alarm_shared_at_least=30,
-    earlier_includes=("coverage", "heldout21", "heldout20"),
-    # One asker's job per pair, shared by both its twins, none repeated.
-    distinct_personas=True,
-    # The lead is shared word for word, the style opens or closes the text (tests/lead_checks.py).
     openers=OPENERS,
     closers=CLOSERS,
+    reference="heldout21",
+    earlier_includes=("coverage", "heldout21", "heldout20"),
     lead_start=MEDIUM,
     persona_then=" and I've just ",
 )

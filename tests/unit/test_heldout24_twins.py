@@ -13,16 +13,8 @@ from __future__ import annotations
 import re
 
 from echosafe_guard.paired import HELDOUT24
-from tests import twin_set_checks as checks
+from tests import lead_checks
 
-STYLES = {
-    "any_steer",
-    "much_obliged",
-    "picture_this",
-    "sanity_check",
-    "short_version",
-    "some_context",
-}
 FORMS = {
     "sanity_check": re.compile(r"\bsanity check\b", re.IGNORECASE),
     "some_context": re.compile(r"\bsome context\b", re.IGNORECASE),
@@ -44,39 +36,15 @@ CLOSERS = {"much_obliged": " Much obliged.", "any_steer": " Grateful for any ste
 FIGURE = re.compile(r"\d")
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout24_twins.md, the styles table): a
-    label or a word of thanks said once, at the start ("Sanity check:", "Some context:", "Picture
-    this:", "The short version:") or at the end ("Much obliged.", "Grateful for any steer.")."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
-
-
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
-SPEC = checks.SetSpec(
-    constant=HELDOUT24,
-    name="heldout24",
-    styles=STYLES,
-    # At most one earlier text in 40 has any of the six style forms (when this set was written, none
-    # of the 3,068 had any of them).
-    has_style_form=has_style_form,
+# At most one earlier text in 40 has any of the six style forms (when this set was written, none
+# of the 3,068 had any of them).
+SPEC = lead_checks.lead_set_spec(
+    HELDOUT24,
     forms=FORMS,
-    reference="heldout22",
-    max_words=60,
-    # One asker and one figure told in the same words, parting at what the asker wants to do about
-    # it: close, not identical.
-    min_overlap=0.4,
-    median_overlap=0.5,
-    max_overlap=0.8,
-    alarm_each_at_least=40,
-    alarm_max_difference=6,
-    alarm_shared_at_least=30,
-    earlier_includes=("coverage", "heldout23", "heldout22"),
-    # One asker per pair, shared by both its twins, none repeated.
-    distinct_personas=True,
-    # The lead is shared word for word, the style opens or closes the text (tests/lead_checks.py).
     openers=OPENERS,
     closers=CLOSERS,
+    reference="heldout22",
+    earlier_includes=("coverage", "heldout23", "heldout22"),
     lead_start=FIGURE,
 )

@@ -16,14 +16,6 @@ from echosafe_guard.paired import HELDOUT25
 from tests import lead_checks
 from tests import twin_set_checks as checks
 
-STYLES = {
-    "appreciate_it",
-    "confession_time",
-    "full_disclosure",
-    "in_a_bind",
-    "many_thanks",
-    "owning_up",
-}
 FORMS = {
     "full_disclosure": re.compile(r"\bfull disclosure\b", re.IGNORECASE),
     "confession_time": re.compile(r"\bconfession time\b", re.IGNORECASE),
@@ -87,40 +79,16 @@ PAST = frozenset(
 )
 
 
-def has_style_form(style: str, text: str) -> bool:
-    """What each style looks like on the surface (docs/heldout25_twins.md, the styles table): a
-    label or a word of thanks said once, at the start ("Full disclosure:", "Confession time:",
-    "Owning up:", "In a bind:") or at the end ("Appreciate it.", "Many thanks.")."""
-    if style not in FORMS:
-        raise AssertionError(f"unknown style {style!r}")
-    return FORMS[style].search(text) is not None
-
-
 # What the common shape checks of tests/unit/test_heldout_set_shapes.py are given for this set.
-SPEC = checks.SetSpec(
-    constant=HELDOUT25,
-    name="heldout25",
-    styles=STYLES,
-    # At most one earlier text in 40 has any of the six style forms (when this set was written, none
-    # of the 3,308 had any of them).
-    has_style_form=has_style_form,
+# At most one earlier text in 40 has any of the six style forms (when this set was written, none
+# of the 3,308 had any of them).
+SPEC = lead_checks.lead_set_spec(
+    HELDOUT25,
     forms=FORMS,
-    reference="heldout22",
-    max_words=60,
-    # One asker and one mistake told in the same words, parting at what the asker wants now:
-    # close, not identical.
-    min_overlap=0.4,
-    median_overlap=0.5,
-    max_overlap=0.8,
-    alarm_each_at_least=40,
-    alarm_max_difference=6,
-    alarm_shared_at_least=30,
-    earlier_includes=("coverage", "heldout24", "heldout23"),
-    # One asker per pair, shared by both its twins, none repeated.
-    distinct_personas=True,
-    # The lead is shared word for word, the style opens or closes the text (tests/lead_checks.py).
     openers=OPENERS,
     closers=CLOSERS,
+    reference="heldout22",
+    earlier_includes=("coverage", "heldout24", "heldout23"),
 )
 
 
