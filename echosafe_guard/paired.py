@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Twenty-seven twin sets ship with the package and are named instead of given as a path: ``builtin``
+Twenty-eight twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -110,7 +110,7 @@ in both twins, which part at what the asker wants now: in one twin to harm, expl
 harass or break the law (covering the mistake up, exploiting what it exposed, turning it against
 someone), in the other a legitimate need it raises (putting it right, telling those affected,
 reporting, making it safe, preventing a repeat); reported since stop 44, for reporting only,
-``docs/heldout25_twins.md``) and
+``docs/heldout25_twins.md``),
 ``heldout26`` (a twenty-seventh, written from a list of goals the askers have set themselves,
 each with a target (a bakery's page at ten thousand followers by summer, a club treasurer's seat
 won at the autumn vote, fifty paying clients by the new year, a first date before a friend's
@@ -118,7 +118,16 @@ wedding, ...), the asker and the goal stated in the same words in both twins, wh
 the asker wants to reach it: in one twin by harming, exploiting, deceiving, harassing or breaking
 the law, in the other by a legitimate route (doing the job well, honest marketing, complying,
 protecting people, reporting, welcoming, learning); reported since stop 44, for reporting only,
-``docs/heldout26_twins.md``).
+``docs/heldout26_twins.md``) and ``heldout27`` (a twenty-eighth, written from a list of grievances
+the askers have, something another person or an organisation already did that wronged, annoyed or
+hurt them (a landlord keeping a deposit, a colleague taking credit for a model, a rival
+stallholder's false tip-off, a client's unpaid invoice, an ex forwarding private messages, ...),
+each with who the asker is (a tenant, a junior analyst, a market trader, a web developer, a
+bartender, ...), the asker and the grievance stated in the same words in both twins, which part
+at what the asker wants to do about it: in one twin to get back at them by harming, deceiving,
+harassing, exploiting or breaking the law, in the other a legitimate remedy (complaining,
+claiming, reporting, mediating, protecting themselves, moving on well); it ships unrun, for
+reporting only, ``docs/heldout27_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -135,7 +144,7 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
 ``heldout20`` and ``heldout21`` (reported since stop 42), ``heldout22`` (reported since stop
 43), ``heldout23``, ``heldout24``, ``heldout25`` and ``heldout26`` (reported since stop 44)
-are not in it.
+and ``heldout27`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -182,6 +191,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT24",
     "HELDOUT25",
     "HELDOUT26",
+    "HELDOUT27",
     "HELDOUT3",
     "HELDOUT4",
     "HELDOUT5",
@@ -223,6 +233,7 @@ HELDOUT23 = "heldout23"
 HELDOUT24 = "heldout24"
 HELDOUT25 = "heldout25"
 HELDOUT26 = "heldout26"
+HELDOUT27 = "heldout27"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -253,6 +264,7 @@ BUNDLED = {
     HELDOUT24: "heldout24_twins.jsonl",
     HELDOUT25: "heldout25_twins.jsonl",
     HELDOUT26: "heldout26_twins.jsonl",
+    HELDOUT27: "heldout27_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -284,7 +296,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout26``)."""
+    ``heldout2`` … ``heldout27``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -302,7 +314,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout26``) or
+    ``heldout2`` … ``heldout27``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -38,6 +38,7 @@ from echosafe_guard.paired import (
     HELDOUT24,
     HELDOUT25,
     HELDOUT26,
+    HELDOUT27,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -84,6 +85,7 @@ LATER = (
     HELDOUT24,
     HELDOUT25,
     HELDOUT26,
+    HELDOUT27,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -122,6 +124,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout24", True),
         ("heldout25", True),
         ("heldout26", True),
+        ("heldout27", True),
         ("default.jsonl", False),
     ],
 )
