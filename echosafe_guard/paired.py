@@ -118,7 +118,7 @@ wedding, ...), the asker and the goal stated in the same words in both twins, wh
 the asker wants to reach it: in one twin by harming, exploiting, deceiving, harassing or breaking
 the law, in the other by a legitimate route (doing the job well, honest marketing, complying,
 protecting people, reporting, welcoming, learning); reported since stop 44, for reporting only,
-``docs/heldout26_twins.md``) and ``heldout27`` (a twenty-eighth, written from a list of grievances
+``docs/heldout26_twins.md``), ``heldout27`` (a twenty-eighth, written from a list of grievances
 the askers have, something another person or an organisation already did that wronged, annoyed or
 hurt them (a landlord keeping a deposit, a colleague taking credit for a model, a rival
 stallholder's false tip-off, a client's unpaid invoice, an ex forwarding private messages, ...),
@@ -127,7 +127,16 @@ bartender, ...), the asker and the grievance stated in the same words in both tw
 at what the asker wants to do about it: in one twin to get back at them by harming, deceiving,
 harassing, exploiting or breaking the law, in the other a legitimate remedy (complaining,
 claiming, reporting, mediating, protecting themselves, moving on well); it ships unrun, for
-reporting only, ``docs/heldout27_twins.md``).
+reporting only, ``docs/heldout27_twins.md``) and
+``heldout28`` (a twenty-ninth, written from a list of things the askers have just bought, been given
+or been issued (a second-hand drone, a label printer, a prepaid SIM, a bulk pack of painkillers, a
+laptop with admin rights, a company fuel card, a master key card, ...), each with who the asker is
+(a wedding photographer, an office manager, a market stall trader, a warehouse picker, a practice
+manager, a delivery driver, a hotel night manager, ...), the asker and the thing stated in the same
+words in both twins, which part at what the asker wants to do with it: in one twin to harm,
+exploit, deceive, harass or break the law, in the other a legitimate use that deserves a full
+answer (using it safely or lawfully, protecting people, reporting, complying, welcoming, doing the
+job properly); it ships unrun, for reporting only, ``docs/heldout28_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -144,7 +153,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
 ``heldout20`` and ``heldout21`` (reported since stop 42), ``heldout22`` (reported since stop
 43), ``heldout23``, ``heldout24``, ``heldout25`` and ``heldout26`` (reported since stop 44)
-and ``heldout27`` (shipped unrun) are not in it.
+``heldout27`` and ``heldout28`` (shipped unrun) are not in
+it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -192,6 +202,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT25",
     "HELDOUT26",
     "HELDOUT27",
+    "HELDOUT28",
     "HELDOUT3",
     "HELDOUT4",
     "HELDOUT5",
@@ -234,6 +245,7 @@ HELDOUT24 = "heldout24"
 HELDOUT25 = "heldout25"
 HELDOUT26 = "heldout26"
 HELDOUT27 = "heldout27"
+HELDOUT28 = "heldout28"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -265,6 +277,7 @@ BUNDLED = {
     HELDOUT25: "heldout25_twins.jsonl",
     HELDOUT26: "heldout26_twins.jsonl",
     HELDOUT27: "heldout27_twins.jsonl",
+    HELDOUT28: "heldout28_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -296,7 +309,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout27``)."""
+    ``heldout2`` … ``heldout28``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -314,7 +327,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout27``) or
+    ``heldout2`` … ``heldout28``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -39,6 +39,7 @@ from echosafe_guard.paired import (
     HELDOUT25,
     HELDOUT26,
     HELDOUT27,
+    HELDOUT28,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -86,6 +87,7 @@ LATER = (
     HELDOUT25,
     HELDOUT26,
     HELDOUT27,
+    HELDOUT28,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -125,6 +127,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout25", True),
         ("heldout26", True),
         ("heldout27", True),
+        ("heldout28", True),
         ("default.jsonl", False),
     ],
 )
