@@ -56,6 +56,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 from discrimination_methods import (  # noqa: E402
     CANDIDATES,
+    INTENT,
     K_SHOWN,
     LOPO_METHODS,
     Arr,
@@ -93,6 +94,7 @@ from echosafe_guard.paired import (  # noqa: E402
 )
 from echosafe_guard.policy.loader import load_policy  # noqa: E402
 from echosafe_guard.policy.models import Policy  # noqa: E402
+from echosafe_guard.retrieval.bundled_text_verdict import BundledTextVerdict  # noqa: E402
 
 ENCODERS = ("minilm", "mpnet")
 INT8 = ("minilm_int8", "mpnet_int8")
@@ -184,8 +186,12 @@ def bank(enc: Encoders, items: list[PairedItem], *, memory: bool) -> Bank:
         sig = {
             n: enc.load_cached(n, ["; ".join(it.intent_signals) for it in items]) for n in enc.names
         }
-    else:
+    else:  # held-out queries: the shipped text model's reading (fitted on the memory's sets)
         text, sig = {}, {}
+        tv = BundledTextVerdict()
+        key[INTENT] = np.array(
+            [[np.nan if (z := tv.logit(it.text)) is None else z] for it in items], np.float32
+        )
     return Bank(items, key, text, sig)
 
 

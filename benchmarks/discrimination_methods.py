@@ -27,12 +27,14 @@ from echosafe_guard.paired import (
 from echosafe_guard.policy.retrieval import VerdictPolicy
 from echosafe_guard.retrieval.intent_rerank import fit_intent_axis
 from echosafe_guard.retrieval.probe import fit_calibrated_probe, fit_probe
+from echosafe_guard.retrieval.text_verdict import fuse_logits
 from echosafe_guard.retrieval.verdict_model import Call, fit_twins, score_candidates
 
 Arr = npt.NDArray[Any]
 K_SHOWN = 3
 CANDIDATES = 20
 CALL_SIGN = {Call.UNSAFE: 1, Call.UNSURE: 0, Call.SAFE: -1}
+INTENT = "intent"  # a query bank's key: the shipped text model's log-odds (NaN: none), shape (1,)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -141,7 +143,9 @@ def verdict_model(
     (candidates, twins, contrast) and a probe on the concatenated keys of ``encs`` (a key
     layout holding them all): probe, twin contrast, cosine vote. ``as_shipped``: also as
     ``ProbeVerdictModel.assess`` (a near-duplicate, cosine >= ``duplicate_at``, goes first and
-    its verdict is the call) and report ``cfg``'s own call (its band)."""
+    its verdict is the call), with the shipped text model's log-odds fused at ``cfg.text_weight``
+    where the query bank has them (key ``INTENT``: held-out queries only, since the text model
+    was fitted on the memory's sets), and report ``cfg``'s own call (its band)."""
 
     def run(m: Memory, q: dict[str, Arr]) -> Out:
         ck = ("vm", name)
@@ -159,13 +163,15 @@ def verdict_model(
         s = m.key(key) @ q[key]
         top = np.argsort(-s, kind="stable")[:CANDIDATES]
         feats = np.concatenate([q[e] for e in encs])
+        text_w = cfg.text_weight if as_shipped else 0.0
+        text_z = float(q[INTENT][0]) if INTENT in q and np.isfinite(q[INTENT][0]) else None
         res = score_candidates(
             cfg,
             query=q[key],
             cand_scores=s[top],
             cand_unsafe=m.unsafe[top],
             twin_vectors=m.key(key)[twins[top]],
-            probe_logit=None if probe is None else probe.logit(feats),
+            probe_logit=None if probe is None else fuse_logits(probe.logit(feats), text_z, text_w),
             k=K_SHOWN,
         )
         order = [int(top[i]) for i in res.order]
@@ -238,6 +244,16 @@ def methods(
         out |= {
             "shipped": (
                 verdict_model(shipped, p, name="shipped", key="mpnet", as_shipped=True),
+                p,
+            ),
+            "shipped_without_text": (
+                verdict_model(
+                    shipped.model_copy(update={"text_weight": 0.0}),
+                    p,
+                    name="shipped_nt",
+                    key="mpnet",
+                    as_shipped=True,
+                ),
                 p,
             ),
             "cosine_mpnet_key": (cosine("mpnet"), p),

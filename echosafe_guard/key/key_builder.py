@@ -44,6 +44,8 @@ class ContextKey:
     text_ms: float = 0.0
     image_ms: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    text: str = ""
+    """The context text the key's text part was built from (read by the verdict's text model)."""
 
     @property
     def is_zero(self) -> bool:
@@ -174,4 +176,5 @@ class KeyBuilder:
             text_ms=text_ms,
             image_ms=(t2 - t1) * 1000,
             notes=tuple(notes),
+            text=context.text,
         )

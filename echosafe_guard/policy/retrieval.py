@@ -77,6 +77,11 @@ class VerdictPolicy(StrictModel):
     call and it is shown first, whatever the probe says (a learnt or curated near-duplicate)."""
     min_per_verdict: Annotated[int, Field(ge=1)] = 4
     """A tenant needs this many live unsafe and safe insights before a probe is fitted."""
+    text_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    """Weight of the request's own wording in the verdict: ``z = (1 - w) · probe + w · text``,
+    the text's log-odds from the shipped n-gram intent model
+    (``retrieval/bundled_text_verdict.py``; fitted on the project's seen twin sets). 0: the probe
+    alone. Default chosen on seen sets only (``docs/discrimination.md``, stop 45)."""
     refresh_s: Annotated[float, Field(gt=0.0)] = 60.0
     """How often a tenant's fitted state is checked for staleness (background refit)."""
     max_fit: Annotated[int, Field(ge=10)] = 4000

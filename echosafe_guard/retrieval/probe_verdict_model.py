@@ -9,6 +9,11 @@ verdict-balanced sample) and fits:
 * each insight's twin: its nearest insight of the opposite verdict in the same category
   (:func:`~echosafe_guard.retrieval.verdict_model.fit_twins`), kept as ``id -> twin key``.
 
+On the request path the probe's logit is fused with a :class:`TextVerdict`'s reading of the
+request's own words when one is given and ``text_weight`` > 0
+(:func:`~echosafe_guard.retrieval.text_verdict.fuse_logits`); a text model that fails to load
+is logged once and the probe reads alone.
+
 On the request path :meth:`assess` is a dot product and a sort of the candidates. A tenant not
 fitted yet is queued for a fit on a daemon worker thread and answered meanwhile with the
 documented fallback (the cosine vote of the nearest candidates, ``fitted=False``); a fit that
@@ -26,11 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from echosafe_guard.exceptions import EchoSafeError
 from echosafe_guard.memory.base import InsightStore, Vector
 from echosafe_guard.memory.insight import ScoredInsight, Verdict
 from echosafe_guard.policy.retrieval import VerdictPolicy
 from echosafe_guard.retrieval.probe import LinearProbe, fit_calibrated_probe, fit_probe
 from echosafe_guard.retrieval.tenant_fits import LIVE, TenantFits, TenantFitted, sample_rank
+from echosafe_guard.retrieval.text_verdict import TextVerdict, fuse_logits
 from echosafe_guard.retrieval.verdict_assessment import Assessment, VerdictModel
 from echosafe_guard.retrieval.verdict_model import Call, fit_twins, score_candidates
 
@@ -60,9 +67,12 @@ class ProbeVerdictModel(TenantFitted):
         *,
         background: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        text: TextVerdict | None = None,
     ) -> None:
         self.store = store
         self.config = config or VerdictPolicy()
+        self.text = text
+        self._text_failed = False
         self.background = background
         self._fits: TenantFits[TenantVerdictState] = TenantFits(
             fit=self._fit,
@@ -79,14 +89,21 @@ class ProbeVerdictModel(TenantFitted):
     # -- request path ----------------------------------------------------------------------------
 
     def assess(
-        self, vector: Vector, hits: Sequence[ScoredInsight], *, tenant: str, k: int
+        self,
+        vector: Vector,
+        hits: Sequence[ScoredInsight],
+        *,
+        tenant: str,
+        k: int,
+        text: str = "",
     ) -> Assessment:
-        """Reorder ``hits`` (best first by cosine) for the request key ``vector``; keep ``k``."""
+        """Reorder ``hits`` (best first by cosine) for the request key ``vector``; keep ``k``.
+        ``text``: the request text the key was built from (read by the text model)."""
         st = self._fits.current(tenant)
         probe = st.probe if st is not None else None
         logit = None
         if probe is not None and probe.w.shape == np.shape(vector):
-            logit = probe.logit(vector)
+            logit = fuse_logits(probe.logit(vector), self.text_logit(text), self.config.text_weight)
         twins = st.twins if st is not None else {}
         verdicts = [h.insight.verdict for h in hits]
         cand_unsafe = [None if v is Verdict.BORDERLINE else v is Verdict.UNSAFE for v in verdicts]
@@ -119,6 +136,18 @@ class ProbeVerdictModel(TenantFitted):
             call=call,
             fitted=res.fitted,
         )
+
+    def text_logit(self, text: str) -> float | None:
+        """The text model's log-odds for ``text`` (None: no model, weight 0, no text, or a model
+        that failed to load: logged once, then skipped)."""
+        if self.text is None or self.config.text_weight <= 0.0 or self._text_failed or not text:
+            return None
+        try:
+            return self.text.logit(text)
+        except EchoSafeError as exc:
+            self._text_failed = True
+            log.warning("text intent model unavailable, the probe reads alone: %s", exc)
+            return None
 
     def verdict(self, tenant: str, vector: Vector) -> Verdict | None:
         """The tenant probe's verdict on ``vector``: ``unsafe``/``safe`` when confident,

@@ -19,6 +19,7 @@ from echosafe_guard.key.key_builder import ContextKey
 from echosafe_guard.memory.base import InsightStore
 from echosafe_guard.memory.insight import ScoredInsight, SearchFilter
 from echosafe_guard.policy.models import RerankMethod, RetrievalPolicy, StoreErrorPolicy
+from echosafe_guard.retrieval.bundled_text_verdict import BundledTextVerdict
 from echosafe_guard.retrieval.intent_rerank import IntentRerank
 from echosafe_guard.retrieval.probe_verdict_model import ProbeVerdictModel
 from echosafe_guard.retrieval.rerank import Reranker, build_reranker, rerank_hits
@@ -99,7 +100,8 @@ class Retriever:
         if self._verdicts is None and self._store is not None:
             with self._lock:
                 if self._verdicts is None:
-                    self._verdicts = ProbeVerdictModel(self._store, self.policy.verdict)
+                    text = BundledTextVerdict() if self.policy.verdict.text_weight > 0 else None
+                    self._verdicts = ProbeVerdictModel(self._store, self.policy.verdict, text=text)
         return self._verdicts
 
     def warm(self, tenants: Sequence[str]) -> None:
@@ -112,6 +114,8 @@ class Retriever:
                 rr.refresh(tenant, force=False)
             if isinstance(vm, ProbeVerdictModel):
                 vm.refresh(tenant, force=False)
+        if isinstance(vm, ProbeVerdictModel):
+            vm.text_logit("warm up")  # loads the text model now, not on a request
 
     def _failed(self, exc: StoreError, t0: float) -> Retrieved:
         """Apply ``on_store_error``. A key-layout mismatch is configuration: always raised."""
@@ -129,7 +133,7 @@ class Retriever:
     ) -> Retrieved:
         vm, k, t1 = self.verdicts, self.policy.k, time.perf_counter()
         if vm is not None and hits:
-            got = vm.assess(key.vector, hits, tenant=tenant, k=k)
+            got = vm.assess(key.vector, hits, tenant=tenant, k=k, text=key.text)
             t2 = time.perf_counter()
             ms, rr = (t2 - t0) * 1000, (t2 - t1) * 1000
             return Retrieved(list(got.hits), None, ms, got.call, got.p_unsafe, rr)

@@ -1,6 +1,6 @@
 """The ``VerdictModel`` Protocol and its output, the request's :class:`Assessment`.
 
-The guard's retrieval stage calls ``assess(key, candidates, tenant=..., k=...)`` after the
+The guard's retrieval stage calls ``assess(key, candidates, tenant=..., k=..., text=...)`` after the
 store's search (candidates best first by cosine) and before the decision. The assessment's
 ``hits`` are the insights to show, reordered and cut to ``k``; ``p_unsafe`` and ``call`` feed
 the decision rule: ``caution`` only on ``call == unsafe``, ``allow`` with the safe guidance on
@@ -39,5 +39,11 @@ class VerdictModel(Protocol):
     model call); per-tenant state is fitted off the path from the store's insights."""
 
     def assess(
-        self, vector: Vector, hits: Sequence[ScoredInsight], *, tenant: str, k: int
+        self,
+        vector: Vector,
+        hits: Sequence[ScoredInsight],
+        *,
+        tenant: str,
+        k: int,
+        text: str = "",
     ) -> Assessment: ...
