@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Twenty-eight twin sets ship with the package and are named instead of given as a path: ``builtin``
+Thirty twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -127,7 +127,7 @@ bartender, ...), the asker and the grievance stated in the same words in both tw
 at what the asker wants to do about it: in one twin to get back at them by harming, deceiving,
 harassing, exploiting or breaking the law, in the other a legitimate remedy (complaining,
 claiming, reporting, mediating, protecting themselves, moving on well); it ships unrun, for
-reporting only, ``docs/heldout27_twins.md``) and
+reporting only, ``docs/heldout27_twins.md``),
 ``heldout28`` (a twenty-ninth, written from a list of things the askers have just bought, been given
 or been issued (a second-hand drone, a label printer, a prepaid SIM, a bulk pack of painkillers, a
 laptop with admin rights, a company fuel card, a master key card, ...), each with who the asker is
@@ -136,7 +136,16 @@ manager, a delivery driver, a hotel night manager, ...), the asker and the thing
 words in both twins, which part at what the asker wants to do with it: in one twin to harm,
 exploit, deceive, harass or break the law, in the other a legitimate use that deserves a full
 answer (using it safely or lawfully, protecting people, reporting, complying, welcoming, doing the
-job properly); it ships unrun, for reporting only, ``docs/heldout28_twins.md``).
+job properly); it ships unrun, for reporting only, ``docs/heldout28_twins.md``) and
+``heldout29`` (a thirtieth, written from a list of decisions the askers are weighing now, a choice
+between options they face (selling a van or keeping it, which of two shifts or rounds to take,
+whether to move a club's funds to another bank, which marketplace to list on, whether to let a flat
+to a cash offer, ...), each with who the asker is (a van owner, a door supervisor, a sports club
+treasurer, an online seller, a landlord, ...), the asker and the decision stated in the same words
+in both twins, which part at how the asker wants to carry out the choice: in one twin by harming,
+exploiting, deceiving, harassing or breaking the law, in the other in a legitimate way that
+deserves a full answer (staying safe, complying, reporting, protecting people, welcoming, doing
+the job properly); it ships unrun, for reporting only, ``docs/heldout29_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -152,9 +161,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 ``docs/discrimination.md``), ``heldout16`` (reported since stop 38), ``heldout17`` (reported
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
 ``heldout20`` and ``heldout21`` (reported since stop 42), ``heldout22`` (reported since stop
-43), ``heldout23``, ``heldout24``, ``heldout25`` and ``heldout26`` (reported since stop 44)
-``heldout27`` and ``heldout28`` (shipped unrun) are not in
-it.
+43), ``heldout23``, ``heldout24``, ``heldout25`` and ``heldout26`` (reported since stop 44),
+``heldout27``, ``heldout28`` and ``heldout29`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -203,6 +211,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT26",
     "HELDOUT27",
     "HELDOUT28",
+    "HELDOUT29",
     "HELDOUT3",
     "HELDOUT4",
     "HELDOUT5",
@@ -246,6 +255,7 @@ HELDOUT25 = "heldout25"
 HELDOUT26 = "heldout26"
 HELDOUT27 = "heldout27"
 HELDOUT28 = "heldout28"
+HELDOUT29 = "heldout29"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -278,6 +288,7 @@ BUNDLED = {
     HELDOUT26: "heldout26_twins.jsonl",
     HELDOUT27: "heldout27_twins.jsonl",
     HELDOUT28: "heldout28_twins.jsonl",
+    HELDOUT29: "heldout29_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -309,7 +320,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout28``)."""
+    ``heldout2`` … ``heldout29``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -327,7 +338,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout28``) or
+    ``heldout2`` … ``heldout29``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

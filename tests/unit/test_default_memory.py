@@ -40,6 +40,7 @@ from echosafe_guard.paired import (
     HELDOUT26,
     HELDOUT27,
     HELDOUT28,
+    HELDOUT29,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -88,6 +89,7 @@ LATER = (
     HELDOUT26,
     HELDOUT27,
     HELDOUT28,
+    HELDOUT29,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -128,6 +130,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout26", True),
         ("heldout27", True),
         ("heldout28", True),
+        ("heldout29", True),
         ("default.jsonl", False),
     ],
 )
