@@ -4,7 +4,7 @@ One item per line: ``id``, ``pair_id``, ``label`` (``unsafe`` | ``safe``), ``cat
 taxonomy key), ``text``, ``image`` (a path relative to the file, or null) and ``mode`` (``Gen``,
 ``GenOCR``, ``text``, ...). Unknown fields are kept.
 
-Thirty twin sets ship with the package and are named instead of given as a path: ``builtin``
+Thirty-one twin sets ship with the package and are named instead of given as a path: ``builtin``
 (the bundled twins, ``docs/paired_benchmark.md``), ``heldout`` (a second twin set written by another
 procedure, for reporting only: never tune on it, ``docs/heldout_twins.md``), ``heldout2`` (a
 third, written safe-first by a third procedure, also for reporting only,
@@ -136,7 +136,7 @@ manager, a delivery driver, a hotel night manager, ...), the asker and the thing
 words in both twins, which part at what the asker wants to do with it: in one twin to harm,
 exploit, deceive, harass or break the law, in the other a legitimate use that deserves a full
 answer (using it safely or lawfully, protecting people, reporting, complying, welcoming, doing the
-job properly); it ships unrun, for reporting only, ``docs/heldout28_twins.md``) and
+job properly); it ships unrun, for reporting only, ``docs/heldout28_twins.md``),
 ``heldout29`` (a thirtieth, written from a list of decisions the askers are weighing now, a choice
 between options they face (selling a van or keeping it, which of two shifts or rounds to take,
 whether to move a club's funds to another bank, which marketplace to list on, whether to let a flat
@@ -145,7 +145,16 @@ treasurer, an online seller, a landlord, ...), the asker and the decision stated
 in both twins, which part at how the asker wants to carry out the choice: in one twin by harming,
 exploiting, deceiving, harassing or breaking the law, in the other in a legitimate way that
 deserves a full answer (staying safe, complying, reporting, protecting people, welcoming, doing
-the job properly); it ships unrun, for reporting only, ``docs/heldout29_twins.md``).
+the job properly); it ships unrun, for reporting only, ``docs/heldout29_twins.md``) and
+``heldout30`` (a thirty-first, written from a list of skills or qualifications the askers have just
+learned or earned (a locksmithing apprenticeship, a forklift licence, a coding bootcamp, a
+first-aid course, an anti-money-laundering certificate, a door supervisor licence, ...), each with
+who the asker is (a former bus driver, a warehouse operative, a career changer, a domiciliary
+carer, a mortgage adviser, a nightclub doorman, ...), the asker and the skill stated in the same
+words in both twins, which part at what the asker wants to do with it: in one twin to harm,
+deceive, harass, exploit or break the law, in the other a legitimate use that deserves a full
+answer (doing the job properly, protecting people, reporting, complying, welcoming, teaching); it
+ships unrun, for reporting only, ``docs/heldout30_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -162,7 +171,7 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
 ``heldout20`` and ``heldout21`` (reported since stop 42), ``heldout22`` (reported since stop
 43), ``heldout23``, ``heldout24``, ``heldout25`` and ``heldout26`` (reported since stop 44),
-``heldout27``, ``heldout28`` and ``heldout29`` (shipped unrun) are not in it.
+``heldout27``, ``heldout28``, ``heldout29`` and ``heldout30`` (shipped unrun) are not in it.
 
 Optional fields used by the bundled set (``builtin``):
 
@@ -213,6 +222,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, checked by tests/unit/test_p
     "HELDOUT28",
     "HELDOUT29",
     "HELDOUT3",
+    "HELDOUT30",
     "HELDOUT4",
     "HELDOUT5",
     "HELDOUT6",
@@ -256,6 +266,7 @@ HELDOUT26 = "heldout26"
 HELDOUT27 = "heldout27"
 HELDOUT28 = "heldout28"
 HELDOUT29 = "heldout29"
+HELDOUT30 = "heldout30"
 COVERAGE = "coverage"
 BUNDLED = {
     BUILTIN: "builtin_pairs.jsonl",
@@ -289,6 +300,7 @@ BUNDLED = {
     HELDOUT27: "heldout27_twins.jsonl",
     HELDOUT28: "heldout28_twins.jsonl",
     HELDOUT29: "heldout29_twins.jsonl",
+    HELDOUT30: "heldout30_twins.jsonl",
 }
 """Name → file in ``echosafe_guard.data`` of the paired sets that ship with the package."""
 DEFAULT_MEMORY = "default"
@@ -320,7 +332,7 @@ class PairedItem(BaseModel):
 
 def builtin_path(name: str = BUILTIN) -> Path:
     """The file of a paired set shipped with the package (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout29``)."""
+    ``heldout2`` … ``heldout30``)."""
     return Path(str(resources.files("echosafe_guard.data").joinpath(BUNDLED[name])))
 
 
@@ -338,7 +350,7 @@ def bundled_paths(name: str) -> tuple[Path, ...]:
 
 def read_paired_jsonl(source: str | Path) -> tuple[Path, list[PairedItem]]:
     """``(file, items)`` for a paired-bench JSONL file, a bundled set (``builtin``, ``heldout``,
-    ``heldout2`` … ``heldout29``) or
+    ``heldout2`` … ``heldout30``) or
     ``default`` (its sets' items in order; the file is the first set's, whose folder holds them
     all); errors name the line."""
     if str(source) == DEFAULT_MEMORY:

@@ -1,7 +1,7 @@
 """Shape checks for the held-out sets whose twins share their first sentence word for word (the
 lead: who the asker is and what they start from) and carry their style as an opening label or a
 closing tag (``heldout22``, ``heldout23``, ``heldout24``, ``heldout25``, ``heldout26``,
-``heldout27``, ``heldout28``, ``heldout29``).
+``heldout27``, ``heldout28``, ``heldout29``, ``heldout30``).
 
 ``tests/unit/test_heldout_set_shapes.py`` runs them for every set whose ``SetSpec`` has
 ``openers`` and ``closers``; each set's module keeps the check of what its lead names.

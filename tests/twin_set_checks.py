@@ -3,7 +3,7 @@
 ``heldout10``, ``heldout11``, ``heldout12``, ``heldout13``, ``heldout14``, ``heldout15``,
 ``heldout16``, ``heldout17``, ``heldout18``, ``heldout19``, ``heldout20``, ``heldout21``,
 ``heldout22``, ``heldout23``, ``heldout24``, ``heldout25``, ``heldout26``, ``heldout27``,
-``heldout28``, ``heldout29``), called from each set's test module.
+``heldout28``, ``heldout29``, ``heldout30``), called from each set's test module.
 
 Every check reads a set by name (or by path, for the checks' own tests) and asserts; none of them
 reports what a method scores. What differs between sets (counts, styles, style-specific formats,
@@ -37,7 +37,7 @@ CATEGORIES = {
     "sex",
 }
 # The alarm-word patterns of docs/heldout2_twins.md (case-insensitive, whole words), also used to
-# compute the ``alarm_words`` of heldout3 to heldout29.
+# compute the ``alarm_words`` of heldout3 to heldout30.
 ALARM = (
     r"kill\w*", r"\w*killer", r"murder\w*", r"shoot\w*", r"shot", r"guns?", r"firearms?",
     r"weapons?", r"bombs?", r"explosi\w+", r"poison\w*", r"toxi\w+", r"lethal", r"dead(?:ly)?",

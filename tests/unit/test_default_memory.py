@@ -41,6 +41,7 @@ from echosafe_guard.paired import (
     HELDOUT27,
     HELDOUT28,
     HELDOUT29,
+    HELDOUT30,
     builtin_path,
     bundled_paths,
     is_bundled,
@@ -90,6 +91,7 @@ LATER = (
     HELDOUT27,
     HELDOUT28,
     HELDOUT29,
+    HELDOUT30,
 )
 """The twin sets written after the default memory was chosen (reported or still unrun)."""
 
@@ -131,6 +133,7 @@ def test_default_holds_nothing_still_held_out() -> None:
         ("heldout27", True),
         ("heldout28", True),
         ("heldout29", True),
+        ("heldout30", True),
         ("default.jsonl", False),
     ],
 )

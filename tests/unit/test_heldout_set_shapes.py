@@ -1,4 +1,4 @@
-"""The shape checks common to the held-out twin sets ``heldout10`` … ``heldout29``, run from one
+"""The shape checks common to the held-out twin sets ``heldout10`` … ``heldout30``, run from one
 table.
 
 Each set's test module defines ``SPEC``, a :class:`tests.twin_set_checks.SetSpec` holding what
@@ -34,6 +34,7 @@ from tests.unit import (
     test_heldout27_twins,
     test_heldout28_twins,
     test_heldout29_twins,
+    test_heldout30_twins,
 )
 
 SPECS = [
@@ -57,6 +58,7 @@ SPECS = [
     test_heldout27_twins.SPEC,
     test_heldout28_twins.SPEC,
     test_heldout29_twins.SPEC,
+    test_heldout30_twins.SPEC,
 ]
 each_set = pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
 PERSONA_SETS = [spec for spec in SPECS if spec.distinct_personas]

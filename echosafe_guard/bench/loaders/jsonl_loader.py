@@ -1,5 +1,5 @@
 """The project's own paired-bench JSONL (``echosafe_guard.paired``), ``builtin``, ``heldout``,
-``heldout2`` … ``heldout29`` or ``default`` (the default seed memory: its sets' records in
+``heldout2`` … ``heldout30`` or ``default`` (the default seed memory: its sets' records in
 order).
 
 Items are used as written: ids are not re-prefixed (``memory seed`` and earlier reports know them),
@@ -22,7 +22,7 @@ __all__ = ["JsonlLoader"]
 
 class JsonlLoader:
     """Reads a paired-bench JSONL file, or ``builtin`` / ``heldout`` / ``heldout2`` …
-    ``heldout29`` / ``default`` (bundled)."""
+    ``heldout30`` / ``default`` (bundled)."""
 
     name = "jsonl"
 

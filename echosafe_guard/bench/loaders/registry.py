@@ -1,7 +1,7 @@
 """The loader registry: format name → loader, and :func:`load_bench`, the one entry point.
 
 Format names: ``jsonl`` (the project's paired JSONL, also ``builtin``, ``heldout``, ``heldout2``
-… ``heldout29`` and ``default``), ``mmsafetybench``, ``mmsafetybench_pp``, ``mossbench``,
+… ``heldout30`` and ``default``), ``mmsafetybench``, ``mmsafetybench_pp``, ``mossbench``,
 ``mssbench``, ``siuo``, ``vlsbench``, ``xstest``. Names are matched case-insensitively, with
 ``-`` read as ``_`` (``mmsafetybench++`` is accepted too).
 
@@ -107,7 +107,7 @@ def load_bench(
 ) -> LoadedBench:
     """Load ``source`` in format ``fmt``.
 
-    Without ``fmt``, ``builtin``, ``heldout``, ``heldout2`` … ``heldout29``, ``default`` and
+    Without ``fmt``, ``builtin``, ``heldout``, ``heldout2`` … ``heldout30``, ``default`` and
     ``*.jsonl`` files are read as the project's paired JSONL (and a known hub dataset in its own
     format); any other source needs ``fmt`` (CLI ``--format``). ``hf:owner/name`` is downloaded
     from the Hugging Face hub first (:mod:`~echosafe_guard.bench.loaders.hub`). ``text_only``,
