@@ -18,7 +18,7 @@ from echosafe_guard.exceptions import DataFormatError
 from echosafe_guard.retrieval.ngram_intent_model import NgramIntentModel
 from echosafe_guard.retrieval.text_verdict import TextVerdict
 
-__all__ = ["BundledTextVerdict", "INTENT_NGRAMS_FILE"]
+__all__ = ["BundledTextVerdict", "INTENT_NGRAMS_FILE"]  # noqa: RUF022 - plain sorted()
 
 INTENT_NGRAMS_FILE = "intent_ngrams.json"
 
