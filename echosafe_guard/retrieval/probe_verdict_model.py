@@ -73,6 +73,7 @@ class ProbeVerdictModel(TenantFitted):
         self.config = config or VerdictPolicy()
         self.text = text
         self._text_failed = False
+        self._text_read = False
         self.background = background
         self._fits: TenantFits[TenantVerdictState] = TenantFits(
             fit=self._fit,
@@ -137,6 +138,12 @@ class ProbeVerdictModel(TenantFitted):
             fitted=res.fitted,
         )
 
+    @property
+    def text_ready(self) -> bool:
+        """False until the text model has been read once (its first read loads it: blocking,
+        about 0.1 s; :meth:`Retriever.asearch` does it on a worker thread)."""
+        return self._text_read or self.text is None or self.config.text_weight <= 0.0
+
     def text_logit(self, text: str) -> float | None:
         """The text model's log-odds for ``text`` (None: no model, weight 0, no text, or a model
         that failed to load: logged once, then skipped)."""
@@ -148,6 +155,8 @@ class ProbeVerdictModel(TenantFitted):
             self._text_failed = True
             log.warning("text intent model unavailable, the probe reads alone: %s", exc)
             return None
+        finally:
+            self._text_read = True
 
     def verdict(self, tenant: str, vector: Vector) -> Verdict | None:
         """The tenant probe's verdict on ``vector``: ``unsafe``/``safe`` when confident,

@@ -161,6 +161,9 @@ class Retriever:
             return Retrieved()
         if self._store is None or not self._store.capabilities.native_async:
             return await asyncio.to_thread(self.search, key, tenant)
+        vm = self.verdicts
+        if isinstance(vm, ProbeVerdictModel) and not vm.text_ready:
+            await asyncio.to_thread(vm.text_logit, "warm up")  # its first read loads the file
         t0 = time.perf_counter()
         try:
             r = self.policy

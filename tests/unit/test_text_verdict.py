@@ -237,3 +237,19 @@ def test_the_guard_passes_the_request_text_to_the_fusion(tmp_path: Path) -> None
     z = BundledTextVerdict().logit(text)
     assert z is not None
     assert _logit(fused) == pytest.approx(0.7 * _logit(alone) + 0.3 * z, abs=1e-4)
+
+
+def test_text_ready_turns_true_after_the_first_read(tmp_path: Path) -> None:
+    store = _store(tmp_path / "r")
+    cfg = CFG.model_copy(update={"text_weight": 0.3})
+    model = ProbeVerdictModel(store, cfg, background=False, text=_Text(1.0))
+    assert not model.text_ready
+    model.text_logit("warm up")
+    assert model.text_ready
+    broken = ProbeVerdictModel(store, cfg, background=False, text=_Text(error=True))
+    broken.text_logit("warm up")
+    assert broken.text_ready  # a failed load is not retried on the request path
+    assert ProbeVerdictModel(store, cfg, background=False).text_ready  # no text model
+    off = CFG.model_copy(update={"text_weight": 0.0})
+    assert ProbeVerdictModel(store, off, background=False, text=_Text(1.0)).text_ready
+    store.close()
