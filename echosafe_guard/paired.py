@@ -126,8 +126,8 @@ each with who the asker is (a tenant, a junior analyst, a market trader, a web d
 bartender, ...), the asker and the grievance stated in the same words in both twins, which part
 at what the asker wants to do about it: in one twin to get back at them by harming, deceiving,
 harassing, exploiting or breaking the law, in the other a legitimate remedy (complaining,
-claiming, reporting, mediating, protecting themselves, moving on well); it ships unrun, for
-reporting only, ``docs/heldout27_twins.md``),
+claiming, reporting, mediating, protecting themselves, moving on well); reported since stop 45,
+for reporting only, ``docs/heldout27_twins.md``),
 ``heldout28`` (a twenty-ninth, written from a list of things the askers have just bought, been given
 or been issued (a second-hand drone, a label printer, a prepaid SIM, a bulk pack of painkillers, a
 laptop with admin rights, a company fuel card, a master key card, ...), each with who the asker is
@@ -136,7 +136,7 @@ manager, a delivery driver, a hotel night manager, ...), the asker and the thing
 words in both twins, which part at what the asker wants to do with it: in one twin to harm,
 exploit, deceive, harass or break the law, in the other a legitimate use that deserves a full
 answer (using it safely or lawfully, protecting people, reporting, complying, welcoming, doing the
-job properly); it ships unrun, for reporting only, ``docs/heldout28_twins.md``),
+job properly); reported since stop 45, for reporting only, ``docs/heldout28_twins.md``),
 ``heldout29`` (a thirtieth, written from a list of decisions the askers are weighing now, a choice
 between options they face (selling a van or keeping it, which of two shifts or rounds to take,
 whether to move a club's funds to another bank, which marketplace to list on, whether to let a flat
@@ -145,7 +145,7 @@ treasurer, an online seller, a landlord, ...), the asker and the decision stated
 in both twins, which part at how the asker wants to carry out the choice: in one twin by harming,
 exploiting, deceiving, harassing or breaking the law, in the other in a legitimate way that
 deserves a full answer (staying safe, complying, reporting, protecting people, welcoming, doing
-the job properly); it ships unrun, for reporting only, ``docs/heldout29_twins.md``) and
+the job properly); reported since stop 45, for reporting only, ``docs/heldout29_twins.md``) and
 ``heldout30`` (a thirty-first, written from a list of skills or qualifications the askers have just
 learned or earned (a locksmithing apprenticeship, a forklift licence, a coding bootcamp, a
 first-aid course, an anti-money-laundering certificate, a door supervisor licence, ...), each with
@@ -153,8 +153,8 @@ who the asker is (a former bus driver, a warehouse operative, a career changer, 
 carer, a mortgage adviser, a nightclub doorman, ...), the asker and the skill stated in the same
 words in both twins, which part at what the asker wants to do with it: in one twin to harm,
 deceive, harass, exploit or break the law, in the other a legitimate use that deserves a full
-answer (doing the job properly, protecting people, reporting, complying, welcoming, teaching); it
-ships unrun, for reporting only, ``docs/heldout30_twins.md``).
+answer (doing the job properly, protecting people, reporting, complying, welcoming, teaching);
+reported since stop 45, for reporting only, ``docs/heldout30_twins.md``).
 
 ``coverage`` (``docs/coverage_pairs.md``) is not a twin set for reporting: 46 hand-written
 pairs (discriminatory opinions, a private person's data, praise or denial of atrocities) written
@@ -171,7 +171,8 @@ retired into it once a newer held-out set exists to measure the bigger memory on
 since stop 39), ``heldout18`` (reported since stop 40), ``heldout19`` (reported since stop 41),
 ``heldout20`` and ``heldout21`` (reported since stop 42), ``heldout22`` (reported since stop
 43), ``heldout23``, ``heldout24``, ``heldout25`` and ``heldout26`` (reported since stop 44),
-``heldout27``, ``heldout28``, ``heldout29`` and ``heldout30`` (shipped unrun) are not in it.
+``heldout27``, ``heldout28``, ``heldout29`` and ``heldout30`` (reported since stop 45) are not in
+it.
 
 Optional fields used by the bundled set (``builtin``):
 
