@@ -51,8 +51,8 @@ class BundledTextVerdict:
                     self._error = exc
                 except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                     self._error = DataFormatError(f"{src}: cannot read the intent model: {exc}")
-            if self._error is not None:
-                raise self._error
+            if self._error is not None:  # a fresh error each call: the first one's traceback stays
+                raise DataFormatError(str(self._error)) from self._error
             assert self._model is not None
             return self._model
 
