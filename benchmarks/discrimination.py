@@ -96,6 +96,7 @@ from echosafe_guard.policy.loader import load_policy  # noqa: E402
 from echosafe_guard.policy.models import Policy  # noqa: E402
 from echosafe_guard.retrieval.bundled_text_verdict import BundledTextVerdict  # noqa: E402
 
+TEXT_MODEL = BundledTextVerdict()  # the shipped file, loaded once on first use
 ENCODERS = ("minilm", "mpnet")
 INT8 = ("minilm_int8", "mpnet_int8")
 MODELS = {
@@ -188,9 +189,9 @@ def bank(enc: Encoders, items: list[PairedItem], *, memory: bool) -> Bank:
         }
     else:  # held-out queries: the shipped text model's reading (fitted on the memory's sets)
         text, sig = {}, {}
-        tv = BundledTextVerdict()
         key[INTENT] = np.array(
-            [[np.nan if (z := tv.logit(it.text)) is None else z] for it in items], np.float32
+            [[np.nan if (z := TEXT_MODEL.logit(it.text)) is None else z] for it in items],
+            np.float32,
         )
     return Bank(items, key, text, sig)
 

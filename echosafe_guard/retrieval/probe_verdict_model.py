@@ -141,8 +141,14 @@ class ProbeVerdictModel(TenantFitted):
     @property
     def text_ready(self) -> bool:
         """False until the text model has been read once (its first read loads it: blocking,
-        about 0.1 s; :meth:`Retriever.asearch` does it on a worker thread)."""
+        about 0.1 s; :meth:`warm_text` does it, and ``Retriever.asearch`` calls that on a worker
+        thread)."""
         return self._text_read or self.text is None or self.config.text_weight <= 0.0
+
+    def warm_text(self) -> None:
+        """Read the text model once, so that its file is loaded now (blocking) and not on a
+        request; :attr:`text_ready` is True afterwards, whether the load worked or not."""
+        self.text_logit("warm up")
 
     def text_logit(self, text: str) -> float | None:
         """The text model's log-odds for ``text`` (None: no model, weight 0, no text, or a model

@@ -115,7 +115,7 @@ class Retriever:
             if isinstance(vm, ProbeVerdictModel):
                 vm.refresh(tenant, force=False)
         if isinstance(vm, ProbeVerdictModel):
-            vm.text_logit("warm up")  # loads the text model now, not on a request
+            vm.warm_text()
 
     def _failed(self, exc: StoreError, t0: float) -> Retrieved:
         """Apply ``on_store_error``. A key-layout mismatch is configuration: always raised."""
@@ -163,7 +163,7 @@ class Retriever:
             return await asyncio.to_thread(self.search, key, tenant)
         vm = self.verdicts
         if isinstance(vm, ProbeVerdictModel) and not vm.text_ready:
-            await asyncio.to_thread(vm.text_logit, "warm up")  # its first read loads the file
+            await asyncio.to_thread(vm.warm_text)
         t0 = time.perf_counter()
         try:
             r = self.policy

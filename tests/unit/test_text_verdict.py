@@ -244,10 +244,10 @@ def test_text_ready_turns_true_after_the_first_read(tmp_path: Path) -> None:
     cfg = CFG.model_copy(update={"text_weight": 0.3})
     model = ProbeVerdictModel(store, cfg, background=False, text=_Text(1.0))
     assert not model.text_ready
-    model.text_logit("warm up")
+    model.warm_text()
     assert model.text_ready
     broken = ProbeVerdictModel(store, cfg, background=False, text=_Text(error=True))
-    broken.text_logit("warm up")
+    broken.warm_text()
     assert broken.text_ready  # a failed load is not retried on the request path
     assert ProbeVerdictModel(store, cfg, background=False).text_ready  # no text model
     off = CFG.model_copy(update={"text_weight": 0.0})
